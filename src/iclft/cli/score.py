@@ -1,0 +1,61 @@
+"""`iclft score`: multiple-choice log-likelihood scoring of a questions file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from iclft import models
+from iclft.datasets.schema import Question
+from iclft.errors import UserError
+from iclft.io import read_models, write_jsonl
+from iclft.progress import progress_bar
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("score")
+    def score(
+        questions: Path = typer.Option(..., "--questions", help="JSONL: {id, prompt, choices, answer?} a line"),
+        out: Path = typer.Option(..., "--out", help="JSONL output: {id, logprobs, pred, correct} a line"),
+        model: str = typer.Option(models.DEFAULT_MODEL, "--model", help="registry name or local HF folder"),
+        context: Path | None = typer.Option(None, "--context", help="text file read once as a shared context"),
+        normalize: str = typer.Option("sum", "--normalize", help="sum | mean | char | calibrated"),
+        batch_size: int = typer.Option(8, "--batch-size", min=1),
+        truncate: str = typer.Option("error", "--truncate", help="error | left (drop the context's start)"),
+        device: str | None = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda if present)"),
+        dtype: str = typer.Option("float32", "--dtype", help="float32 | bfloat16 | float16"),
+    ) -> None:
+        """Score each question's choices as continuations of (context + prompt); choices are never shown."""
+        from iclft.scoring import NORMALIZATIONS, TRUNCATIONS, score_questions
+
+        if normalize not in NORMALIZATIONS:
+            raise UserError(f"unknown normalization {normalize!r}; choose one of {', '.join(NORMALIZATIONS)}")
+        if truncate not in TRUNCATIONS:
+            raise UserError(f"unknown truncation {truncate!r}; choose one of {', '.join(TRUNCATIONS)}")
+        qs = read_models(questions, Question)
+        if not qs:
+            raise UserError(f"{questions}: no questions")
+        seen: set[str] = set()
+        for q in qs:
+            if q.id in seen:
+                raise UserError(f"{questions}: duplicate id {q.id!r}")
+            seen.add(q.id)
+        if context is not None and not context.is_file():
+            raise UserError(f"{context}: context file not found")
+        ctx = context.read_text(encoding="utf-8") if context else ""
+        lm = models.load(model, device=device, dtype=dtype)
+        with progress_bar(len(qs), "scoring", enabled=len(qs) >= 20) as advance:
+            scores = score_questions(lm, qs, ctx, batch_size=batch_size, calibrate=normalize == "calibrated",
+                                     truncation=truncate, progress=advance)
+        rows = []
+        for q, s in zip(qs, scores):
+            pred = s.pred(normalize)
+            rows.append({"id": q.id, "logprobs": s.logprobs, "pred": pred, "correct": q.is_correct(pred)})
+        write_jsonl(out, rows)
+        graded = [r["correct"] for r in rows if r["correct"] is not None]
+        summary = f"{len(rows)} questions scored ({normalize})"
+        if graded:
+            summary += f"; accuracy {sum(graded) / len(graded):.3f} ({sum(graded)}/{len(graded)})"
+        print(summary, file=sys.stderr)

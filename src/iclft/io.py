@@ -1,0 +1,99 @@
+"""Atomic file writes and validated JSONL reading."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from iclft.errors import UserError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Write to a temporary file beside `path`, then rename it into place; nothing half-written is left."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def dumps(obj: Any) -> str:
+    """Canonical one-line JSON (stable key order, so the same data gives the same bytes)."""
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True)
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    with atomic_open(path) as f:
+        f.write(json.dumps(obj, ensure_ascii=False, sort_keys=True, indent=2) + "\n")
+
+
+def write_jsonl(path: str | Path, rows: Iterable[Any]) -> None:
+    """Write rows (dicts or pydantic models) as JSONL, atomically."""
+    with atomic_open(path) as f:
+        for row in rows:
+            if isinstance(row, BaseModel):
+                row = row.model_dump(mode="json", exclude_none=True)
+            f.write(dumps(row) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from None
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) for each non-blank line; malformed lines are a UserError naming the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: file not found")
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{path}:{n}: invalid JSON ({e.msg})") from None
+            if not isinstance(obj, dict):
+                raise UserError(f"{path}:{n}: expected a JSON object, got {type(obj).__name__}")
+            yield n, obj
+
+
+def describe_validation_error(e: ValidationError) -> str:
+    """Pydantic's first error as one short phrase: 'field: message'."""
+    err = e.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "row"
+    return f"{where}: {err['msg']}"
+
+
+def read_models(path: str | Path, model: type[M]) -> list[M]:
+    """Read a JSONL file of `model` rows, failing with one line naming file, line and field."""
+    rows = []
+    for n, obj in iter_jsonl(path):
+        try:
+            rows.append(model.model_validate(obj))
+        except ValidationError as e:
+            raise UserError(f"{path}:{n}: {describe_validation_error(e)}") from None
+    return rows

