@@ -68,10 +68,11 @@ def is_real_word(word: str) -> bool:
 class Vocab:
     """A seeded source of distinct nonsense words: `Vocab(seed).words(5)`.
 
+    The seed may be a string, so each dataset can draw its own words: `Vocab(f"reversals:{seed}")`.
     `exclude` adds words never to return (e.g. words already used elsewhere in a dataset).
     """
 
-    def __init__(self, seed: int = 0, exclude: Iterable[str] = ()) -> None:
+    def __init__(self, seed: int | str = 0, exclude: Iterable[str] = ()) -> None:
         self._rng = random.Random(f"iclft.vocab:{seed}")
         self._used: set[str] = {w.lower() for w in exclude}
         self.issued: list[str] = []
