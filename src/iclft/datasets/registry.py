@@ -60,9 +60,11 @@ def make_params(name: str, params: dict[str, Any] | None = None) -> BaseModel:
         return cls(**params)
     except ValidationError as e:
         err = e.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "params"
-        value = params.get(str(err["loc"][0]), err.get("input")) if err["loc"] else err.get("input")
-        raise UserError(f"dataset {name!r}: bad parameter {key}={value!r}: {err['msg']}") from None
+        msg = err["msg"].removeprefix("Value error, ")
+        if not err["loc"]:  # a check across parameters
+            raise UserError(f"dataset {name!r}: bad parameters: {msg}") from None
+        key = str(err["loc"][0])
+        raise UserError(f"dataset {name!r}: bad parameter {key}={params.get(key)!r}: {msg}") from None
 
 
 def build(name: str, seed: int = 0, params: dict[str, Any] | None = None) -> Dataset:

@@ -1,0 +1,167 @@
+"""`iclft data list|build|import-reversal-curse|show|validate|export-lm-eval`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from iclft import models
+from iclft.datasets import registry
+from iclft.datasets.schema import Dataset
+from iclft.errors import UserError
+from iclft.progress import console
+
+MAX_LISTED = 10
+
+
+def _saved(ds: Dataset, out: Path) -> None:
+    ds.save(out)
+    c = ds.counts()
+    console.print(f"wrote {out}: {c['train']} documents, {c['test']} test and {c['validation']} validation questions")
+
+
+def _counts_table(ds: Dataset) -> Table:
+    c = ds.counts()
+    table = Table("file", "split", "sub-type", "n", title=f"{ds.name}: {c['train']} training documents")
+    for label in ("test", "validation"):
+        for split, subs in c[f"{label}_splits"].items():
+            for sub, n in subs.items():
+                table.add_row(label, split, sub or "-", str(n))
+            if len(subs) > 1:
+                table.add_row(label, split, "[bold]all[/]", f"[bold]{sum(subs.values())}[/]")
+    return table
+
+
+def _show_examples(ds: Dataset, n: int) -> None:
+    console.rule("documents")
+    for d in ds.train[:n]:
+        text = Text(f"[{d.id}] ", style="dim")
+        if d.prompt is not None:
+            text.append(d.prompt, style="cyan").append(d.completion, style="bold")
+        else:
+            text.append(d.text)
+        console.print(text)
+    console.rule("questions (one per split; the correct choices marked)")
+    seen: set[str] = set()
+    for q in ds.test:
+        if q.split in seen or len(seen) >= n * 3:
+            continue
+        seen.add(q.split)
+        console.print(Text(f"[{q.id}] {q.split}/{q.subtype}  ", style="dim").append(q.prompt, style="cyan"))
+        for i, c in enumerate(q.choices):
+            mark = "✓" if i in q.correct_choices else " "
+            console.print(Text(f"   {mark} {i}:{c}", style="green" if mark == "✓" else ""))
+
+
+def _show_token_costs(ds: Dataset, model: str) -> None:
+    words = ds.meta.get("vocab")
+    if not isinstance(words, list) or not words:
+        console.print("(no nonsense vocabulary recorded in meta.json)")
+        return
+    from transformers import AutoTokenizer
+
+    from iclft.vocab import token_costs
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(models.resolve(model))
+    except UserError as e:
+        console.print(f"(token costs skipped: {e})")
+        return
+    tc = token_costs(words, tokenizer)
+    hist = ", ".join(f"{k} tokens: {v}" for k, v in tc["histogram"].items())
+    console.print(f"vocabulary: {tc['n_words']} nonsense words; tokens per word (after a space) in {model}: "
+                  f"mean {tc['mean']}, min {tc['min']}, max {tc['max']} ({hist})")
+
+
+def register(app: typer.Typer) -> None:
+    sub = typer.Typer(help="Datasets: build, import, inspect, validate, export.", no_args_is_help=True)
+
+    @sub.command("list")
+    def list_datasets() -> None:
+        """The datasets `data build` can make, with their parameters and defaults."""
+        table = Table("name", "description", "parameters (--param k=v; defaults are the paper's sizes)")
+        for name in registry.names():
+            params = "\n".join(f"{k}={d!r}  [dim]{desc}[/]" for k, (_, d, desc) in registry.param_fields(name).items())
+            table.add_row(name, registry.module(name).DESCRIPTION, params)
+        console.print(table)
+
+    @sub.command("build")
+    def build(
+        name: str = typer.Argument(..., help="dataset name (see `iclft data list`)"),
+        out: Path = typer.Option(..., "--out", help="folder to write"),
+        seed: int = typer.Option(0, "--seed", help="same seed, same bytes"),
+        param: list[str] = typer.Option([], "--param", help="k=v, repeatable (see `iclft data list`)"),
+    ) -> None:
+        """Generate a dataset folder: train.jsonl, test.jsonl, validation.jsonl, meta.json."""
+        params = dict(registry.parse_param(kv) for kv in param)
+        _saved(registry.build(name, seed, params), out)
+
+    @sub.command("import-reversal-curse")
+    def import_reversal_curse(
+        src: Path = typer.Argument(..., help="folder in the Berglund et al. layout (p2d_prompts_train.jsonl, ...)"),
+        out: Path = typer.Option(..., "--out", help="folder to write"),
+        seed: int = typer.Option(0, "--seed", help="seeds the distractors and the validation people"),
+        validation_people: int = typer.Option(3, "--validation-people", min=0,
+                                              help="people per group whose questions go to validation (0: none)"),
+        distractors: str = typer.Option("all", "--distractors", help="all | group: where wrong choices come from"),
+    ) -> None:
+        """Convert the public reversal-curse data into an iclft dataset with 4-way questions."""
+        from iclft.datasets.celebrities import import_layout
+
+        if distractors not in ("all", "group"):
+            raise UserError(f"unknown --distractors {distractors!r}; choose all or group")
+        _saved(import_layout(src, seed, validation_people, distractors), out)
+
+    @sub.command("show")
+    def show(
+        folder: Path = typer.Argument(..., help="dataset folder"),
+        n: int = typer.Option(3, "--n", min=0, help="example documents to print"),
+        model: str = typer.Option(models.DEFAULT_MODEL, "--model", help="tokenizer for the vocabulary's token costs"),
+        tokens: bool = typer.Option(True, "--tokens/--no-tokens", help="report the nonsense words' token costs"),
+    ) -> None:
+        """Counts per split and sub-type, a few documents and questions, and the vocabulary's token costs."""
+        ds = Dataset.load(folder)
+        console.print(_counts_table(ds))
+        gen = ", ".join(f"{k}={ds.meta[k]}" for k in ("generator", "seed") if k in ds.meta)
+        if gen:
+            console.print(f"[dim]{gen}; params {ds.meta.get('params', {})}[/]")
+        _show_examples(ds, n)
+        if tokens:
+            _show_token_costs(ds, model)
+
+    @sub.command("validate")
+    def validate(folder: Path = typer.Argument(..., help="dataset folder")) -> None:
+        """Check a dataset folder: schema, ids, choices, conventions. Exit 2 on errors; warnings are printed."""
+        from iclft.datasets.checks import lint
+
+        ds = Dataset.load(folder)
+        errors, warnings = lint(ds)
+        for w in warnings[:MAX_LISTED]:
+            console.print(f"[yellow]warning:[/] {w}")
+        if len(warnings) > MAX_LISTED:
+            console.print(f"[yellow]... and {len(warnings) - MAX_LISTED} more warnings[/]")
+        if errors:
+            more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+            raise UserError(f"{folder}: {errors[0]}{more}")
+        c = ds.counts()
+        console.print(f"ok: {folder}: {c['train']} documents, {c['test']} test and {c['validation']} validation "
+                      f"questions, {len(warnings)} warnings")
+
+    @sub.command("export-lm-eval")
+    def export_lm_eval(
+        folder: Path = typer.Argument(..., help="dataset folder"),
+        out: Path = typer.Option(..., "--out", help="task folder to write (for lm_eval --include_path)"),
+        questions: str = typer.Option("test", "--questions", help="test | validation"),
+    ) -> None:
+        """Write lm-evaluation-harness tasks (one per split, plus a group) for the dataset's questions."""
+        from iclft.datasets.lm_eval_export import export
+
+        tasks = export(Dataset.load(folder), out, questions)
+        console.print(f"wrote {len(tasks)} tasks to {out}: {', '.join(tasks)}")
+        console.print(f"run: lm_eval --model hf --model_args pretrained=MODEL_DIR --include_path {out} "
+                      f"--tasks {tasks[-1]}")
+
+    app.add_typer(sub, name="data")
