@@ -1,0 +1,40 @@
+"""Augmented fine-tuning data: the model's own in-context restatements (local) and inferences (global).
+
+Entry point for code (the study runner, notebooks), no CLI involved:
+
+    from iclft.augment import AugmentOptions, GenerationCache, LocalGenerator, augment
+    gen = LocalGenerator("smollm2-135m-instruct")             # or OpenAIGenerator(base_url, model)
+    result = augment(train_docs, gen, AugmentOptions(mode="global", seed=0), cache=GenerationCache())
+    train_docs + result.documents                              # Documents "<src id>/global/<n>", facts inherited
+    result.summary, result.drops                               # kept/dropped counts by reason; each drop
+
+`plan(...)` then `run(...)` split the same work in two, so a caller can show `plan.describe()` (prompts,
+cache hits, token cost) before generating. Generations are cached on disk (cache_dir()/generations/) one
+file per generation as they arrive, so a rerun costs nothing and a killed run resumes where it stopped.
+
+Modules: prompts (editable template files in templates/), generators (the interface), local and
+openai_compat (the two generators), cache, postprocess (sentence parsing, filters), corpus (reading a
+user's files), pipeline (plan, run, augment).
+"""
+
+from iclft.augment.cache import GenerationCache
+from iclft.augment.corpus import load_documents
+from iclft.augment.generators import Generation, Generator, Request, Sampling
+from iclft.augment.pipeline import AugmentOptions, AugmentResult, Plan, augment, plan, run
+
+__all__ = [
+    "AugmentOptions", "AugmentResult", "Generation", "GenerationCache", "Generator", "LocalGenerator",
+    "OpenAIGenerator", "Plan", "Request", "Sampling", "augment", "load_documents", "plan", "run",
+]
+
+
+def __getattr__(name: str):  # the generators import torch / httpx: load them only when asked for
+    if name == "LocalGenerator":
+        from iclft.augment.local import LocalGenerator
+
+        return LocalGenerator
+    if name == "OpenAIGenerator":
+        from iclft.augment.openai_compat import OpenAIGenerator
+
+        return OpenAIGenerator
+    raise AttributeError(name)

@@ -1,0 +1,81 @@
+"""Read a user's corpus as Documents: a folder of text files, a JSONL file, or an iclft dataset folder.
+
+    DIR/ with train.jsonl   an iclft dataset folder: its training documents
+    DIR/                    every .txt and .md file below it (hidden ones skipped), in path order;
+                            id = the path relative to DIR; blank files are skipped
+    FILE.jsonl              one {"text", "id"?, "facts"?} object a line (other keys are ignored);
+                            id defaults to "line<N>"
+    FILE.txt | FILE.md      one document, id = the file name
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from iclft.datasets.schema import Document
+from iclft.errors import UserError
+from iclft.io import iter_jsonl, read_models
+
+TEXT_SUFFIXES = (".txt", ".md")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+
+
+def _from_folder(folder: Path) -> list[Document]:
+    files = sorted(
+        p for p in folder.rglob("*")
+        if p.suffix.lower() in TEXT_SUFFIXES and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+    docs = []
+    for p in files:
+        text = _read_text(p)
+        if text:
+            docs.append(Document(id=p.relative_to(folder).as_posix(), text=text))
+    return docs
+
+
+def _from_jsonl(path: Path) -> list[Document]:
+    docs = []
+    for n, row in iter_jsonl(path):
+        text, facts = row.get("text"), row.get("facts", [])
+        if not isinstance(text, str) or not text.strip():
+            raise UserError(f"{path}:{n}: needs a non-empty \"text\" string")
+        doc_id = row.get("id", f"line{n}")
+        if not isinstance(doc_id, (str, int)) or isinstance(doc_id, bool) or str(doc_id) == "":
+            raise UserError(f"{path}:{n}: \"id\" must be a non-empty string or an integer")
+        if not isinstance(facts, list) or not all(isinstance(f, str) for f in facts):
+            raise UserError(f"{path}:{n}: \"facts\" must be a list of strings")
+        docs.append(Document(id=str(doc_id), text=text.strip(), facts=facts))
+    return docs
+
+
+def load_documents(path: str | Path) -> list[Document]:
+    """The documents at `path` (see the module docstring); an empty corpus or a repeated id is a UserError."""
+    path = Path(path)
+    if path.is_dir():
+        train = path / "train.jsonl"
+        docs = read_models(train, Document) if train.is_file() else _from_folder(path)
+        what = "training documents in train.jsonl" if train.is_file() else "non-blank .txt or .md files"
+    elif path.is_file() and path.suffix.lower() == ".jsonl":
+        docs, what = _from_jsonl(path), "rows"
+    elif path.is_file() and path.suffix.lower() in TEXT_SUFFIXES:
+        text = _read_text(path)
+        docs, what = ([Document(id=path.name, text=text)] if text else []), "text"
+    elif not path.exists():
+        raise UserError(f"{path}: no such file or folder")
+    else:
+        raise UserError(f"{path}: expected a folder of .txt/.md files, a dataset folder, or a .jsonl file")
+    if not docs:
+        raise UserError(f"{path}: empty corpus (no {what})")
+    seen: set[str] = set()
+    for d in docs:
+        if d.id in seen:
+            raise UserError(f"{path}: duplicate document id {d.id!r}")
+        seen.add(d.id)
+    return docs

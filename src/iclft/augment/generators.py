@@ -1,0 +1,129 @@
+"""The generator interface shared by a local model and an OpenAI-compatible endpoint.
+
+A `Request` is a chat (a list of {"role", "content"} messages) plus an integer seed; `Sampling` holds what
+every request of a run shares (temperature, top_p, max_new_tokens). A generator answers requests with
+`Generation`s. `iter_generate` yields (index, generation) as each finishes, in any order, so callers can
+cache results as they arrive; `generate` returns them in request order.
+
+The same (generator, messages, sampling, seed) gives the same text: a local model samples each request
+from its own seeded random stream, and the endpoint is sent the seed (servers that honour it, like
+`iclft serve` and vLLM, are then deterministic too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from iclft.errors import UserError
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
+
+
+class Sampling(BaseModel):
+    """Sampling settings shared by a batch of requests; temperature 0 means greedy decoding."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    temperature: float = Field(0.7, ge=0.0, le=5.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_new_tokens: int = Field(128, ge=1)
+
+
+@dataclass(frozen=True)
+class Request:
+    messages: tuple[tuple[str, str], ...]  # (role, content) pairs, hashable
+    seed: int = 0
+
+    @classmethod
+    def chat(cls, messages: Sequence[Message], seed: int = 0) -> Request:
+        return cls(tuple((m["role"], m["content"]) for m in messages), seed)
+
+    def message_dicts(self) -> list[Message]:
+        return [{"role": r, "content": c} for r, c in self.messages]
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    finish_reason: Literal["stop", "length"]  # "length": cut by max_new_tokens
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "finish_reason": self.finish_reason,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        }
+
+
+class Generator(Protocol):
+    """What the augmentation pipeline needs from a text generator."""
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What determines its outputs besides the request (model, endpoint; never a secret): part of cache keys."""
+
+    @property
+    def context_length(self) -> int | None:
+        """The model's context window in tokens, if known."""
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of plain text (exact for a local model, estimated for an endpoint)."""
+
+    def prompt_tokens(self, messages: Sequence[Message]) -> int:
+        """Tokens of a whole chat prompt, formatting included (exact locally, estimated for an endpoint)."""
+
+    def iter_generate(self, requests: Sequence[Request], sampling: Sampling) -> Iterator[tuple[int, Generation]]:
+        """Yield (request index, generation) as each finishes."""
+
+
+def generate(generator: Generator, requests: Sequence[Request], sampling: Sampling) -> list[Generation]:
+    """All generations, in request order."""
+    out: list[Generation | None] = [None] * len(requests)
+    for i, g in generator.iter_generate(requests, sampling):
+        out[i] = g
+    return [g for g in out if g is not None]
+
+
+def derive_seed(*parts: object) -> int:
+    """A stable 31-bit seed from any parts (e.g. the run seed and a sample index)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+class GeneratorSpec(BaseModel):
+    """A generator described as data (CLI options, a study config); `build()` makes it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["local", "openai"] = "local"
+    model: str = Field("smollm2-135m-instruct", description="local: registry name or Hugging Face folder")
+    device: str | None = None
+    dtype: str = "float32"
+    batch_size: int = Field(8, ge=1)
+    base_url: str | None = Field(None, description="openai: e.g. http://127.0.0.1:8000/v1")
+    api_model: str | None = Field(None, description="openai: the served model's name")
+    api_key_env: str | None = Field("OPENAI_API_KEY", description="openai: environment variable with the key")
+    concurrency: int = Field(4, ge=1)
+    rate: float | None = Field(None, gt=0, description="openai: requests per second at most")
+    timeout: float = Field(120.0, gt=0)
+    retries: int = Field(4, ge=0)
+    backoff: float = Field(1.0, ge=0)
+
+    def build(self) -> Generator:
+        if self.kind == "local":
+            from iclft.augment.local import LocalGenerator
+
+            return LocalGenerator(self.model, batch_size=self.batch_size, device=self.device, dtype=self.dtype)
+        from iclft.augment.openai_compat import OpenAIGenerator
+
+        if not self.base_url or not self.api_model:
+            raise UserError("the openai generator needs a base URL and an API model name (--base-url, --api-model)")
+        return OpenAIGenerator(self.base_url, self.api_model, api_key_env=self.api_key_env,
+                               concurrency=self.concurrency, rate=self.rate, timeout=self.timeout,
+                               retries=self.retries, backoff=self.backoff)

@@ -1,0 +1,146 @@
+"""A registry model or local Hugging Face folder as a generator: chat template, batched, seeded per request.
+
+Hugging Face's own sampling draws from one global random stream, so a request's text would depend on what
+else shared its batch. Here decoding is greedy over logits that `_RowSampler` has already reduced to one
+token per row, drawn from that row's own `torch.Generator` seeded by the request: the same request gives
+the same text in any batch, which is what makes cached and resumed runs consistent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
+
+from iclft import models
+from iclft.augment.generators import Generation, Message, Request, Sampling
+from iclft.errors import UserError
+
+
+class _RowSampler(LogitsProcessor):
+    """Temperature + nucleus sampling with one seeded random stream per batch row."""
+
+    def __init__(self, seeds: Sequence[int], temperature: float, top_p: float) -> None:
+        self.rngs = [torch.Generator().manual_seed(s) for s in seeds]
+        self.temperature = temperature
+        self.top_p = top_p
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        probs = torch.softmax(scores.float() / self.temperature, dim=-1).cpu()
+        if self.top_p < 1.0:
+            sorted_p, order = probs.sort(dim=-1, descending=True)
+            outside = sorted_p.cumsum(-1) - sorted_p >= self.top_p  # keep the smallest set reaching top_p
+            sorted_p[outside] = 0.0
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+        picked = torch.stack([torch.multinomial(p, 1, generator=g) for p, g in zip(probs, self.rngs)])
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter(-1, picked.to(scores.device), 0.0)
+
+
+def _fingerprint(path: Path) -> str:
+    """Config bytes plus weight file names and sizes: changes when the model does, cheap to compute."""
+    h = hashlib.sha256()
+    config = path / "config.json"
+    if config.is_file():
+        h.update(config.read_bytes())
+    for f in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+        h.update(f"{f.name}:{f.stat().st_size}".encode())
+    return h.hexdigest()[:16]
+
+
+class LocalGenerator:
+    """Generate with a model, `batch_size` prompts at a time, left-padded.
+
+    `model` is a loaded model (`models.load`) or a registry name / folder, loaded only when first needed:
+    a run whose generations are all cached never loads the weights.
+    """
+
+    def __init__(self, model: models.LoadedModel | str | Path = models.DEFAULT_MODEL, batch_size: int = 8,
+                 device: str | None = None, dtype: str = "float32") -> None:
+        if batch_size < 1:
+            raise UserError("batch size must be at least 1")
+        self.batch_size = batch_size
+        if isinstance(model, models.LoadedModel):
+            self._lm: models.LoadedModel | None = model
+            name, path, dtype = model.name, Path(model.path), str(model.model.dtype).removeprefix("torch.")
+        else:
+            self._lm = None
+            name, path = str(model), models.resolve(model)
+        self._load_args = {"device": device, "dtype": dtype}
+        self._identity = {"kind": "local", "model": name, "dtype": dtype, "fingerprint": _fingerprint(path)}
+
+    @property
+    def lm(self) -> models.LoadedModel:
+        if self._lm is None:
+            self._lm = models.load(self._identity["model"], **self._load_args)
+        return self._lm
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return dict(self._identity)
+
+    def render(self, messages: Sequence[Message]) -> str:
+        """The chat as the model's prompt text, ending where the reply begins (plain text without a template)."""
+        tok = self.lm.tokenizer
+        if not self.lm.has_chat_template:
+            return "\n\n".join(m["content"] for m in messages) + "\n\n"
+        return tok.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+
+    def _ids(self, messages: Sequence[Message]) -> list[int]:
+        return self.lm.tokenizer.encode(self.render(messages), add_special_tokens=not self.lm.has_chat_template)
+
+    @property
+    def context_length(self) -> int:
+        return self.lm.max_length
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.lm.tokenizer.encode(text, add_special_tokens=False))
+
+    def prompt_tokens(self, messages: Sequence[Message]) -> int:
+        return len(self._ids(messages))
+
+    def iter_generate(self, requests: Sequence[Request], sampling: Sampling) -> Iterator[tuple[int, Generation]]:
+        prompts = [self._ids(r.message_dicts()) for r in requests]
+        limit = self.lm.max_length
+        for i, ids in enumerate(prompts):
+            if len(ids) + sampling.max_new_tokens > limit:
+                raise UserError(f"a prompt of {len(ids)} tokens plus max_new_tokens={sampling.max_new_tokens} "
+                                f"exceeds the {limit}-token context of {self.lm.name}")
+        order = sorted(range(len(requests)), key=lambda i: len(prompts[i]))  # similar lengths: less padding
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            texts = self._generate_batch([prompts[i] for i in batch], [requests[i].seed for i in batch], sampling)
+            yield from zip(batch, texts)
+
+    @torch.inference_mode()
+    def _generate_batch(self, prompts: list[list[int]], seeds: list[int], sampling: Sampling) -> list[Generation]:
+        tok, model = self.lm.tokenizer, self.lm.model
+        width = max(map(len, prompts))
+        pad = tok.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=model.device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=model.device)
+        eos = model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos]) | {tok.eos_token_id}
+        config = GenerationConfig(
+            max_new_tokens=sampling.max_new_tokens,
+            do_sample=False,
+            eos_token_id=sorted(i for i in eos_ids if i is not None),
+            pad_token_id=pad,
+        )
+        processors = LogitsProcessorList()
+        if sampling.temperature > 0:
+            processors.append(_RowSampler(seeds, sampling.temperature, sampling.top_p))
+        out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config,
+                             logits_processor=processors)
+        results = []
+        for prompt, row in zip(prompts, out[:, width:].tolist()):
+            stop = next((j for j, t in enumerate(row) if t in eos_ids), None)
+            new = row if stop is None else row[:stop]
+            text = tok.decode(new, skip_special_tokens=True)
+            finish = "length" if stop is None and len(row) >= sampling.max_new_tokens else "stop"
+            results.append(Generation(text.strip(), finish, len(prompt), len(new) + (stop is not None)))
+        return results

@@ -1,0 +1,230 @@
+"""Local and global augmentation of a list of Documents: plan the prompts, generate (cached), filter.
+
+    plan(documents, generator, options, cache) -> Plan       the requests, and their cost in tokens
+    run(plan, generator, cache, progress)      -> AugmentResult
+    augment(documents, generator, options)     -> AugmentResult   (both in one call)
+
+Local: each item (a sentence of a document, or the whole document with granularity="document") is
+restated `k` ways per generation, `samples` generations per item. Global: each document is shown after a
+context of the *other* documents (all of them, a seeded `fraction`, or as many as fit `budget` tokens, in
+seeded random choice), and the model writes the inferences linking it to them, `samples` traces per
+document. Generation `s` of any item is sampled with seed derive_seed(seed, s).
+
+Each kept sentence becomes a Document "<source id>/<mode>/<n>" (n counts the source's kept outputs) that
+inherits the source's facts; with unit="generation", a generation's kept sentences form one Document.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from iclft.augment.cache import GenerationCache, cached_generate
+from iclft.augment.generators import Generator, Request, Sampling, derive_seed
+from iclft.augment.postprocess import RARE_ZIPF, REASONS, SourceFilter, echoes_prompt, judge, parse_output
+from iclft.augment.prompts import PromptTemplate, global_messages, load_template, local_messages
+from iclft.datasets.schema import Document
+from iclft.errors import UserError
+from iclft.text import split_sentences
+
+
+class AugmentOptions(BaseModel):
+    """Everything that decides an augmentation besides the documents and the generator."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    mode: Literal["local", "global"] = "local"
+    k: int = Field(4, ge=1, le=100, description="local: restatements asked for per item and generation")
+    samples: int = Field(1, ge=1, description="generations per item (local) or per document (global)")
+    granularity: Literal["sentence", "document"] = Field("sentence", description="local: the item restated")
+    context: Literal["all", "subsample", "budget"] = Field("all", description="global: which other documents")
+    fraction: float = Field(0.25, gt=0.0, le=1.0, description="global, context=subsample: share of documents")
+    budget: int = Field(2048, ge=1, description="global, context=budget: tokens of context at most")
+    temperature: float = Field(0.7, ge=0.0, le=5.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    max_new_tokens: int = Field(128, ge=1)
+    seed: int = 0
+    unit: Literal["sentence", "generation"] = Field("sentence", description="one output Document per ...")
+    template: str | None = Field(None, description="template file (default: the packaged one for the mode)")
+    rare_zipf: float = Field(RARE_ZIPF, description="entity words: wordfreq zipf below this")
+
+    @property
+    def sampling(self) -> Sampling:
+        return Sampling(temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One request: generation `sample` for item `item` of document `source`."""
+
+    source: int  # index into Plan.documents
+    item: int
+    sample: int
+    request: Request
+
+
+@dataclass
+class Plan:
+    documents: list[Document]
+    options: AugmentOptions
+    tasks: list[Task]
+    cached: int  # requests already in the cache
+    to_generate: int  # distinct requests not in the cache
+    prompt_tokens: int  # of those
+
+    @property
+    def max_completion_tokens(self) -> int:
+        return self.to_generate * self.options.max_new_tokens
+
+    def describe(self) -> str:
+        """One line for users: the work and its cost before any is done."""
+        return (f"{len(self.documents)} documents -> {len(self.tasks)} {self.options.mode} prompts "
+                f"({self.cached} cached); to generate: {self.to_generate} prompts, ~{self.prompt_tokens:,} prompt "
+                f"tokens + at most {self.max_completion_tokens:,} completion tokens")
+
+
+@dataclass
+class Augmented:
+    """One output document and where it came from."""
+
+    document: Document
+    source: str
+    sample: int
+
+    def row(self) -> dict[str, Any]:
+        """The output line: ready for fine-tuning with iclft or any trainer reading {"text"}."""
+        row: dict[str, Any] = {"id": self.document.id, "text": self.document.text, "source": self.source}
+        if self.document.facts:
+            row["facts"] = self.document.facts
+        return row
+
+
+@dataclass
+class AugmentResult:
+    items: list[Augmented]
+    drops: list[dict[str, Any]]
+    summary: dict[str, Any]
+    cache_hits: int = 0
+    generated: int = 0
+
+    @property
+    def documents(self) -> list[Document]:
+        return [a.document for a in self.items]
+
+
+def select_context(documents: Sequence[Document], index: int, options: AugmentOptions,
+                   costs: Sequence[int] = ()) -> list[str]:
+    """The texts shown before document `index` in global mode (never itself), in corpus order.
+    `costs`: each document's tokens (needed for context="budget")."""
+    others = [i for i in range(len(documents)) if i != index]
+    rng = random.Random(derive_seed(options.seed, "context", documents[index].id))
+    if options.context == "subsample" and others:
+        others = sorted(rng.sample(others, max(1, round(options.fraction * len(others)))))
+    elif options.context == "budget":
+        chosen, used = [], 0
+        for i in rng.sample(others, len(others)):
+            if used + costs[i] + 2 <= options.budget:  # + the blank line between documents
+                chosen.append(i)
+                used += costs[i] + 2
+        others = sorted(chosen)
+    return [documents[i].text for i in others]
+
+
+def _items(doc: Document, options: AugmentOptions) -> list[str]:
+    if options.mode == "global" or options.granularity == "document":
+        return [doc.text]
+    return split_sentences(doc.text) or [doc.text]
+
+
+def plan(documents: Sequence[Document], generator: Generator, options: AugmentOptions,
+         cache: GenerationCache | None = None, template: PromptTemplate | None = None) -> Plan:
+    """Every request the augmentation needs, and how many tokens the uncached ones will cost."""
+    documents = list(documents)
+    if not documents:
+        raise UserError("no documents to augment (empty corpus)")
+    template = template or load_template(options.mode, options.template)
+    if template.mode != options.mode:
+        raise UserError(f"template {template.source} is a {template.mode} template, not {options.mode}")
+    costs = [generator.count_tokens(d.text) for d in documents] if options.context == "budget" else []
+    tasks = []
+    for d, doc in enumerate(documents):
+        for item, text in enumerate(_items(doc, options)):
+            if options.mode == "local":
+                messages = local_messages(template, text, options.k)
+            else:
+                messages = global_messages(template, text, select_context(documents, d, options, costs))
+            for s in range(options.samples):
+                tasks.append(Task(d, item, s, Request.chat(messages, derive_seed(options.seed, s))))
+    sampling, identity = options.sampling, generator.identity
+    pending: dict[str, Task] = {}
+    cached = 0
+    for t in tasks:
+        key = GenerationCache.key(identity, t.request, sampling)
+        if cache is not None and cache.get(key) is not None:
+            cached += 1
+        else:
+            pending.setdefault(key, t)
+    tokens = 0
+    limit = generator.context_length if pending else None  # (all cached: a local model is never loaded)
+    for t in pending.values():
+        n = generator.prompt_tokens(t.request.message_dicts())
+        if limit is not None and n + options.max_new_tokens > limit:
+            hint = " (choose a smaller context: --context budget --budget N)" if options.mode == "global" else ""
+            raise UserError(f"document {documents[t.source].id!r}: its prompt of {n} tokens plus max_new_tokens="
+                            f"{options.max_new_tokens} exceeds the generator's {limit}-token context{hint}")
+        tokens += n
+    return Plan(documents, options, tasks, cached, len(pending), tokens)
+
+
+def run(plan: Plan, generator: Generator, cache: GenerationCache | None = None,
+        progress: Callable[[int], None] = lambda n: None) -> AugmentResult:
+    """Generate what the plan needs (cache first), then parse and filter into augmented documents."""
+    options = plan.options
+    gens, hits, sent = cached_generate(generator, [t.request for t in plan.tasks], options.sampling, cache, progress)
+    filters = [SourceFilter(doc.text, options.rare_zipf) for doc in plan.documents]
+    counters: Counter[int] = Counter()
+    items: list[Augmented] = []
+    drops: list[dict[str, Any]] = []
+    reasons: Counter[str] = Counter()
+    n_kept = 0
+    for task, gen in zip(plan.tasks, gens):
+        doc = plan.documents[task.source]
+        cut = gen.finish_reason == "length" and not echoes_prompt(gen.text)
+        verdicts = judge(parse_output(gen.text), filters[task.source], cut=cut)
+        kept = [sentence for sentence, reason in verdicts if reason is None]
+        n_kept += len(kept)
+        for sentence, reason in verdicts:
+            if reason is not None:
+                reasons[reason] += 1
+                drops.append({"source": doc.id, "item": task.item, "sample": task.sample, "reason": reason,
+                              "text": sentence})
+        texts = kept if options.unit == "sentence" else ([" ".join(kept)] if kept else [])
+        for text in texts:
+            n = counters[task.source]
+            counters[task.source] += 1
+            aug = Document(id=f"{doc.id}/{options.mode}/{n}", text=text, facts=doc.facts)
+            items.append(Augmented(aug, doc.id, task.sample))
+    summary = {
+        "mode": options.mode,
+        "options": options.model_dump(mode="json"),
+        "generator": generator.identity,
+        "documents": len(plan.documents),
+        "prompts": len(plan.tasks),
+        "kept_sentences": n_kept,
+        "outputs": len(items),
+        "dropped": {r: reasons[r] for r in REASONS},
+        "sources_without_entities": sum(not f.entities for f in filters),
+        "tokens": {"prompt": sum(g.prompt_tokens for g in gens), "completion": sum(g.completion_tokens for g in gens)},
+    }
+    return AugmentResult(items, drops, summary, cache_hits=hits, generated=sent)
+
+
+def augment(documents: Sequence[Document], generator: Generator, options: AugmentOptions | None = None,
+            cache: GenerationCache | None = None, progress: Callable[[int], None] = lambda n: None) -> AugmentResult:
+    """Augment documents in one call (the study runner's entry point); pass a cache to reuse generations."""
+    options = options or AugmentOptions()
+    return run(plan(documents, generator, options, cache), generator, cache, progress)

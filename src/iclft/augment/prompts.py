@@ -1,0 +1,92 @@
+"""Prompt templates: editable text files that become chat messages.
+
+A template file (see templates/local.txt) is a comment, then sections started by a line `[system]`,
+`[user]` or `[assistant]`; each section is one chat message (few-shot examples are user/assistant turns)
+and the last must be `[user]`. Message text uses `string.Template` variables (`$text`, `${k}`); `$$` is a
+literal dollar sign. Each mode has its variables:
+    local:  $text (the sentence or document to restate), $k (restatements asked for)
+    global: $context (the selected documents, blank-line separated), $document (the one to link to them)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+from iclft.augment.generators import Message
+from iclft.errors import UserError
+
+MODES = ("local", "global")
+VARIABLES = {"local": ({"text"}, {"text", "k"}), "global": ({"context", "document"}, {"context", "document"})}
+_SECTION = re.compile(r"^\[(system|user|assistant)\]\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A parsed template: (role, text template) messages for one mode."""
+
+    mode: str
+    source: str
+    messages: tuple[tuple[str, Template], ...]
+
+    def render(self, **values: object) -> list[Message]:
+        """The chat messages with every variable filled in."""
+        return [{"role": role, "content": t.substitute(values)} for role, t in self.messages]
+
+
+def default_path(mode: str) -> Path:
+    return Path(str(resources.files("iclft.augment") / "templates" / f"{mode}.txt"))
+
+
+def parse_template(text: str, mode: str, source: str = "<template>") -> PromptTemplate:
+    """Parse and check a template: known roles, last message from the user, the mode's variables only."""
+    if mode not in MODES:
+        raise UserError(f"unknown augmentation mode {mode!r}; choose one of {', '.join(MODES)}")
+    parts = _SECTION.split(text)[1:]  # [role, body, role, body, ...]; the leading comment is dropped
+    messages = tuple((role, Template(body.strip("\n"))) for role, body in zip(parts[::2], parts[1::2]))
+    if not messages:
+        raise UserError(f"{source}: no [system], [user] or [assistant] section")
+    if messages[-1][0] != "user":
+        raise UserError(f"{source}: the last section must be [user] (the item to augment)")
+    if any(role == "system" for role, _ in messages[1:]):
+        raise UserError(f"{source}: [system] may only be the first section")
+    required, allowed = VARIABLES[mode]
+    used: set[str] = set()
+    for _, t in messages:
+        used.update(_identifiers(t, source))
+    if used - allowed:
+        raise UserError(f"{source}: unknown variable ${sorted(used - allowed)[0]} in a {mode} template; "
+                        f"known: {', '.join('$' + v for v in sorted(allowed))}")
+    if required - used:
+        raise UserError(f"{source}: a {mode} template must use ${sorted(required - used)[0]}")
+    return PromptTemplate(mode, source, messages)
+
+
+def _identifiers(t: Template, source: str) -> set[str]:
+    """The variables a template uses (Template.get_identifiers needs Python 3.11)."""
+    names = set()
+    for m in t.pattern.finditer(t.template):
+        if m.group("invalid") is not None:
+            raise UserError(f"{source}: bad $ placeholder near {t.template[m.start():m.start() + 20]!r} "
+                            "(write $$ for a literal dollar sign)")
+        names.add(m.group("named") or m.group("braced") or "")
+    return names - {""}
+
+
+def load_template(mode: str, path: str | Path | None = None) -> PromptTemplate:
+    """The mode's template from `path`, or the packaged default."""
+    path = Path(path) if path is not None else default_path(mode)
+    if not path.is_file():
+        raise UserError(f"{path}: template file not found")
+    return parse_template(path.read_text(encoding="utf-8"), mode, str(path))
+
+
+def local_messages(template: PromptTemplate, text: str, k: int) -> list[Message]:
+    return template.render(text=text, k=k)
+
+
+def global_messages(template: PromptTemplate, document: str, context: list[str]) -> list[Message]:
+    return template.render(document=document, context="\n\n".join(context))

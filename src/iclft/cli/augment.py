@@ -1,0 +1,132 @@
+"""`iclft augment local|global`: augment any corpus into fine-tuning data with a local model or an endpoint.
+
+Both commands share their generator, sampling and output options; `local` adds --k and --granularity,
+`global` adds --context, --fraction and --budget. Output: OUT ({"id", "text", "source"} a line), and
+beside it OUT's stem + ".drops.jsonl" (every dropped sentence and why) and + ".summary.json".
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import BaseModel, ValidationError
+
+from iclft.errors import UserError
+from iclft.io import write_json, write_jsonl
+from iclft.models import DEFAULT_MODEL
+
+Opt = typer.Option
+
+COMMON: dict[str, tuple[Any, Any]] = {
+    "docs": (Path, Opt(..., "--docs", help="corpus: a folder of .txt/.md files, a dataset folder, or a JSONL file")),
+    "out": (Path, Opt(..., "--out", help="output JSONL of augmented documents")),
+    "generator": (str, Opt("local", "--generator", help="local (a registry model / HF folder) | openai (an endpoint)")),
+    "model": (str, Opt(DEFAULT_MODEL, "--model", help="local: registry name or Hugging Face folder")),
+    "device": (str | None, Opt(None, "--device", help="local: cpu, cuda, ... (default: cuda if present)")),
+    "dtype": (str, Opt("float32", "--dtype", help="local: float32 | bfloat16 | float16")),
+    "batch_size": (int, Opt(8, "--batch-size", min=1, help="local: prompts generated together")),
+    "base_url": (str | None, Opt(None, "--base-url", help="openai: endpoint, e.g. http://127.0.0.1:8000/v1")),
+    "api_model": (str | None, Opt(None, "--api-model", help="openai: the served model's name")),
+    "api_key_env": (str, Opt("OPENAI_API_KEY", "--api-key-env", help="openai: environment variable holding the key")),
+    "concurrency": (int, Opt(4, "--concurrency", min=1, help="openai: requests in flight")),
+    "rate": (float | None, Opt(None, "--rate", help="openai: requests per second at most")),
+    "timeout": (float, Opt(120.0, "--timeout", help="openai: seconds per request")),
+    "retries": (int, Opt(4, "--retries", min=0, help="openai: retries of a failed request (exponential backoff)")),
+    "samples": (int, Opt(1, "--samples", min=1, help="generations per item")),
+    "temperature": (float, Opt(0.7, "--temperature", min=0.0, help="0 = greedy")),
+    "top_p": (float, Opt(0.95, "--top-p")),
+    "max_new_tokens": (int, Opt(128, "--max-new-tokens", min=1)),
+    "seed": (int, Opt(0, "--seed")),
+    "unit": (str, Opt("sentence", "--unit", help="one output per kept sentence | per generation")),
+    "template": (Path | None, Opt(None, "--template", help="prompt template file (default: the packaged one)")),
+    "cache_dir": (Path | None, Opt(None, "--cache-dir", help="generation cache (default: <iclft cache>/generations)")),
+    "no_cache": (bool, Opt(False, "--no-cache", help="neither read nor write the generation cache")),
+    "dry_run": (bool, Opt(False, "--dry-run", help="print the plan and its token cost, generate nothing")),
+}
+LOCAL: dict[str, tuple[Any, Any]] = {
+    "k": (int, Opt(4, "--k", min=1, help="restatements asked for per item and generation")),
+    "granularity": (str, Opt("sentence", "--granularity", help="restate each sentence | each whole document")),
+}
+GLOBAL: dict[str, tuple[Any, Any]] = {
+    "context": (str, Opt("all", "--context", help="all | subsample | budget: the other documents shown")),
+    "fraction": (float, Opt(0.25, "--fraction", help="context=subsample: share of documents shown")),
+    "budget": (int, Opt(2048, "--budget", min=1, help="context=budget: tokens of context at most")),
+}
+GENERATOR_KEYS = ("model", "device", "dtype", "batch_size", "base_url", "api_model", "api_key_env", "concurrency",
+                  "rate", "timeout", "retries")
+OPTION_KEYS = ("samples", "temperature", "top_p", "max_new_tokens", "seed", "unit", "k", "granularity", "context",
+               "fraction", "budget")
+
+
+def _validated(cls: type[BaseModel], **values: Any) -> Any:
+    """`cls(**values)`; a bad value is a UserError naming the command-line option."""
+    try:
+        return cls(**values)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else ""
+        option = "--" + {"kind": "generator"}.get(field, field).replace("_", "-")
+        raise UserError(f"{option}: {err['msg']}") from None
+
+
+def side_paths(out: Path) -> tuple[Path, Path]:
+    """The drops and summary files written beside OUT."""
+    stem = out.name[: -len(out.suffix)] if out.suffix else out.name
+    return out.with_name(stem + ".drops.jsonl"), out.with_name(stem + ".summary.json")
+
+
+def run_augment(mode: str, **kw: Any) -> None:
+    """Load the corpus, plan, show the cost, generate (cached), write the outputs."""
+    from iclft.augment import AugmentOptions, GenerationCache, load_documents, plan, run
+    from iclft.augment.generators import GeneratorSpec
+    from iclft.progress import console, progress_bar
+
+    docs = load_documents(kw["docs"])
+    options = _validated(AugmentOptions, mode=mode, template=str(kw["template"]) if kw["template"] else None,
+                         **{k: kw[k] for k in OPTION_KEYS if k in kw})
+    spec = _validated(GeneratorSpec, kind=kw["generator"], **{k: kw[k] for k in GENERATOR_KEYS})
+    cache = None if kw["no_cache"] else GenerationCache(kw["cache_dir"])
+    generator = spec.build()
+    work = plan(docs, generator, options, cache)
+    console.print(f"augment {mode}: {work.describe()}")
+    if kw["dry_run"]:
+        return
+    with progress_bar(work.to_generate, f"augment {mode}", enabled=work.to_generate > 0) as advance:
+        result = run(work, generator, cache, advance)
+    drops_path, summary_path = side_paths(kw["out"])
+    write_jsonl(kw["out"], [a.row() for a in result.items])
+    write_jsonl(drops_path, result.drops)
+    write_json(summary_path, result.summary)
+    dropped = ", ".join(f"{r} {n}" for r, n in result.summary["dropped"].items())
+    print(f"wrote {len(result.items)} augmented documents to {kw['out']} from {len(docs)} documents "
+          f"({result.generated} generated, {result.cache_hits} from cache); dropped: {dropped}; "
+          f"details: {drops_path}, {summary_path}", file=sys.stderr)
+
+
+def _command(mode: str, specific: dict[str, tuple[Any, Any]], doc: str):
+    """A typer command for `mode` taking the COMMON options plus `specific` ones."""
+    params = {**COMMON, **specific}
+
+    def command(**kw: Any) -> None:
+        run_augment(mode, **kw)
+
+    command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=o, annotation=t) for n, (t, o) in params.items()]
+    )
+    command.__doc__ = doc
+    command.__name__ = mode
+    return command
+
+
+def register(app: typer.Typer) -> None:
+    sub = typer.Typer(help="Augment fine-tuning data with the model's own restatements and inferences.",
+                      no_args_is_help=True)
+    sub.command("local")(_command("local", LOCAL, "Restate each sentence (or document) K ways: rephrasings, "
+                                  "reversals, converses."))
+    sub.command("global")(_command("global", GLOBAL, "Show the corpus in context, then each document: write the "
+                                   "inferences linking it to the rest."))
+    app.add_typer(sub, name="augment")
