@@ -8,7 +8,8 @@ encoded and the continuation's tokens are taken from the end), so the numbers ar
 Speed: the shared context is run through the model once and its KV cache reused by every question;
 each question is one row `[prompt | choice 1 | ... | choice N]` under a tree-shaped attention mask
 (each choice sees the context, the prompt and itself), so every prompt and choice token is computed
-exactly once. Results equal scoring every choice from scratch, for any batch size.
+exactly once; the rows of a batch are packed into one sequence so they all read the one context cache
+without copying it. Results equal scoring every choice from scratch, for any batch size.
 """
 
 from __future__ import annotations
@@ -154,54 +155,56 @@ def _encode_context(model, ctx_ids: list[int], device) -> list[tuple[torch.Tenso
 
 @torch.no_grad()
 def _score_batch(
-    model, rows: Sequence[_Row], ctx_kv: list[tuple[torch.Tensor, torch.Tensor]], n_ctx: int, pad_id: int
+    model, rows: Sequence[_Row], ctx_kv: list[tuple[torch.Tensor, torch.Tensor]], n_ctx: int
 ) -> list[list[float]]:
-    """One forward for a batch of rows; returns each row's per-choice summed log-probabilities."""
+    """One forward for a group of rows packed into a single sequence; returns per-choice summed log-probs.
+
+    Packing (batch dimension 1) lets every row attend to the one shared context cache without copying it;
+    a block-diagonal tree mask keeps the rows, and the choices within a row, from seeing each other.
+    """
     from transformers import DynamicCache
 
     device = model.device
-    B, L = len(rows), max(r.length for r in rows)
-    ids = torch.full((B, L), pad_id, dtype=torch.long)
-    pos = torch.zeros((B, L), dtype=torch.long)
-    allowed = torch.zeros((B, L, L), dtype=torch.bool)  # row-local part of the mask
-    targets = []  # (batch, position whose logits predict, target token, choice index)
+    total = sum(r.length for r in rows)
+    ids = torch.empty(total, dtype=torch.long)
+    pos = torch.empty(total, dtype=torch.long)
+    allowed = torch.zeros((total, total), dtype=torch.bool)  # the packed part of the mask
+    targets = []  # (position whose logits predict, target token, row, choice)
+    off = 0
     for b, r in enumerate(rows):
         a = len(r.prefix)
-        ids[b, :a] = torch.tensor(r.prefix)
-        pos[b, :a] = torch.arange(n_ctx, n_ctx + a)
-        allowed[b, :a, :a] = torch.ones(a, a, dtype=torch.bool).tril()
-        start = a
+        ids[off : off + a] = torch.tensor(r.prefix)
+        pos[off : off + a] = torch.arange(n_ctx, n_ctx + a)
+        allowed[off : off + a, off : off + a] = torch.ones(a, a, dtype=torch.bool).tril()
+        start = off + a
         for j, cont in enumerate(r.choices):
             n = len(cont)
             end = start + n
-            ids[b, start:end] = torch.tensor(cont)
-            pos[b, start:end] = torch.arange(n_ctx + a, n_ctx + a + n)
-            allowed[b, start:end, :a] = True
-            allowed[b, start:end, start:end] = torch.ones(n, n, dtype=torch.bool).tril()
-            prev = [a - 1] + list(range(start, end - 1))
-            targets.extend((b, p, t, j) for p, t in zip(prev, cont))
+            ids[start:end] = torch.tensor(cont)
+            pos[start:end] = torch.arange(n_ctx + a, n_ctx + a + n)
+            allowed[start:end, off : off + a] = True
+            allowed[start:end, start:end] = torch.ones(n, n, dtype=torch.bool).tril()
+            prev = [off + a - 1] + list(range(start, end - 1))
+            targets.extend((p, t, b, j) for p, t in zip(prev, cont))
             start = end
-        for k in range(start, L):  # padding attends to itself only, so no row of the mask is empty
-            allowed[b, k, k] = True
-    full = torch.cat([torch.ones((B, L, n_ctx), dtype=torch.bool), allowed], dim=2)
+        off = start
+    full = torch.cat([torch.ones((total, n_ctx), dtype=torch.bool), allowed], dim=1)
+    mask: torch.Tensor | dict[str, torch.Tensor] = full[None, None].to(device)
     window = _sliding_window(model)
-    mask: torch.Tensor | dict[str, torch.Tensor] = full[:, None].to(device)
     if window is not None:
-        key_pos = torch.cat([torch.arange(n_ctx).expand(B, n_ctx), pos], dim=1)
-        near = (pos[:, :, None] - key_pos[:, None, :]) < window
-        mask = {"full_attention": mask, "sliding_attention": (full & near)[:, None].to(device)}
-    cache = None
-    if n_ctx:
-        cache = DynamicCache(ddp_cache_data=[(k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)) for k, v in ctx_kv])
+        key_pos = torch.cat([torch.arange(n_ctx), pos])
+        near = (pos[:, None] - key_pos[None, :]) < window
+        mask = {"full_attention": mask, "sliding_attention": (full & near)[None, None].to(device)}
+    cache = DynamicCache(ddp_cache_data=ctx_kv) if n_ctx else None
     out = model(
-        input_ids=ids.to(device),
-        position_ids=pos.to(device),
+        input_ids=ids[None].to(device),
+        position_ids=pos[None].to(device),
         attention_mask=mask,
         past_key_values=cache,
         use_cache=cache is not None,
     )
-    bi, pi, ti, ci = (torch.tensor(x) for x in zip(*targets))
-    logits = out.logits[bi.to(device), pi.to(device)].float()
+    pi, ti, bi, ci = (torch.tensor(x) for x in zip(*targets))
+    logits = out.logits[0, pi.to(device)].float()
     token_lp = torch.log_softmax(logits, dim=-1).gather(1, ti.to(device)[:, None])[:, 0].cpu()
     sums = [[0.0] * len(r.choices) for r in rows]
     for b, j, lp in zip(bi.tolist(), ci.tolist(), token_lp.tolist()):
@@ -236,12 +239,11 @@ def score_questions(
     ctx_ids, rows = _layout(lm, questions, context, truncation)
     model = lm.model
     ctx_kv = _encode_context(model, ctx_ids, model.device) if ctx_ids else []
-    pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
     logprobs: list[list[float]] = [[] for _ in questions]
     order = sorted(rows, key=lambda r: r.length)
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
-        for r, sums in zip(batch, _score_batch(model, batch, ctx_kv, len(ctx_ids), pad_id)):
+        for r, sums in zip(batch, _score_batch(model, batch, ctx_kv, len(ctx_ids))):
             logprobs[r.index] = sums
         if progress:
             progress(len(batch))
