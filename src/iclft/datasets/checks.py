@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from iclft.datasets.schema import Dataset
+import math
+
+from iclft.datasets.schema import Dataset, Question
 
 
 def lint(ds: Dataset) -> tuple[list[str], list[str]]:
@@ -31,3 +33,15 @@ def lint(ds: Dataset) -> tuple[list[str], list[str]]:
         warnings.append(f"{len(overlap)} fact(s) are asked about in both test and validation "
                         f"(e.g. {sorted(overlap)[0]!r}): tuning on validation then sees test items")
     return errors, warnings
+
+
+def chance(questions: list[Question]) -> tuple[float, float]:
+    """Expected accuracy of a uniform random guesser, and its standard deviation over these questions.
+
+    A question with k correct choices out of n is a Bernoulli(k/n) trial; the accuracy over N questions
+    has mean sum(p)/N and standard deviation sqrt(sum(p(1-p)))/N.
+    """
+    ps = [len(q.correct_choices) / len(q.choices) for q in questions]
+    if not ps:
+        return 0.0, 0.0
+    return sum(ps) / len(ps), math.sqrt(sum(p * (1 - p) for p in ps)) / len(ps)
