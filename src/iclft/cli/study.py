@@ -1,0 +1,82 @@
+"""`iclft study CONFIG` runs a grid of learning conditions; `iclft report DIR` summarizes its records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from iclft.errors import UserError
+
+
+def _summary_table(p, shard, store):
+    from rich.table import Table
+
+    from iclft.study.runner import fmt_seconds
+
+    t = Table(title=f"study {p.study.config.name}: {len(p.cells)} cells", title_justify="left")
+    for col in ("#", "dataset", "condition", "model", "seed", "train tokens", "score tokens", "est. time", "status"):
+        t.add_column(col, justify="right" if col in ("#", "seed", "train tokens", "score tokens") else "left")
+    for c in p.cells:
+        mine = shard is None or c.index % shard[1] == shard[0]
+        status = "done" if store.is_done(c.key) else ("pending" if mine else "other shard")
+        est = c.estimate
+        t.add_row(str(c.index), c.dataset, c.condition, c.model, str(c.seed),
+                  f"{est.train_tokens:,}" if est else "", f"{est.score_tokens:,}" if est else "",
+                  fmt_seconds(c.seconds) if est else "", status)
+    return t
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("study")
+    def study(
+        config: Path = typer.Argument(..., help="study YAML (see configs/quick.yaml)"),
+        out: Path | None = typer.Option(None, "--out", help="output folder (default: the config's `out`)"),
+        shard: str | None = typer.Option(None, "--shard", help="i/n: run cells i, i+n, ... (0 <= i < n)"),
+        dry_run: bool = typer.Option(False, "--dry-run", help="print the grid and estimates, run nothing"),
+        report: bool = typer.Option(True, "--report/--no-report", help="write the report when all cells are done"),
+    ) -> None:
+        """Run every cell (dataset x model x condition x seed) of a study; resumable, shardable."""
+        from iclft.progress import console
+        from iclft.study import config as cfgmod
+        from iclft.study import runner
+        from iclft.study.report import write_report
+        from iclft.study.store import Store
+
+        st = cfgmod.load(config)
+        folder = out or (Path(st.config.out) if st.config.out else None)
+        if folder is None:
+            raise UserError(f"{config}: no output folder: set `out:` in the config or pass --out")
+        part = runner.parse_shard(shard)
+        plan = runner.plan(st)
+        store = Store(folder)
+        mine = [c for c in plan.cells if part is None or c.index % part[1] == part[0]]
+        todo = [c for c in mine if not store.is_done(c.key)]
+        runner.estimate(plan, todo if not dry_run else None)
+        if dry_run:
+            console.print(_summary_table(plan, part, store))
+        train = sum(c.estimate.train_tokens for c in todo if c.estimate)
+        scored = sum(c.estimate.score_tokens for c in todo if c.estimate)
+        secs = sum(c.seconds for c in todo)
+        console.print(
+            f"{len(todo)} of {len(mine)} cells to run{f' (shard {shard})' if part else ''}: "
+            f"~{train:,} tokens to train, ~{scored:,} to score; estimated {runner.fmt_seconds(secs)} "
+            f"on a 2-core CPU (fp32; a GPU is far faster)", highlight=False)
+        if dry_run:
+            return
+        runner.run(plan, folder, part)
+        if not runner.is_main_process():
+            return
+        remaining = [c for c in plan.cells if not store.is_done(c.key)]
+        if remaining:
+            console.print(f"{len(remaining)} cells of other shards remain; when they finish: iclft report {folder}",
+                          highlight=False)
+        elif report:
+            print(write_report(folder))
+
+    @app.command("report")
+    def report_cmd(folder: Path = typer.Argument(..., help="a study output folder")) -> None:
+        """Write report.md, aggregates.csv and figures from a study's stored records."""
+        from iclft.study.report import write_report
+
+        print(write_report(folder))

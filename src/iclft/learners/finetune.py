@@ -1,0 +1,388 @@
+"""The `ft` condition and the shared fine-tuning recipe (also used by augmented conditions).
+
+Training data: each Document becomes prompt/completion examples with the loss on the completion only.
+A document with a `prompt` is one example (its prompt unscored). Others are split by `split`:
+    none         the whole document is one example
+    independent  each sentence is its own example (the paper's default)
+    cumulative   sentence i is an example whose unscored prompt is sentences 1..i-1 of its document:
+                 each sentence is learned in its document's context, but loss falls on it only once
+Examples are tokenized like the scorer tokenizes (no BOS; trailing prompt spaces move to the completion)
+and end with EOS.
+
+Training is a Hugging Face `Trainer` (accelerate underneath, so `accelerate launch` / torchrun give
+data parallelism unchanged): full fine-tuning or LoRA (peft, merged into the weights when done),
+dynamic padding with length-grouped batches (little compute goes to padding). The result is cached in
+`cache_dir()/ft/<hash of base weights, examples, options, seed>`: written to a temporary folder and
+renamed into place when complete, so a killed run never leaves a half-written model; `loss.json` holds
+the loss curve and `train.json` the run's facts (examples, tokens, padding share).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from iclft import models
+from iclft.datasets.schema import Document
+from iclft.io import dumps, read_json, write_json
+from iclft.learners import Condition, Estimate, Job, Reporter, tokens
+from iclft.learners.prompting import DEFAULT_INSTRUCTION, Format
+from iclft.text import split_sentences
+
+FT_VERSION = 1  # bump when the recipe changes what a cached model contains
+
+
+class LoraOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    r: int = Field(16, gt=0)
+    alpha: float = Field(32, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: str | list[str] = "all-linear"
+
+
+class FTOptions(BaseModel):
+    """Hyperparameters of one fine-tuning run (everything here is part of the cache key)."""
+
+    model_config = ConfigDict(extra="forbid")
+    lr: float = Field(1e-4, gt=0)
+    epochs: float | None = Field(None, gt=0, description="passes over the data (default 3 unless max_steps)")
+    max_steps: int | None = Field(None, gt=0)
+    batch_size: int = Field(8, gt=0, description="per device")
+    grad_accum: int = Field(1, gt=0)
+    warmup: float = Field(0.0, ge=0, description="warm-up steps, or a ratio of all steps if < 1")
+    weight_decay: float = Field(0.0, ge=0)
+    schedule: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
+    split: Literal["none", "independent", "cumulative"] = "independent"
+    max_length: int = Field(1024, gt=1, description="tokens per example (longer ones keep their end)")
+    lora: LoraOptions | None = None
+    gradient_checkpointing: bool = False
+
+    @model_validator(mode="after")
+    def _steps_or_epochs(self) -> FTOptions:
+        if self.epochs is not None and self.max_steps is not None:
+            raise ValueError("give epochs or max_steps, not both")
+        return self
+
+
+class Options(FTOptions):
+    """The `ft` condition: fine-tuning options, then how questions are scored (no context)."""
+
+    format: Format = "plain"
+    instruction: str = DEFAULT_INSTRUCTION
+
+    def training(self) -> FTOptions:
+        return FTOptions.model_validate(self.model_dump(include=set(FTOptions.model_fields)))
+
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Example:
+    prompt: str
+    completion: str
+
+
+def examples(docs: Sequence[Document], split: str = "independent") -> list[Example]:
+    """Training examples from documents (see the module docstring for `split`)."""
+    out: list[Example] = []
+    for d in docs:
+        if d.prompt is not None:
+            out.append(Example(d.prompt, d.completion))
+        elif split == "none":
+            out.append(Example("", d.text))
+        else:
+            sents = split_sentences(d.text)
+            for i, s in enumerate(sents):
+                if split == "independent" or i == 0:
+                    out.append(Example("", s))
+                else:
+                    out.append(Example(" ".join(sents[:i]), " " + s))
+    return out
+
+
+def encode(tokenizer, ex: Example, max_length: int, eos: bool = True) -> dict[str, list[int]]:
+    """input_ids / labels (-100 on the prompt) / attention_mask, cut to the last `max_length` tokens."""
+    from iclft.scoring import encode_pair
+
+    if ex.prompt:
+        prompt, completion = encode_pair(tokenizer, ex.prompt, ex.completion)
+    else:
+        prompt, completion = [], tokenizer.encode(ex.completion, add_special_tokens=False)
+    if eos and tokenizer.eos_token_id is not None:
+        completion = completion + [tokenizer.eos_token_id]
+    ids = (prompt + completion)[-max_length:]
+    labels = ([-100] * len(prompt) + completion)[-max_length:]
+    return {"input_ids": ids, "labels": labels, "attention_mask": [1] * len(ids)}
+
+
+# ---------------------------------------------------------------- cache
+
+
+@lru_cache(maxsize=32)
+def _folder_digest(folder: str, stamp: tuple) -> str:
+    h = hashlib.sha256()
+    for name, _, _ in stamp:
+        h.update(name.encode() + b"\0")
+        with open(Path(folder) / name, "rb") as f:
+            while chunk := f.read(1 << 22):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def model_digest(folder: Path) -> str:
+    """sha256 of a model folder's files (memoized per process while names, sizes and mtimes are unchanged)."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    return _folder_digest(str(folder), stamp)
+
+
+def cache_key(base: Path, exs: Sequence[Example], opts: FTOptions, seed: int) -> str:
+    payload = {
+        "version": FT_VERSION,
+        "base": model_digest(base),
+        "examples": [[e.prompt, e.completion] for e in exs],
+        "options": opts.model_dump(mode="json"),
+        "seed": seed,
+    }
+    return hashlib.sha256(dumps(payload).encode()).hexdigest()[:20]
+
+
+def ft_root() -> Path:
+    return models.cache_dir() / "ft"
+
+
+# ---------------------------------------------------------------- training
+
+
+class _PaddingCounter:
+    """Dynamic padding (to the longest example of each batch) that counts real vs padded tokens."""
+
+    def __init__(self, tokenizer):
+        from transformers import DataCollatorForSeq2Seq
+
+        self.pad = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+        self.real = 0
+        self.total = 0
+
+    def __call__(self, features):
+        batch = self.pad(features)
+        self.real += int(batch["attention_mask"].sum())
+        self.total += int(batch["attention_mask"].numel())
+        return batch
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def train(
+    model, tokenizer, features: list[dict], opts: FTOptions, seed: int, output_dir: Path,
+    reporter: Reporter | None = None,
+) -> tuple[list[dict[str, float]], dict[str, Any]]:
+    """Train `model` in place with HF Trainer; return (loss curve, stats). Works under accelerate launch."""
+    import torch
+    from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+
+    cuda = torch.cuda.is_available()
+    args = TrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=opts.batch_size,
+        gradient_accumulation_steps=opts.grad_accum,
+        learning_rate=opts.lr,
+        num_train_epochs=opts.epochs if opts.epochs is not None else 3.0,
+        max_steps=opts.max_steps or -1,
+        warmup_steps=opts.warmup,
+        weight_decay=opts.weight_decay,
+        lr_scheduler_type=opts.schedule,
+        logging_strategy="steps",
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        seed=seed,
+        data_seed=seed,
+        train_sampling_strategy="group_by_length",
+        remove_unused_columns=False,
+        use_cpu=not cuda,
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        activation_checkpointing=opts.gradient_checkpointing,
+        ddp_find_unused_parameters=False,
+        dataloader_num_workers=0,
+    )
+
+    class _Progress(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kw):
+            if reporter:
+                reporter.start("training", state.max_steps)
+
+        def on_step_end(self, args, state, control, **kw):
+            if reporter:
+                reporter.advance(1)
+
+    collator = _PaddingCounter(tokenizer)
+    model.config.use_cache = False
+    trainer = Trainer(model=model, args=args, train_dataset=features, data_collator=collator,
+                      callbacks=[_Progress()])
+    trainer.remove_callback(PrinterCallback)  # the loss goes to loss.json, not to stdout
+    out = trainer.train()
+    model.config.use_cache = True
+    keys = ("step", "epoch", "loss", "learning_rate", "grad_norm")
+    curve = [{k: h[k] for k in keys if k in h} for h in trainer.state.log_history if "loss" in h]
+    stats = {
+        "steps": int(out.global_step),
+        "examples": len(features),
+        "train_tokens": collator.real,
+        "padding_share": round(1 - collator.real / collator.total, 6) if collator.total else 0.0,
+        "world_size": int(args.world_size),
+    }
+    return curve, stats
+
+
+@dataclass
+class FTResult:
+    path: Path  # the fine-tuned model folder (plain HF weights, LoRA merged)
+    key: str
+    losses: list[dict[str, float]]
+    stats: dict[str, Any]
+    trained: bool  # False when the cache already held it
+
+
+def _clean_stale(root: Path, key: str) -> None:
+    """Remove temporary folders of this key left by killed runs (their process is gone)."""
+    for tmp in root.glob(f".{key}.*.tmp"):
+        try:
+            os.kill(int(tmp.name.split(".")[2]), 0)
+        except (ValueError, ProcessLookupError, IndexError):
+            shutil.rmtree(tmp, ignore_errors=True)
+        except PermissionError:
+            pass
+
+
+def finetune(
+    base: str, docs: Sequence[Document], opts: FTOptions, seed: int, *,
+    reporter: Reporter | None = None, log=None,
+) -> FTResult:
+    """Fine-tune `base` on `docs` (or reuse the cached result); every rank calls it under accelerate."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+
+    base_path = models.resolve(base)
+    exs = examples(docs, opts.split)
+    if not exs:
+        from iclft.errors import UserError
+
+        raise UserError("fine-tuning: no training examples (no documents, or none with sentences)")
+    key = cache_key(base_path, exs, opts, seed)
+    root = ft_root()
+    final = root / key
+    trained = False
+    if not (final / "train.json").exists():
+        trained = True
+        if log:
+            log(f"fine-tuning {base} on {len(exs)} examples -> {final}")
+        tokenizer = AutoTokenizer.from_pretrained(base_path)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "right"
+        set_seed(seed)
+        model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+        if opts.lora is not None:
+            from peft import LoraConfig, get_peft_model
+
+            lc = opts.lora
+            model = get_peft_model(model, LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout,
+                                                     target_modules=lc.target_modules, task_type="CAUSAL_LM"))
+        features = [encode(tokenizer, e, opts.max_length) for e in exs]
+        with tempfile.TemporaryDirectory(prefix="iclft-trainer-") as work:
+            curve, stats = train(model, tokenizer, features, opts, seed, Path(work), reporter)
+        if _rank() == 0:
+            root.mkdir(parents=True, exist_ok=True)
+            _clean_stale(root, key)
+            tmp = root / f".{key}.{os.getpid()}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            if opts.lora is not None:
+                model = model.merge_and_unload()
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            write_json(tmp / "loss.json", curve)
+            meta = {"base": str(base), "options": opts.model_dump(mode="json"), "seed": seed, **stats}
+            write_json(tmp / "train.json", meta)
+            try:
+                os.replace(tmp, final)
+            except OSError:  # another process finished the same run first: keep theirs
+                shutil.rmtree(tmp, ignore_errors=True)
+        _barrier()
+    return FTResult(final, key, read_json(final / "loss.json"), read_json(final / "train.json"), trained)
+
+
+# ---------------------------------------------------------------- the condition
+
+
+def prepare_finetuned(
+    job: Job, docs: Sequence[Document], opts: FTOptions, fmt: str = "plain",
+    instruction: str = DEFAULT_INSTRUCTION, info: dict[str, Any] | None = None,
+):
+    """Fine-tune on `docs` (cached), then score with no context: the recipe augmented conditions reuse."""
+    from iclft.learners.pretrained import NoContext
+
+    res = finetune(job.model, docs, opts, job.seed, reporter=job.reporter, log=job.log)
+    summary = {k: res.stats[k] for k in ("examples", "steps", "train_tokens", "padding_share") if k in res.stats}
+    cell_info = {"ft_model": res.key, **summary, **(info or {})}
+    if res.losses:
+        cell_info["final_loss"] = res.losses[-1]["loss"]
+    if not job.is_main:
+        return NoContext(job, None, fmt, instruction, cell_info, {})
+    lm = models.load(res.path, device=job.device, dtype=job.dtype)
+    return NoContext(job, lm, fmt, instruction, cell_info, {"loss": res.losses}, {"trained": res.trained})
+
+
+def prepare(job: Job, opts: Options):
+    return prepare_finetuned(job, job.dataset.train, opts.training(), opts.format, opts.instruction)
+
+
+def train_tokens(model: str, docs: Sequence[Document], opts: FTOptions) -> tuple[int, int]:
+    """(examples, tokens processed by the whole run) for estimates; padding not counted."""
+    tok = tokens.tokenizer(model)
+    exs = examples(docs, opts.split)
+    sizes = [min(n + 1, opts.max_length) for n in tokens.count(tok, [e.prompt + e.completion for e in exs])]
+    if not sizes:
+        return 0, 0
+    if opts.max_steps:
+        per_step = opts.batch_size * opts.grad_accum
+        return len(sizes), int(opts.max_steps * per_step * sum(sizes) / len(sizes))
+    return len(sizes), int((opts.epochs if opts.epochs is not None else 3.0) * sum(sizes))
+
+
+def estimate(job: Job, opts: Options) -> Estimate:
+    from iclft.learners import tokens as tk
+
+    n, train = train_tokens(job.model, job.dataset.train, opts.training())
+    return Estimate(train_tokens=train, score_tokens=tk.question_tokens(tk.tokenizer(job.model), job.questions),
+                    note=f"{n} examples")
+
+
+CONDITION = Condition(
+    name="ft",
+    description="fine-tune (full or LoRA) on the training documents, then score with no context",
+    options=Options,
+    prepare=prepare,
+    estimate=estimate,
+    trains=True,
+)

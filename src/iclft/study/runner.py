@@ -1,0 +1,330 @@
+"""The study grid: dataset x model x condition x seed, each cell run, scored in chunks and stored.
+
+Cells run in grid order; a cell's key names its labels and a hash of everything that determines its
+records (data content, model, options, seed, scoring), so an edited config never reuses stale results.
+`shard=(i, n)` runs cells i, i+n, i+2n, ... (0 <= i < n). Under `accelerate launch`, every rank runs
+the fine-tuning of training conditions (data parallel) and only rank 0 scores and writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import random
+import struct
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from iclft import learners
+from iclft.datasets.schema import Dataset, Question
+from iclft.errors import UserError
+from iclft.io import dumps
+from iclft.learners import Estimate, Job
+from iclft.learners.icl import SCORE_CHUNK
+from iclft.study.config import Study
+from iclft.study.store import Store
+
+# Throughput on this project's reference machine (2 CPU threads, fp32) for SmolLM2-135M; other models
+# scale by parameter count. Measured: full fine-tuning ~190 tokens/s (Gemma-3-270M ~80).
+TRAIN_TOKENS_PER_S = 190.0
+SCORE_TOKENS_PER_S = 600.0
+GENERATE_TOKENS_PER_S = 25.0
+REFERENCE_PARAMS = 135e6
+SETUP_SECONDS = 8.0  # model load and bookkeeping per cell
+
+
+@dataclass
+class Cell:
+    index: int
+    dataset: str
+    model: str
+    condition: str
+    seed: int
+    kind: str
+    options: BaseModel
+    key: str
+    spec: dict[str, Any]
+    job: Job
+    parts: list[tuple[str, Question]]  # (test|validation, question), in scoring order
+    estimate: Estimate | None = None
+    seconds: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset}/{self.condition}/{self.model}/seed{self.seed}"
+
+
+@dataclass
+class Plan:
+    study: Study
+    cells: list[Cell]
+    params: dict[str, int] = field(default_factory=dict)  # model label -> parameter count
+
+
+# ------------------------------------------------------------------ building the grid
+
+
+def _limit(questions: list[Question], limit: int | None, seed: int) -> list[Question]:
+    """Keep at most `limit` questions per (split, sub-type), chosen with `seed`, in their original order."""
+    if limit is None:
+        return questions
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, q in enumerate(questions):
+        groups.setdefault((q.split, q.subtype), []).append(i)
+    rng = random.Random(seed)
+    keep = {i for idx in groups.values() for i in (idx if len(idx) <= limit else rng.sample(idx, limit))}
+    return [q for i, q in enumerate(questions) if i in keep]
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(dumps(obj).encode()).hexdigest()
+
+
+def build_dataset(study: Study, label: str, seed: int, cache: dict) -> tuple[Dataset, str]:
+    """A dataset of the study for a cell seed (built once), and a hash of its content."""
+    spec = next(d for d in study.datasets if d.label == label)
+    ds_seed = spec.seed if spec.seed is not None else seed
+    if (label, ds_seed) not in cache:
+        if spec.path is not None:
+            ds = Dataset.load(spec.path)
+        else:
+            from iclft.datasets import registry
+
+            ds = registry.build(spec.builder, seed=ds_seed, params=spec.params)
+        ds.test = _limit(ds.test, spec.limit, ds_seed)
+        ds.validation = _limit(ds.validation, spec.limit, ds_seed)
+        content = _digest({k: [r.model_dump(mode="json") for r in getattr(ds, k)]
+                           for k in ("train", "test", "validation")})
+        cache[(label, ds_seed)] = (ds, content)
+    return cache[(label, ds_seed)]
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def plan(study: Study) -> Plan:
+    """Expand the grid (dataset x model x condition x seed) into cells with their keys and jobs."""
+    cfg = study.config
+    cells: list[Cell] = []
+    built: dict = {}
+    for d in study.datasets:
+        for m in study.models:
+            for c in study.conditions:
+                opts = study.options_for(c, d.label)
+                for seed in cfg.seeds:
+                    ds, content = build_dataset(study, d.label, seed, built)
+                    parts = [(p, q) for p in cfg.questions for q in (ds.test if p == "test" else ds.validation)]
+                    if not parts:
+                        raise UserError(f"dataset {d.label!r} has no {' or '.join(cfg.questions)} questions")
+                    spec = {
+                        "dataset": d.label, "data": content, "model": m.label, "model_path": m.path,
+                        "dtype": m.dtype, "condition": c.label, "kind": c.kind,
+                        "options": opts.model_dump(mode="json"), "seed": seed,
+                        "scoring": cfg.scoring.model_dump(mode="json"), "questions": cfg.questions,
+                    }
+                    key = f"{d.label}.{c.label}.{m.label}.s{seed}.{_digest(spec)[:8]}"
+                    job = Job(dataset=ds, model=m.path, seed=seed, questions=[q for _, q in parts],
+                              batch_size=cfg.scoring.batch_size, calibrate=cfg.scoring.calibrate,
+                              device=cfg.device, dtype=m.dtype, is_main=is_main_process())
+                    cells.append(Cell(len(cells), d.label, m.label, c.label, seed, c.kind, opts, key, spec, job,
+                                      parts))
+    return Plan(study, cells)
+
+
+# ------------------------------------------------------------------ estimates
+
+
+def parameter_count(model_path: str) -> int:
+    """Parameters of a model folder, from its safetensors headers (no weights are read)."""
+    from iclft import models
+
+    total = 0
+    for f in sorted(models.resolve(model_path).glob("*.safetensors")):
+        with open(f, "rb") as fh:
+            (n,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(n))
+        total += sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
+    return total or int(REFERENCE_PARAMS)
+
+
+def estimate(p: Plan, cells: list[Cell] | None = None) -> None:
+    """Fill each cell's token estimate and estimated seconds on the reference machine."""
+    for cell in cells if cells is not None else p.cells:
+        cond = learners.get(cell.kind)
+        est = cond.estimate(cell.job, cell.options) if cond.estimate else Estimate()
+        if cell.model not in p.params:
+            p.params[cell.model] = parameter_count(cell.job.model)
+        cell.estimate = est
+        cell.seconds = SETUP_SECONDS + sum(phase_seconds(est, p.params[cell.model]).values())
+
+
+def phase_seconds(est: Estimate, params: int) -> dict[str, float]:
+    scale = params / REFERENCE_PARAMS
+    return {
+        "training": est.train_tokens * scale / TRAIN_TOKENS_PER_S,
+        "scoring": est.score_tokens * scale / SCORE_TOKENS_PER_S,
+        "generating": est.generate_tokens * scale / GENERATE_TOKENS_PER_S,
+    }
+
+
+def fmt_seconds(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+# ------------------------------------------------------------------ running
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UserError(f"bad --shard {text!r}: expected i/n, e.g. 0/4") from None
+    if n < 1 or not 0 <= i < n:
+        raise UserError(f"bad --shard {text!r}: need 0 <= i < n")
+    return i, n
+
+
+def record(cell: Cell, part: str, q: Question, score, normalizations: list[str]) -> dict[str, Any]:
+    """The stored result of one question in one cell."""
+    preds = {n: score.pred(n) for n in normalizations}
+    rec = {
+        "cell": cell.key, "dataset": cell.dataset, "model": cell.model, "condition": cell.condition,
+        "seed": cell.seed, "part": part, "id": q.id, "split": q.split, "subtype": q.subtype,
+        "answer": q.answer, "correct_choices": sorted(q.correct_choices), "n_choices": len(q.choices),
+        "logprobs": score.logprobs, "n_tokens": score.n_tokens, "n_chars": score.n_chars,
+        "context_tokens": score.context_tokens, "pred": preds,
+        "correct": {n: q.is_correct(p) for n, p in preds.items()},
+    }
+    if score.calibration is not None:
+        rec["calibration"] = score.calibration
+    return rec
+
+
+def versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("iclft", "torch", "transformers", "accelerate", "peft", "bm25s"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def study_manifest(p: Plan) -> dict[str, Any]:
+    return {
+        "name": p.study.config.name,
+        "hash": p.study.hash,
+        "config": p.study.normalized(),
+        "cells": [{"key": c.key, "dataset": c.dataset, "model": c.model, "condition": c.condition,
+                   "kind": c.kind, "seed": c.seed} for c in p.cells],
+    }
+
+
+class _ModelCache:
+    """Keeps the most recent base model loaded so consecutive cells on it load it once."""
+
+    def __init__(self, device: str | None, dtype_of: dict[str, str]):
+        self.device, self.dtype_of, self.key, self.lm = device, dtype_of, None, None
+
+    def __call__(self, name: str):
+        from iclft import models
+
+        if self.key != name:
+            self.lm = None
+            self.lm = models.load(name, device=self.device, dtype=self.dtype_of.get(name, "float32"))
+            self.key = name
+        return self.lm
+
+
+def run_cell(cell: Cell, store: Store, normalizations: list[str]) -> dict[str, Any] | None:
+    """Prepare the condition, score the missing chunks, mark the cell done. Returns its timing."""
+    t0 = time.time()
+    cond = learners.get(cell.kind)
+    prepared = cond.prepare(cell.job, cell.options)
+    if not cell.job.is_main:
+        return None
+    t_prep = time.time() - t0
+    store.clean_partial(cell.key)
+    done = store.done_chunks(cell.key)
+    chunks = [cell.parts[i : i + SCORE_CHUNK] for i in range(0, len(cell.parts), SCORE_CHUNK)]
+    todo = [i for i in range(len(chunks)) if i not in done]
+    cell.job.reporter.start("scoring", sum(len(chunks[i]) for i in todo))
+    for i in todo:
+        chunk = chunks[i]
+        scores = prepared.score([q for _, q in chunk])
+        store.write_chunk(cell.key, i, [record(cell, part, q, s, normalizations)
+                                        for (part, q), s in zip(chunk, scores)])
+    timing = {"seconds": round(time.time() - t0, 3), "prepare_seconds": round(t_prep, 3),
+              "estimated_seconds": round(cell.seconds, 1), "resumed_chunks": len(done),
+              **getattr(prepared, "timing", {})}
+    info = dict(prepared.info)
+    cell_doc = {"key": cell.key, "spec": cell.spec, "info": info, "records": len(cell.parts),
+                "chunks": len(chunks), "versions": versions()}
+    store.finish_cell(cell.key, cell_doc, dict(prepared.artifacts), timing)
+    return timing
+
+
+def run(p: Plan, out: Path, shard: tuple[int, int] | None = None, log=None, show_progress: bool = True) -> list[Cell]:
+    """Run this shard's unfinished cells; returns the cells that ran."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from iclft.progress import console
+
+    log = log or (lambda msg: console.print(msg, highlight=False))
+    store = Store(out)
+    main = is_main_process()
+    if main:
+        store.write_study(study_manifest(p))
+    mine = [c for c in p.cells if shard is None or c.index % shard[1] == shard[0]]
+    pending = [c for c in mine if not store.is_done(c.key)]
+    if not main:  # other ranks only join the data-parallel fine-tuning
+        pending = [c for c in pending if learners.get(c.kind).trains]
+    norms = list(p.study.config.scoring.normalizations)
+    loader = _ModelCache(p.study.config.device, {m.path: m.dtype for m in p.study.models})
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=not (show_progress and main)) as bar:
+        overall = bar.add_task("study", total=max(sum(c.seconds for c in pending), 1.0))
+        inner = bar.add_task("", total=1)
+        planned = 0.0
+        for n, cell in enumerate(pending, 1):
+            weights = phase_seconds(cell.estimate or Estimate(), p.params.get(cell.model, int(REFERENCE_PARAMS)))
+            cell.job.reporter = _Reporter(bar, overall, inner, weights, f"[{n}/{len(pending)}] {cell.label}")
+            cell.job.log = log
+            cell.job.loader = loader
+            timing = run_cell(cell, store, norms)
+            planned += cell.seconds
+            bar.update(overall, completed=planned)
+            if timing is not None:
+                log(f"[{n}/{len(pending)}] {cell.label}: done in {fmt_seconds(timing['seconds'])} "
+                    f"(estimated {fmt_seconds(cell.seconds)})")
+    return pending
+
+
+class _Reporter:
+    """Drives the cell's bar and moves the study bar in proportion to the phase's estimated seconds."""
+
+    def __init__(self, bar, overall, inner, weights: dict[str, float], label: str):
+        self.bar, self.overall, self.inner, self.weights, self.label = bar, overall, inner, weights, label
+        self.total, self.weight = 0, 0.0
+
+    def start(self, description: str, total: int) -> None:
+        self.total, self.weight = max(total, 1), self.weights.get(description, 0.0)
+        self.bar.reset(self.inner, total=self.total, description=f"{self.label} {description}")
+
+    def advance(self, n: int = 1) -> None:
+        self.bar.advance(self.inner, n)
+        self.bar.advance(self.overall, self.weight * n / self.total)
