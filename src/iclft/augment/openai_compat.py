@@ -164,7 +164,7 @@ class OpenAIGenerator:
         retrying = Retrying(
             retry=retry_if_exception(_retryable),
             stop=stop_after_attempt(self.retries + 1),
-            wait=wait_exponential_jitter(initial=self.backoff, max=60.0, jitter=self.backoff),
+            wait=wait_exponential_jitter(multiplier=self.backoff, max=60.0, jitter=self.backoff),
             reraise=False,
         )
         try:
