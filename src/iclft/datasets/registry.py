@@ -23,6 +23,8 @@ BUILDERS: dict[str, str] = {
     "reversals": "iclft.datasets.reversals",
     "syllogisms": "iclft.datasets.syllogisms",
     "celebrities": "iclft.datasets.celebrities",
+    "semantic": "iclft.datasets.semantic",
+    "derivatoids": "iclft.datasets.derivatoids",
 }
 
 
