@@ -54,7 +54,7 @@ def load(path: str | Path | None = None) -> Hierarchy:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise UserError(f"{where}: invalid YAML ({e})") from None
+        raise UserError(f"{where}: invalid YAML ({' '.join(str(e).split())})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("relations"), dict) or not isinstance(
         raw.get("categories"), dict
     ):
