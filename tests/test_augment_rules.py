@@ -24,6 +24,9 @@ def test_packaged_templates_render_as_few_shot_chats():
     assert "reversal" in local[0]["content"] and "converse" in local[0]["content"]
     assert not any("$" in m["content"] for m in local)
 
+    examples = extract_entities(load_template("global").example_text(), names=False)
+    assert {"feps", "blick", "wugs", "gloobs"} <= examples and "document" not in examples
+
     glob = global_messages(load_template("global"), "Dax are feps.", ["Feps can zarp.", "Blicks are warm."])
     assert glob[-1]["content"].endswith("Feps can zarp.\n\nBlicks are warm.\n\nNew document:\n\nDax are feps.")
     assert "inherit" in glob[0]["content"] and glob[-2]["role"] == "assistant"
@@ -65,17 +68,19 @@ def test_entities_are_rare_words_and_mid_sentence_names():
 
 
 def test_filter_rules_each_reason():
-    source = SourceFilter("Femp are more dangerous than glon.")
+    source = SourceFilter("Femp are more dangerous than glon.", foreign=frozenset({"blick", "blicks"}))
     verdicts = judge([
         "Glon are less dangerous than femp.",   # kept
         "...",                                  # empty
         "Glon are less dangerous than",         # truncated: no end punctuation
         "Cats are nice.",                       # off vocabulary
+        "Femp are a kind of blick.",            # leak: a made-up word of the prompt's examples
         "femp ARE more dangerous than glon!",  # copy of the source
         "Glon are less dangerous than femp.",   # duplicate of a kept one
         "Femps outrank glons in danger.",       # kept: plural forms count as mentions
     ], source, cut=False)
-    assert [r for _, r in verdicts] == [None, "empty", "truncated", "off_vocabulary", "copy", "duplicate", None]
+    assert [r for _, r in verdicts] == [None, "empty", "truncated", "off_vocabulary", "leak", "copy", "duplicate",
+                                        None]
 
 
 def test_cut_generation_loses_its_last_sentence_and_empty_generation_is_recorded():

@@ -49,7 +49,8 @@ class GenerationCache:
         path = self.path(key)
         try:
             row = json.loads(path.read_text(encoding="utf-8"))
-            return Generation(row["text"], row["finish_reason"], int(row["prompt_tokens"]), int(row["completion_tokens"]))
+            return Generation(row["text"], row["finish_reason"], int(row["prompt_tokens"]),
+                              int(row["completion_tokens"]))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

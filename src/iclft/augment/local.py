@@ -106,7 +106,7 @@ class LocalGenerator:
     def iter_generate(self, requests: Sequence[Request], sampling: Sampling) -> Iterator[tuple[int, Generation]]:
         prompts = [self._ids(r.message_dicts()) for r in requests]
         limit = self.lm.max_length
-        for i, ids in enumerate(prompts):
+        for ids in prompts:
             if len(ids) + sampling.max_new_tokens > limit:
                 raise UserError(f"a prompt of {len(ids)} tokens plus max_new_tokens={sampling.max_new_tokens} "
                                 f"exceeds the {limit}-token context of {self.lm.name}")

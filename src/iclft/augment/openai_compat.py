@@ -40,12 +40,13 @@ def _error_message(response: httpx.Response) -> str:
     """The server's own error message if it sent one (OpenAI shape or FastAPI's), else the start of the body."""
     try:
         body = response.json()
-        err = body.get("error") if isinstance(body, dict) else None
-        msg = (err.get("message") if isinstance(err, dict) else err) or (body.get("detail") if isinstance(body, dict) else None)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        err = body.get("error")
+        msg = (err.get("message") if isinstance(err, dict) else err) or body.get("detail")
         if msg:
             return str(msg)[:300]
-    except ValueError:
-        pass
     return response.text[:200].strip() or response.reason_phrase
 
 

@@ -19,14 +19,22 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from iclft.augment.cache import GenerationCache, cached_generate
 from iclft.augment.generators import Generator, Request, Sampling, derive_seed
-from iclft.augment.postprocess import RARE_ZIPF, REASONS, SourceFilter, echoes_prompt, judge, parse_output
+from iclft.augment.postprocess import (
+    RARE_ZIPF,
+    REASONS,
+    SourceFilter,
+    echoes_prompt,
+    entity_forms,
+    judge,
+    parse_output,
+)
 from iclft.augment.prompts import PromptTemplate, global_messages, load_template, local_messages
 from iclft.datasets.schema import Document
 from iclft.errors import UserError
@@ -71,6 +79,7 @@ class Task:
 class Plan:
     documents: list[Document]
     options: AugmentOptions
+    template: PromptTemplate
     tasks: list[Task]
     cached: int  # requests already in the cache
     to_generate: int  # distinct requests not in the cache
@@ -177,7 +186,7 @@ def plan(documents: Sequence[Document], generator: Generator, options: AugmentOp
             raise UserError(f"document {documents[t.source].id!r}: its prompt of {n} tokens plus max_new_tokens="
                             f"{options.max_new_tokens} exceeds the generator's {limit}-token context{hint}")
         tokens += n
-    return Plan(documents, options, tasks, cached, len(pending), tokens)
+    return Plan(documents, options, template, tasks, cached, len(pending), tokens)
 
 
 def run(plan: Plan, generator: Generator, cache: GenerationCache | None = None,
@@ -185,7 +194,10 @@ def run(plan: Plan, generator: Generator, cache: GenerationCache | None = None,
     """Generate what the plan needs (cache first), then parse and filter into augmented documents."""
     options = plan.options
     gens, hits, sent = cached_generate(generator, [t.request for t in plan.tasks], options.sampling, cache, progress)
-    filters = [SourceFilter(doc.text, options.rare_zipf) for doc in plan.documents]
+    corpus = set().union(*(entity_forms(d.text, options.rare_zipf) for d in plan.documents))
+    # the examples' made-up words (not their capitalized common words), unless the corpus uses them too
+    foreign = frozenset(entity_forms(plan.template.example_text(), options.rare_zipf, names=False) - corpus)
+    filters = [SourceFilter(doc.text, options.rare_zipf, foreign) for doc in plan.documents]
     counters: Counter[int] = Counter()
     items: list[Augmented] = []
     drops: list[dict[str, Any]] = []

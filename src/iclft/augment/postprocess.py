@@ -10,6 +10,8 @@ Filtering, first matching rule wins:
                     of a generation that was cut by max_new_tokens
     off_vocabulary  mentions no entity of its source document (see `extract_entities`); a source with no
                     entities cannot be judged, so this rule is skipped for it
+    leak            mentions an entity of the prompt's own examples that the corpus never uses (the model
+                    copying the few-shot examples: "dax are a type of blick")
     copy            the same as a sentence of the source document (ignoring case, punctuation, spacing)
     duplicate       the same as an augmentation already kept for this source document
 """
@@ -25,7 +27,7 @@ from wordfreq import zipf_frequency
 from iclft.text import split_sentences
 from iclft.vocab import related_forms
 
-REASONS = ("empty", "truncated", "off_vocabulary", "copy", "duplicate")
+REASONS = ("empty", "truncated", "off_vocabulary", "leak", "copy", "duplicate")
 RARE_ZIPF = 3.0  # rarer than ~1 use per million words: made-up words, most names
 PROPER_ZIPF = 5.5  # capitalized mid-sentence and below this: a name ("Paris", "Marie"), not "The"
 
@@ -58,10 +60,10 @@ def _norm_word(word: str) -> str:
     return w.strip("'-")
 
 
-def extract_entities(text: str, rare_zipf: float = RARE_ZIPF) -> set[str]:
+def extract_entities(text: str, rare_zipf: float = RARE_ZIPF, names: bool = True) -> set[str]:
     """The words that name things in a text, lowercased: words of 3+ letters that are rare in English
-    (wordfreq zipf below `rare_zipf`: nonsense words, most names), plus capitalized words not at the
-    start of a sentence that are below PROPER_ZIPF (names such as "Paris")."""
+    (wordfreq zipf below `rare_zipf`: nonsense words, most names), plus, with `names`, capitalized words
+    not at the start of a sentence that are below PROPER_ZIPF (names such as "Paris")."""
     entities = set()
     for sentence in split_sentences(text):
         for i, word in enumerate(_WORD.findall(sentence)):
@@ -69,9 +71,14 @@ def extract_entities(text: str, rare_zipf: float = RARE_ZIPF) -> set[str]:
             if len(w) < 3:
                 continue
             zipf = zipf_frequency(w, "en")
-            if zipf < rare_zipf or (i > 0 and word[0].isupper() and zipf < PROPER_ZIPF):
+            if zipf < rare_zipf or (names and i > 0 and word[0].isupper() and zipf < PROPER_ZIPF):
                 entities.add(w)
     return entities
+
+
+def entity_forms(text: str, rare_zipf: float = RARE_ZIPF, names: bool = True) -> set[str]:
+    """The entities of a text with their plural and singular forms, as matched in generated sentences."""
+    return {f for e in extract_entities(text, rare_zipf, names) for f in related_forms(e)}
 
 
 def normalize(sentence: str) -> str:
@@ -85,16 +92,17 @@ class SourceFilter:
 
     text: str
     rare_zipf: float = RARE_ZIPF
+    foreign: frozenset[str] = frozenset()  # entity forms that must not appear (see `leak`)
     originals: set[str] = field(init=False)
     entities: set[str] = field(init=False)
     kept: set[str] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self.originals = {normalize(s) for s in split_sentences(self.text)} | {normalize(self.text)}
-        self.entities = {f for e in extract_entities(self.text, self.rare_zipf) for f in related_forms(e)}
+        self.entities = entity_forms(self.text, self.rare_zipf)
 
-    def mentions_entity(self, sentence: str) -> bool:
-        return any(_norm_word(w) in self.entities for w in _WORD.findall(sentence))
+    def mentions(self, sentence: str, words: set[str] | frozenset[str]) -> bool:
+        return any(_norm_word(w) in words for w in _WORD.findall(sentence))
 
     def reason(self, sentence: str, cut: bool = False) -> str | None:
         """Why `sentence` is dropped (a REASONS entry), or None to keep it; kept ones are remembered.
@@ -104,8 +112,10 @@ class SourceFilter:
             return "empty"
         if cut or not _END.search(sentence):
             return "truncated"
-        if self.entities and not self.mentions_entity(sentence):
+        if self.entities and not self.mentions(sentence, self.entities):
             return "off_vocabulary"
+        if self.foreign and self.mentions(sentence, self.foreign):
+            return "leak"
         if norm in self.originals:
             return "copy"
         if norm in self.kept:

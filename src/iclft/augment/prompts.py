@@ -32,6 +32,10 @@ class PromptTemplate:
     source: str
     messages: tuple[tuple[str, Template], ...]
 
+    def example_text(self) -> str:
+        """Every message but the last (instructions and few-shot examples), variables left out."""
+        return "\n\n".join(t.pattern.sub("", t.template) for _, t in self.messages[:-1])
+
     def render(self, **values: object) -> list[Message]:
         """The chat messages with every variable filled in."""
         return [{"role": role, "content": t.substitute(values)} for role, t in self.messages]
