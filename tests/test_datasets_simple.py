@@ -217,25 +217,25 @@ def test_loadable_with_hugging_face_datasets(tmp_path, syl):
 # ---------------------------------------------------------------- chance level
 
 
-def assert_near_chance(lm, questions, label: str, normalize: str = "sum", seed: int = 0) -> float:
-    """Score a seeded sample with no context: never above chance + 3 sd (the data cannot be guessed),
-    and within 3 sd of chance under `normalize`. Returns the accuracy under plain summed log-likelihood."""
+def assert_near_chance(lm, questions, label: str, seed: int = 0, two_sided: bool = True) -> float:
+    """Score a seeded sample with no context (summed log-likelihood, as the paper): never above chance + 3 sd
+    (the data cannot be guessed) and, if two_sided, not below chance - 3 sd either. Returns the accuracy."""
     sample = random.Random(seed).sample(questions, min(CHANCE_SAMPLE, len(questions)))
-    scores = score_questions(lm, sample, calibrate=normalize == "calibrated")
+    scores = score_questions(lm, sample)
     mean, sd = chance(sample)
-    acc = {n: sum(q.is_correct(s.pred(n)) for q, s in zip(sample, scores)) / len(sample) for n in ("sum", normalize)}
-    extra = f" acc({normalize})={acc[normalize]:.3f}" if normalize != "sum" else ""
-    print(f"chance check {label}: n={len(sample)} acc(sum)={acc['sum']:.3f}{extra} chance={mean:.3f} sd={sd:.3f}")
-    assert acc["sum"] <= mean + 3 * sd, f"{label}: pretrained model guesses the answers ({acc['sum']:.3f})"
-    assert abs(acc[normalize] - mean) <= 3 * sd, f"{label}: {acc[normalize]:.3f} is far from chance {mean:.3f}"
-    return acc["sum"]
+    acc = sum(q.is_correct(s.pred("sum")) for q, s in zip(sample, scores)) / len(sample)
+    print(f"chance check {label}: n={len(sample)} acc={acc:.3f} chance={mean:.3f} sd={sd:.3f}")
+    assert acc <= mean + 3 * sd, f"{label}: the pretrained model guesses the answers ({acc:.3f} vs {mean:.3f})"
+    if two_sided:
+        assert acc >= mean - 3 * sd, f"{label}: {acc:.3f} is far below chance {mean:.3f}"
+    return acc
 
 
 def test_pretrained_model_is_at_chance_on_reversals(lm, rev):
     assert_near_chance(lm, rev.test, "reversals/reversal")
 
 
-def test_pretrained_model_is_at_chance_on_syllogisms(lm, syl):
-    # The pretrained model nearly always prefers " All X are Z." (a prior, not knowledge), which puts its
-    # summed-likelihood accuracy below chance; calibration removes that prior, so check closeness there.
-    assert_near_chance(lm, syl.test, "syllogisms/syllogism", normalize="calibrated")
+def test_pretrained_model_cannot_guess_syllogisms(lm, syl):
+    # One-sided: the pretrained model nearly always prefers " All X are Z." (a prior, not knowledge), which
+    # is right only for the All forms, so its accuracy sits below chance (0.10 vs 0.30 on this sample).
+    assert_near_chance(lm, syl.test, "syllogisms/syllogism", two_sided=False)
