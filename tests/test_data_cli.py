@@ -116,7 +116,7 @@ def test_validate_reports_errors_and_warnings(tmp_path):
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     proc = subprocess.run([sys.executable, "-m", "iclft", "data", *args], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=120)
+                          cwd=tmp_path, timeout=120, check=False)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("iclft: error: ") and message in proc.stderr
     assert not (tmp_path / "x").exists()  # nothing half-written

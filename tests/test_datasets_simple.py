@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from iclft.datasets import registry, reversals, syllogisms
+from iclft.datasets import registry, reversals
 from iclft.datasets.checks import chance
 from iclft.datasets.syllogisms import forms, valid_conclusions
 from iclft.errors import UserError

@@ -13,7 +13,7 @@ def lint(ds: Dataset) -> tuple[list[str], list[str]]:
     warnings: list[str] = []
     shared = {q.id for q in ds.test} & {q.id for q in ds.validation}
     if shared:
-        errors.append(f"question id {sorted(shared)[0]!r} is in both test.jsonl and validation.jsonl")
+        errors.append(f"question id {min(shared)!r} is in both test.jsonl and validation.jsonl")
     trained = {f for d in ds.train for f in d.facts}
     test_facts = {f for q in ds.test for f in q.facts}
     for label, qs in (("test", ds.test), ("validation", ds.validation)):
@@ -31,7 +31,7 @@ def lint(ds: Dataset) -> tuple[list[str], list[str]]:
     overlap = test_facts & {f for q in ds.validation for f in q.facts}
     if overlap:
         warnings.append(f"{len(overlap)} fact(s) are asked about in both test and validation "
-                        f"(e.g. {sorted(overlap)[0]!r}): tuning on validation then sees test items")
+                        f"(e.g. {min(overlap)!r}): tuning on validation then sees test items")
     return errors, warnings
 
 
