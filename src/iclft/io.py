@@ -84,8 +84,9 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def describe_validation_error(e: ValidationError) -> str:
     """Pydantic's first error as one short phrase: 'field: message'."""
     err = e.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "row"
-    return f"{where}: {err['msg']}"
+    msg = err["msg"].removeprefix("Value error, ")
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {msg}" if where else msg
 
 
 def read_models(path: str | Path, model: type[M]) -> list[M]:
