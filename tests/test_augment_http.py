@@ -87,7 +87,8 @@ def test_dead_endpoint_is_one_clear_error(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_:
         main()
     err = capsys.readouterr().err.strip().splitlines()
-    assert exit_.value.code == 2 and err[-1] == f"iclft: error: cannot reach {url}: connection refused (after 1 attempt)"
+    assert exit_.value.code == 2
+    assert err[-1] == f"iclft: error: cannot reach {url}: connection refused (after 1 attempt)"
     assert not (tmp_path / "o.jsonl").exists()
 
 
@@ -135,6 +136,14 @@ def test_endpoint_dying_mid_run_loses_nothing(tmp_path):
         result = augment(docs, client(url, concurrency=2), options, cache=cache)
         assert server.count - before == 3 and (result.generated, result.cache_hits) == (3, 3)
     assert sorted({a.source for a in result.items}) == [d.id for d in docs]
+
+
+def test_slow_endpoint_times_out_clearly():
+    server = EchoServer(delay=1.0)
+    with running(server.app) as url:
+        with pytest.raises(UserError) as e:
+            generate(OpenAIGenerator(url, "echo", timeout=0.2, retries=1, backoff=0.01), [REQ], Sampling())
+    assert str(e.value) == f"{url}: no answer within 0.2s (after 2 attempts)"
 
 
 def test_rate_limit_and_concurrency():

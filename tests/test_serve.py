@@ -18,7 +18,7 @@ from iclft.augment.openai_compat import OpenAIGenerator
 from iclft.cli import main
 from iclft.datasets.schema import Document
 from iclft.errors import UserError
-from iclft.serve import check_port, create_app, running
+from iclft.serve import Batcher, check_port, create_app, running
 
 NAME = "smollm2-135m-instruct"
 
@@ -70,6 +70,26 @@ def test_augmentation_through_the_server(server, tmp_path):
     again = augment(docs, remote, options, cache=GenerationCache(tmp_path / "cache"))
     assert again.cache_hits == 1 and again.generated == 0 and [a.row() for a in again.items] == [
         a.row() for a in first.items]
+
+
+def test_abandoned_requests_are_not_generated(lm):
+    class Counting(LocalGenerator):
+        calls = 0
+
+        def iter_generate(self, requests, sampling):
+            Counting.calls += len(requests)
+            return super().iter_generate(requests, sampling)
+
+    batcher = Batcher(Counting(lm), batch_size=4)
+    request = Request.chat([{"role": "user", "content": "Hi."}])
+    abandoned, wanted = batcher.submit(request, Sampling(max_new_tokens=2)), batcher.submit(request, Sampling(
+        max_new_tokens=2))
+    abandoned.cancel()  # what the endpoint does when its client disconnects
+    batcher.start()
+    try:
+        assert wanted.result(timeout=120).completion_tokens <= 2 and Counting.calls == 1
+    finally:
+        batcher.stop()
 
 
 def free_port() -> int:

@@ -7,11 +7,13 @@
 
 Generation is `LocalGenerator`'s, so a request with a seed (default 0) always gets the same text. Requests
 arriving together are generated in one batch (up to `batch_size`, same sampling settings); batching does
-not change any text. Streaming, tools and logprobs are not supported (a clear 400 error).
+not change any text. A request whose client disconnects (say, timed out) before its batch starts is
+dropped, so retrying clients do not pile up work. Streaming, tools and logprobs are not supported (400).
 """
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import socket
 import threading
@@ -27,9 +29,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from iclft.augment.generators import Generation
+from iclft.augment.generators import Generation, Sampling
 from iclft.augment.generators import Request as GenRequest
-from iclft.augment.generators import Sampling
 from iclft.augment.local import LocalGenerator
 from iclft.errors import UserError
 
@@ -118,6 +119,9 @@ class Batcher:
             self._run(batch)
 
     def _run(self, batch: list[tuple[GenRequest, Sampling, Future[Generation]]]) -> None:
+        batch = [item for item in batch if item[2].set_running_or_notify_cancel()]  # skip abandoned requests
+        if not batch:
+            return
         try:
             for i, gen in self.generator.iter_generate([r for r, _, _ in batch], batch[0][1]):
                 batch[i][2].set_result(gen)
@@ -159,7 +163,7 @@ def create_app(generator: LocalGenerator, batch_size: int = 8) -> FastAPI:
         return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "iclft"}]}
 
     @app.post("/v1/chat/completions")
-    def chat_completions(body: ChatCompletionRequest) -> dict[str, Any]:
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> dict[str, Any]:
         if body.model not in (None, "", name):
             raise _ApiError(404, f"model {body.model!r} not found; this server has {name!r}", "not_found_error")
         if body.stream or body.tools or body.logprobs:
@@ -169,8 +173,15 @@ def create_app(generator: LocalGenerator, batch_size: int = 8) -> FastAPI:
         messages = [{"role": m.role, "content": m.text()} for m in body.messages]
         seed = body.seed if body.seed is not None else 0
         futures = [batcher.submit(GenRequest.chat(messages, seed + i), sampling) for i in range(body.n)]
+        waiting = [asyncio.wrap_future(f) for f in futures]
+        while not all(w.done() for w in waiting):
+            await asyncio.wait(waiting, timeout=1.0)
+            if await request.is_disconnected():  # the client gave up (e.g. timed out): don't generate for it
+                for f in futures:
+                    f.cancel()
+                raise _ApiError(499, "client disconnected")
         try:
-            gens = [f.result() for f in futures]
+            gens = [w.result() for w in waiting]
         except UserError as e:
             raise _ApiError(400, str(e)) from None
         return {

@@ -111,7 +111,7 @@ class GeneratorSpec(BaseModel):
     api_key_env: str | None = Field("OPENAI_API_KEY", description="openai: environment variable with the key")
     concurrency: int = Field(4, ge=1)
     rate: float | None = Field(None, gt=0, description="openai: requests per second at most")
-    timeout: float = Field(120.0, gt=0)
+    timeout: float = Field(600.0, gt=0)
     retries: int = Field(4, ge=0)
     backoff: float = Field(1.0, ge=0)
 

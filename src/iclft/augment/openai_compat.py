@@ -80,7 +80,7 @@ class OpenAIGenerator:
         api_key_env: str | None = "OPENAI_API_KEY",
         concurrency: int = 4,
         rate: float | None = None,
-        timeout: float = 120.0,
+        timeout: float = 600.0,
         retries: int = 4,
         backoff: float = 1.0,
     ) -> None:

@@ -34,7 +34,7 @@ COMMON: dict[str, tuple[Any, Any]] = {
     "api_key_env": (str, Opt("OPENAI_API_KEY", "--api-key-env", help="openai: environment variable holding the key")),
     "concurrency": (int, Opt(4, "--concurrency", min=1, help="openai: requests in flight")),
     "rate": (float | None, Opt(None, "--rate", help="openai: requests per second at most")),
-    "timeout": (float, Opt(120.0, "--timeout", help="openai: seconds per request")),
+    "timeout": (float, Opt(600.0, "--timeout", help="openai: seconds per request (CPU servers are slow)")),
     "retries": (int, Opt(4, "--retries", min=0, help="openai: retries of a failed request (exponential backoff)")),
     "samples": (int, Opt(1, "--samples", min=1, help="generations per item")),
     "temperature": (float, Opt(0.7, "--temperature", min=0.0, help="0 = greedy")),
