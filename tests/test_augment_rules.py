@@ -9,7 +9,7 @@ import pytest
 from iclft.augment.cache import GenerationCache
 from iclft.augment.corpus import load_documents
 from iclft.augment.generators import Request, Sampling, derive_seed
-from iclft.augment.pipeline import AugmentOptions, select_context
+from iclft.augment.pipeline import AugmentOptions, plan, select_context
 from iclft.augment.postprocess import SourceFilter, extract_entities, judge, parse_output
 from iclft.augment.prompts import global_messages, load_template, local_messages, parse_template
 from iclft.datasets.schema import Document
@@ -157,6 +157,11 @@ def test_context_selection_is_seeded_excludes_the_document_and_respects_budget()
     budget = AugmentOptions(mode="global", context="budget", budget=20)
     picked = select_context(docs, 3, budget, costs)
     assert picked and sum(len(t.split()) + 2 for t in picked) <= 20 and docs[3].text not in picked
+
+
+def test_an_empty_document_list_is_a_clear_error():
+    with pytest.raises(UserError, match=r"no documents to augment \(empty corpus\)"):
+        plan([], None, AugmentOptions())
 
 
 def test_options_reject_bad_values():

@@ -85,6 +85,8 @@ def run_augment(mode: str, **kw: Any) -> None:
     from iclft.augment.generators import GeneratorSpec
     from iclft.progress import console, progress_bar
 
+    if kw["out"].resolve() == kw["docs"].resolve():
+        raise UserError(f"--out {kw['out']} would overwrite the corpus")
     docs = load_documents(kw["docs"])
     options = _validated(AugmentOptions, mode=mode, template=str(kw["template"]) if kw["template"] else None,
                          **{k: kw[k] for k in OPTION_KEYS if k in kw})
