@@ -9,9 +9,12 @@ f(G). The transform (a nonsense name, say "morf") follows four rules, none of th
 `Transform.apply` is the reference implementation (on sympy expressions, which also give canonical
 printing and the equality check). Training documents state the rules and give worked examples;
 test questions ask "The morf of <E> is" with choices " <result>.": the correct result and the results of
-plausible wrong rule applications (calculus's sum, product and chain rules, the partner inside, a
-missed inner morf, the wrong table direction), each checked to differ from the right one and from each
-other. Splits: "in_distribution" (new expressions whose rule combination training examples use) and
+plausible wrong rule applications (calculus's sum, product and chain rules, the partner taken inside,
+a missed inner morf, the table read backwards or twice), each checked to differ from the right one and
+from each other. Of those, the ones most like the answer in how many of the question's function names
+they repeat, then in shape and length, are offered, and sums and products in the choices are printed in
+random order: a model that copies from the question or prefers a canonical first word gains nothing.
+Splits: "in_distribution" (new expressions whose rule combination training examples use) and
 "compositional" (held-out combinations, by default nesting with products); sub-type = the combination.
 """
 
@@ -41,7 +44,7 @@ WRONG = {  # plausible wrong applications of each rule
     "table": ("inverse", "skip"),  # the function before f in the cycle; the partner's partner
     "sum": ("additive",),
     "product": ("leibniz", "multiplicative"),
-    "nest": ("chain", "inside", "outer"),
+    "nest": ("chain", "inside", "outer", "both"),
 }
 X = sp.Symbol("x")
 Bug = tuple[str, str] | None
@@ -85,7 +88,8 @@ class Transform:
                 return sp.Add(*[sp.Mul(*[t[j] if j == i else a for j, a in enumerate(e.args)]) for i in range(len(t))])
             return sp.Add(*t)
         p, inner = self.fn(self._partner(e.func.__name__, bug)), e.args[0]
-        return {"chain": p(inner) * t[0], "inside": p(t[0]), "outer": p(inner)}.get(wrong, p(inner) + t[0])
+        wrongs = {"chain": p(inner) * t[0], "inside": p(t[0]), "outer": p(inner), "both": p(t[0]) + t[0]}
+        return wrongs.get(wrong, p(inner) + t[0])
 
     def explain(self, e: sp.Expr) -> list[str]:
         """A worked example: one sentence per rule application, innermost first, then the result."""
@@ -131,6 +135,10 @@ class Transform:
             raise UserError(f"malformed derivatoid transform description ({e})") from None
 
 
+def _names(e: sp.Expr) -> set[str]:
+    return {n.func.__name__ for n in sp.preorder_traversal(e) if isinstance(n, AppliedUndef)}
+
+
 def rule_of(e: sp.Expr) -> str:
     """Which rule the transform applies at the top of e."""
     if isinstance(e, sp.Add):
@@ -157,14 +165,14 @@ def wrong_results(t: Transform, e: sp.Expr) -> list[sp.Expr]:
     """Results of every single wrong rule application that matters for e, distinct from the right one and
     from each other, in a fixed order."""
     rules = ["table", *combo(e).split("+")] if combo(e) else ["table"]
+    bugs = [(rule, v) for rule in rules for v in WRONG[rule]]
     seen = {normal(t.apply(e))}
     out: list[sp.Expr] = []
-    for rule in rules:
-        for variant in WRONG[rule]:
-            r = t.apply(e, (rule, variant))
-            if (key := normal(r)) not in seen:
-                seen.add(key)
-                out.append(r)
+    for bug in bugs:
+        r = t.apply(e, bug)
+        if (key := normal(r)) not in seen:
+            seen.add(key)
+            out.append(r)
     return out
 
 
@@ -292,6 +300,20 @@ def _spread(n: int, keys: list[str]) -> dict[str, int]:
     return {k: n // len(keys) + (i < n % len(keys)) for i, k in enumerate(keys)}
 
 
+def shuffled(e: sp.Expr, rng: random.Random) -> str:
+    """e printed with the terms of every sum and the factors of every product in random order. sympy prints
+    them alphabetically, which would tie a choice's first word to the (fixed) partner table."""
+    if isinstance(e, (sp.Add, sp.Mul)):
+        parts = [shuffled(a, rng) for a in e.args]
+        if isinstance(e, sp.Mul):
+            parts = [f"({p})" if isinstance(a, sp.Add) else p for a, p in zip(e.args, parts)]
+        rng.shuffle(parts)
+        return (" + " if isinstance(e, sp.Add) else "*").join(parts)
+    if isinstance(e, AppliedUndef):
+        return f"{e.func.__name__}({shuffled(e.args[0], rng)})"
+    return str(e)
+
+
 def _quotas(p: Params, splits: dict[str, list[str]], n_ex: int, n_val: int, n_test: int) -> dict[str, dict[str, int]]:
     """Per combination: worked examples ("ex"), validation ("v") and test ("t") expressions. A combination
     with few possible expressions (sums or products alone) gets all three shrunk in proportion."""
@@ -314,19 +336,25 @@ def _quotas(p: Params, splits: dict[str, list[str]], n_ex: int, n_val: int, n_te
 
 def _question(t: Transform, item: Item, qid: str, split: str, rng: random.Random, n_choices: int) -> Question:
     """Choices: the result and the wrong results most like it in how many of the question's function names
-    they repeat and in length, so neither copying nor brevity gives the answer away."""
+    they repeat, then in shape (+ and * counts) and length."""
     e, right = item[0], t.apply(item[0])
-    names = set(re.findall(r"\w+(?=\()", str(e)))
+    names = _names(e)
 
-    def looks(r: sp.Expr) -> tuple[int, int]:
-        return sum(n in names for n in re.findall(r"\w+(?=\()", str(r))), len(str(r))
+    def looks(r: sp.Expr) -> tuple[int, ...]:
+        text = str(r)
+        return text.count("+"), text.count("*"), sum(n in names for n in re.findall(r"\w+(?=\()", text)), len(text)
 
-    (copied, length) = looks(right)
-    near = sorted(item[1], key=lambda w: (abs(looks(w)[0] - copied), abs(looks(w)[1] - length), rng.random()))
+    target = looks(right)
+
+    def unlike(w: sp.Expr) -> tuple[float, ...]:
+        d = [abs(a - b) for a, b in zip(looks(w), target)]
+        return d[2], d[0] + d[1], d[3], rng.random()
+
+    near = sorted(item[1], key=unlike)
     wrong = near[: n_choices - 1]
     rng.shuffle(wrong)
     answer = rng.randrange(n_choices)
-    results = wrong[:answer] + [right] + wrong[answer:]
+    results = [shuffled(r, rng) for r in wrong[:answer] + [right] + wrong[answer:]]
     return Question(id=qid, prompt=f"The {t.name} of {e} is", choices=[f" {r}." for r in results], answer=answer,
                     split=split, subtype=combo(e))
 
