@@ -89,6 +89,15 @@ def describe_validation_error(e: ValidationError) -> str:
     return f"{where}: {msg}" if where else msg
 
 
+def check_unique_ids(rows: Iterable[Any], where: str | Path, what: str = "id") -> None:
+    """UserError naming the first id that occurs twice among `rows` (objects with an `id`)."""
+    seen: set[str] = set()
+    for row in rows:
+        if row.id in seen:
+            raise UserError(f"{where}: duplicate {what} {row.id!r}")
+        seen.add(row.id)
+
+
 def read_models(path: str | Path, model: type[M]) -> list[M]:
     """Read a JSONL file of `model` rows, failing with one line naming file, line and field."""
     rows = []

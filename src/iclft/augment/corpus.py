@@ -14,7 +14,7 @@ from pathlib import Path
 
 from iclft.datasets.schema import Document
 from iclft.errors import UserError
-from iclft.io import iter_jsonl, read_models
+from iclft.io import check_unique_ids, iter_jsonl, read_models
 
 TEXT_SUFFIXES = (".txt", ".md")
 
@@ -73,9 +73,5 @@ def load_documents(path: str | Path) -> list[Document]:
         raise UserError(f"{path}: expected a folder of .txt/.md files, a dataset folder, or a .jsonl file")
     if not docs:
         raise UserError(f"{path}: empty corpus (no {what})")
-    seen: set[str] = set()
-    for d in docs:
-        if d.id in seen:
-            raise UserError(f"{path}: duplicate document id {d.id!r}")
-        seen.add(d.id)
+    check_unique_ids(docs, path, "document id")
     return docs

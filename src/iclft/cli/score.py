@@ -10,7 +10,7 @@ import typer
 from iclft import models
 from iclft.datasets.schema import Question
 from iclft.errors import UserError
-from iclft.io import read_models, write_jsonl
+from iclft.io import check_unique_ids, read_models, write_jsonl
 from iclft.progress import progress_bar
 
 
@@ -37,11 +37,7 @@ def register(app: typer.Typer) -> None:
         qs = read_models(questions, Question)
         if not qs:
             raise UserError(f"{questions}: no questions")
-        seen: set[str] = set()
-        for q in qs:
-            if q.id in seen:
-                raise UserError(f"{questions}: duplicate id {q.id!r}")
-            seen.add(q.id)
+        check_unique_ids(qs, questions)
         if context is not None and not context.is_file():
             raise UserError(f"{context}: context file not found")
         ctx = context.read_text(encoding="utf-8") if context else ""
