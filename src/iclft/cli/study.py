@@ -54,7 +54,10 @@ def register(app: typer.Typer) -> None:
         todo = [c for c in mine if not store.is_done(c.key)]
         runner.estimate(plan, todo if not dry_run else None)
         if dry_run:
-            console.print(_summary_table(plan, part, store))
+            from rich.console import Console
+
+            wide = console if console.is_terminal else Console(stderr=True, width=160)  # logs: keep columns whole
+            wide.print(_summary_table(plan, part, store))
         train = sum(c.estimate.train_tokens for c in todo if c.estimate)
         scored = sum(c.estimate.score_tokens for c in todo if c.estimate)
         secs = sum(c.seconds for c in todo)

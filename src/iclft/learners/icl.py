@@ -25,7 +25,7 @@ from iclft.errors import UserError
 from iclft.learners import Condition, Estimate, Job, tokens
 from iclft.learners.prompting import DEFAULT_INSTRUCTION, SEPARATOR, Format, frame, score_framed
 
-SCORE_CHUNK = 256  # questions per scoring call (the runner's chunk): the context is encoded once per chunk
+SCORE_CHUNK = 256  # default questions per scoring call (the runner's chunk): the context is encoded once per chunk
 _MARGIN = 8  # tokens kept free for tokenization differences at document joins
 
 

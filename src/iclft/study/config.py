@@ -67,6 +67,7 @@ class ScoringConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     normalizations: list[Normalization] = Field(default_factory=lambda: ["sum"], min_length=1)
     batch_size: int = Field(8, gt=0)
+    chunk: int = Field(256, gt=0, description="questions per stored chunk (the unit of resuming mid-cell)")
 
     @property
     def calibrate(self) -> bool:

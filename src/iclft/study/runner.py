@@ -249,7 +249,7 @@ class _ModelCache:
         return self.lm
 
 
-def run_cell(cell: Cell, store: Store, normalizations: list[str]) -> dict[str, Any] | None:
+def run_cell(cell: Cell, store: Store, normalizations: list[str], chunk: int = SCORE_CHUNK) -> dict[str, Any] | None:
     """Prepare the condition, score the missing chunks, mark the cell done. Returns its timing."""
     t0 = time.time()
     cond = learners.get(cell.kind)
@@ -259,14 +259,13 @@ def run_cell(cell: Cell, store: Store, normalizations: list[str]) -> dict[str, A
     t_prep = time.time() - t0
     store.clean_partial(cell.key)
     done = store.done_chunks(cell.key)
-    chunks = [cell.parts[i : i + SCORE_CHUNK] for i in range(0, len(cell.parts), SCORE_CHUNK)]
+    chunks = [cell.parts[i : i + chunk] for i in range(0, len(cell.parts), chunk)]
     todo = [i for i in range(len(chunks)) if i not in done]
     cell.job.reporter.start("scoring", sum(len(chunks[i]) for i in todo))
     for i in todo:
-        chunk = chunks[i]
-        scores = prepared.score([q for _, q in chunk])
+        scores = prepared.score([q for _, q in chunks[i]])
         store.write_chunk(cell.key, i, [record(cell, part, q, s, normalizations)
-                                        for (part, q), s in zip(chunk, scores)])
+                                        for (part, q), s in zip(chunks[i], scores)])
     timing = {"seconds": round(time.time() - t0, 3), "prepare_seconds": round(t_prep, 3),
               "estimated_seconds": round(cell.seconds, 1), "resumed_chunks": len(done),
               **getattr(prepared, "timing", {})}
@@ -305,7 +304,7 @@ def run(p: Plan, out: Path, shard: tuple[int, int] | None = None, log=None, show
             cell.job.reporter = _Reporter(bar, overall, inner, weights, f"[{n}/{len(pending)}] {cell.label}")
             cell.job.log = log
             cell.job.loader = loader
-            timing = run_cell(cell, store, norms)
+            timing = run_cell(cell, store, norms, p.study.config.scoring.chunk)
             planned += cell.seconds
             bar.update(overall, completed=planned)
             if timing is not None:

@@ -1,0 +1,136 @@
+"""Learning conditions on the real embedded model: FT examples and masking, ICL selection, formats, caching."""
+
+from __future__ import annotations
+
+import pytest
+
+from iclft import models
+from iclft.datasets.schema import Dataset, Document, Question
+from iclft.errors import UserError
+from iclft.learners import Job, finetune, get, icl, names, prompting
+from iclft.learners.finetune import Example, encode, examples
+
+PAIRS = [("glon", "femp"), ("troff", "yomp"), ("dax", "wug"), ("blick", "zorp"), ("mip", "tasp"), ("crel", "vosk")]
+
+
+def toy(n: int = len(PAIRS)) -> Dataset:
+    docs = [Document(id=f"d{i}", text=f"The {a} are heavier than the {b}. Nobody doubts it.")
+            for i, (a, b) in enumerate(PAIRS[:n])]
+    qs = [Question(id=f"q{i}", prompt=f"The {b} are", choices=[f" lighter than the {a}.", f" heavier than the {a}."],
+                   answer=0, split="reversal", subtype="weight") for i, (a, b) in enumerate(PAIRS[:n])]
+    return Dataset(name="toy", train=docs, test=qs)
+
+
+def job(lm, ds: Dataset, seed: int = 0) -> Job:
+    return Job(dataset=ds, model=models.DEFAULT_MODEL, seed=seed, questions=list(ds.test), loader=lambda _: lm)
+
+
+def test_registry_lists_the_shipped_conditions():
+    assert names()[:3] == ["pretrained", "icl", "ft"]
+    assert get("ft").trains and not get("icl").trains
+    with pytest.raises(UserError, match="unknown condition 'nope'"):
+        get("nope")
+
+
+def test_sentence_splitting_modes():
+    docs = [Document(id="a", text="One fact here. Two facts here! Three?"),
+            Document(id="b", text="Q: who? A: me.", prompt="Q: who?")]
+    assert examples(docs, "none") == [Example("", "One fact here. Two facts here! Three?"), Example("Q: who?", " A: me.")]
+    assert examples(docs, "independent")[:3] == [Example("", "One fact here."), Example("", "Two facts here!"),
+                                                  Example("", "Three?")]
+    assert examples(docs, "cumulative") == [
+        Example("", "One fact here."),
+        Example("One fact here.", " Two facts here!"),
+        Example("One fact here. Two facts here!", " Three?"),
+        Example("Q: who?", " A: me."),  # prompt/completion documents are never split
+    ]
+
+
+def test_encode_masks_the_prompt_and_ends_with_eos(lm):
+    tok = lm.tokenizer
+    feat = encode(tok, Example("The glon are", " heavier than femp."), max_length=64)
+    n_prompt = len(tok.encode("The glon are", add_special_tokens=False))
+    assert feat["labels"][:n_prompt] == [-100] * n_prompt
+    assert feat["labels"][n_prompt:] == feat["input_ids"][n_prompt:]
+    assert feat["input_ids"][-1] == tok.eos_token_id
+    assert tok.decode(feat["input_ids"][:-1]) == "The glon are heavier than femp."
+    cut = encode(tok, Example("The glon are", " heavier than femp."), max_length=3)
+    assert cut["input_ids"] == feat["input_ids"][-3:] and cut["labels"] == feat["labels"][-3:]
+
+
+def test_chat_format_wraps_context_and_question_and_keeps_the_choice_a_continuation(lm):
+    q = toy(1).test[0]
+    context, (framed,) = prompting.frame(lm, "chat", "DOCS", [q])
+    assert context.startswith("<|im_start|>system") and context.endswith("DOCS\n\n")
+    assert framed.prompt.startswith(prompting.DEFAULT_INSTRUCTION)
+    assert "The femp are<|im_end|>\n<|im_start|>assistant\nThe femp are" in framed.prompt
+    assert framed.choices == q.choices
+    assert prompting.frame(lm, "plain", "DOCS", [q]) == ("DOCS\n\n", [q])
+    assert prompting.resolve_format(lm, "auto") == "chat"
+
+
+def test_icl_selections_are_seeded_and_fit(lm):
+    ds = toy()
+    sub = icl.prepare(job(lm, ds, seed=3), icl.Options(selection="subsample", fraction=0.5))
+    assert len(sub.chosen) == 3
+    assert sub.chosen == icl.prepare(job(lm, ds, seed=3), icl.Options(selection="subsample", fraction=0.5)).chosen
+    assert any(icl.prepare(job(lm, ds, seed=s), icl.Options(selection="subsample", fraction=0.5)).chosen
+               != sub.chosen for s in range(4, 9))
+    per_doc = len(lm.tokenizer.encode(ds.train[0].text))
+    budget = icl.prepare(job(lm, ds), icl.Options(selection="budget", budget=2 * per_doc + 4))
+    assert len(budget.chosen) == 2
+    assert len(lm.tokenizer.encode(budget.text(budget.chosen))) <= 2 * per_doc + 4
+    # relevant: BM25 on the question's nonsense word puts its own document first
+    rel = icl.prepare(job(lm, ds), icl.Options(selection="relevant", budget=per_doc + 2))
+    for i, q in enumerate(ds.test):
+        assert rel.relevant(q) == (i,)
+
+
+def test_icl_scores_in_context_and_records_context_tokens(lm):
+    ds = toy(2)
+    plain = icl.prepare(job(lm, ds), icl.Options(format="plain", shuffle=False)).score(ds.test)
+    ctx = len(lm.tokenizer.encode(ds.train[0].text + "\n\n" + ds.train[1].text + "\n\n"))
+    assert all(abs(s.context_tokens - ctx) <= 1 for s in plain)
+    one_doc = len(lm.tokenizer.encode(ds.train[0].text)) + 2
+    rel = icl.prepare(job(lm, ds), icl.Options(format="plain", selection="relevant", budget=one_doc)).score(ds.test)
+    assert all(s.context_tokens < ctx for s in rel)  # one document each, not both
+    assert [s.logprobs for s in rel] != [s.logprobs for s in plain]
+    bare = get("pretrained").prepare(job(lm, ds), get("pretrained").options()).score(ds.test)
+    assert all(s.context_tokens == 0 for s in bare) and [s.logprobs for s in bare] != [s.logprobs for s in plain]
+
+
+def test_icl_context_over_the_window_is_a_clear_error_unless_selection_fits_it(lm):
+    long_docs = [Document(id=f"d{i}", text=f"The glon{i} are heavier than the femp{i}. " * 12) for i in range(160)]
+    ds = Dataset(name="long", train=long_docs, test=toy(1).test)
+    with pytest.raises(UserError, match="over the .* use selection: budget"):
+        icl.prepare(job(lm, ds), icl.Options())
+    fitted = icl.prepare(job(lm, ds), icl.Options(selection="budget"))
+    assert 0 < len(fitted.chosen) < len(long_docs)
+    assert len(lm.tokenizer.encode(fitted.text(fitted.chosen))) <= lm.max_length
+
+
+@pytest.fixture
+def ft_cache(tmp_path, monkeypatch):
+    """A private fine-tuning cache that reuses the already converted base models."""
+    real = models.cache_dir() / "models"
+    monkeypatch.setenv("ICLFT_CACHE", str(tmp_path))
+    (tmp_path / "models").symlink_to(real)
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_lora_finetune_is_cached_and_merged(lm, ft_cache):
+    ds = toy(3)
+    opts = finetune.FTOptions(lr=1e-3, max_steps=2, batch_size=2, lora={"r": 4})
+    first = finetune.finetune(models.DEFAULT_MODEL, ds.train, opts, seed=0)
+    assert first.trained and first.path.parent == ft_cache / "ft" and first.stats["steps"] == 2
+    assert [c["step"] for c in first.losses] == [1, 2]
+    assert not list((ft_cache / "ft").glob(".*"))  # no temporary folder left
+    again = finetune.finetune(models.DEFAULT_MODEL, ds.train, opts, seed=0)
+    assert (again.trained, again.path, again.losses) == (False, first.path, first.losses)
+    other = finetune.cache_key(models.resolve(models.DEFAULT_MODEL), examples(ds.train), opts, seed=1)
+    assert other != first.key
+    tuned = models.load(first.path)  # LoRA merged: a plain model folder
+    assert not any("lora" in n for n, _ in tuned.model.named_parameters())
+    diff = sum(float((a - b).abs().sum().detach()) for a, b in zip(tuned.model.parameters(), lm.model.parameters()))
+    assert diff > 0

@@ -1,0 +1,102 @@
+"""Study configs: shipped configs validate; every bad input is one clear line naming the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from iclft.errors import UserError
+from iclft.study import config
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = {
+    "datasets": {"reversals": {"params": {"n_facts": 4, "validation_facts": 1}}},
+    "models": ["smollm2-135m-instruct"],
+    "conditions": {"pretrained": {}, "icl": {"selection": "budget"}, "ft": {"max_steps": 2}},
+}
+
+
+def with_(**changes):
+    data = yaml.safe_load(yaml.safe_dump(BASE))
+    data.update(changes)
+    return data
+
+
+def error(data) -> str:
+    with pytest.raises(UserError) as e:
+        config.from_dict(data, Path("/x/study.yaml"))
+    msg = str(e.value)
+    assert "\n" not in msg
+    return msg
+
+
+@pytest.mark.parametrize("name", ["quick.yaml", "paper.yaml"])
+def test_shipped_configs_validate(name):
+    study = config.load(ROOT / "configs" / name)
+    assert study.datasets and study.models and study.conditions
+    assert len(study.hash) == 12
+
+
+def test_valid_config_resolves_labels_kinds_and_overrides():
+    data = with_(conditions={"ft": {"max_steps": 2}, "ft_lora": {"condition": "ft", "lora": {"r": 4}}})
+    data["datasets"]["reversals"]["conditions"] = {"ft": {"split": "none"}}
+    study = config.from_dict(data, Path("/x/study.yaml"))
+    assert [(c.label, c.kind) for c in study.conditions] == [("ft", "ft"), ("ft_lora", "ft")]
+    ft = study.conditions[0]
+    assert study.options_for(ft, None).split == "independent"
+    assert study.options_for(ft, "reversals").split == "none"
+    assert study.options_for(ft, "reversals").max_steps == 2
+    assert study.options_for(study.conditions[1], "reversals").lora.r == 4
+    assert study.models[0].label == "smollm2-135m-instruct"
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (with_(colour="red"), "unknown key 'colour'"),
+        (with_(seeds=[0, 0]), "seeds: duplicate entries"),
+        (with_(seeds="zero"), "seeds:"),
+        (with_(questions=["train"]), "questions.0:"),
+        (with_(scoring={"normalizations": ["median"]}), "scoring.normalizations.0:"),
+        (with_(scoring={"batch_size": 0}), "scoring.batch_size:"),
+        (with_(datasets={"nosuch": {}}), "unknown dataset 'nosuch'"),
+        (with_(datasets={"reversals": {"params": {"n_fax": 3}}}), "unknown parameter 'n_fax'"),
+        (with_(datasets={"reversals": {"params": {"n_facts": "many"}}}), "datasets.reversals.params"),
+        (with_(datasets={"reversals": {"limit": -1}}), "datasets.reversals.limit"),
+        (with_(datasets={"mine": {"path": "/no/such/folder"}}), "datasets.mine.path"),
+        (with_(models=["no-such-model"]), "unknown model 'no-such-model'"),
+        (with_(conditions={"telepathy": {}}), "unknown condition 'telepathy'"),
+        (with_(conditions={"icl": {"selection": "most"}}), "conditions.icl.selection"),
+        (with_(conditions={"icl": {"fraction": 2}}), "conditions.icl.fraction"),
+        (with_(conditions={"ft": {"lr": 1e-4, "epochs": 1, "max_steps": 3}}), "epochs or max_steps"),
+        (with_(conditions={"ft": {"lora": {"rank": 8}}}), "conditions.ft.lora: unknown key 'rank'"),
+        (with_(conditions={"ft": {"learning_rate": 1e-4}}), "conditions.ft: unknown key 'learning_rate'"),
+        (with_(datasets={"reversals": {"conditions": {"ftt": {}}}}), "'ftt' is not a condition"),
+        (with_(datasets={"reversals": {"conditions": {"ft": {"split": "words"}}}}),
+         "datasets.reversals.conditions.ft.split"),
+        (with_(models={"bad label!": {"path": "smollm2-135m-instruct"}}), "label 'bad label!'"),
+        ([1, 2], "expected a mapping"),
+    ],
+)
+def test_bad_configs_are_one_clear_line(data, expected):
+    msg = error(data)
+    assert expected in msg, msg
+    assert msg.startswith("/x/study.yaml") or "mapping" in msg
+
+
+def test_cli_reports_config_errors_on_one_line_and_exits_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("datasets: {reversals: {}}\nmodels: [smollm2-135m-instruct]\nconditions: {icl: {selection: most}}\n")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("datasets: [reversals\n")
+    for path, expected in ((bad, "conditions.icl.selection"), (broken, "invalid YAML"),
+                           (tmp_path / "missing.yaml", "config file not found")):
+        r = subprocess.run([sys.executable, "-m", "iclft", "study", str(path), "--dry-run", "--out", str(tmp_path)],
+                           capture_output=True, text=True)
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("iclft: error: ") and expected in lines[0], r.stderr
