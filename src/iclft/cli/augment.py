@@ -1,8 +1,10 @@
-"""`iclft augment local|global`: augment any corpus into fine-tuning data with a local model or an endpoint.
+"""`iclft augment local|global|audit`: augment any corpus into fine-tuning data with a local model or an endpoint.
 
 Both commands share their generator, sampling and output options; `local` adds --k and --granularity,
 `global` adds --context, --fraction and --budget. Output: OUT ({"id", "text", "source"} a line), and
 beside it OUT's stem + ".drops.jsonl" (every dropped sentence and why) and + ".summary.json".
+`audit DATASET --aug AUG.jsonl|CELL_DIR` judges augmentations against a synthetic dataset's world
+(iclft.augment.audit) and writes audit.json.
 """
 
 from __future__ import annotations
@@ -124,6 +126,30 @@ def _command(mode: str, specific: dict[str, tuple[Any, Any]], doc: str):
     return command
 
 
+def audit(
+    dataset: Path = typer.Argument(..., help="the dataset folder the augmentations came from (train, test, meta)"),
+    aug: list[Path] = Opt(..., "--aug", help="augmentations: AUG.jsonl, a study cell's folder or its augmented.json"),
+    out: Path | None = Opt(None, "--out", help="report file (default: audit.json beside the first --aug)"),
+) -> None:
+    """Judge generated sentences true / false / unverifiable in the dataset's world; test coverage."""
+    from rich.console import Console
+
+    from iclft.augment.audit import audit as run_audit
+    from iclft.augment.audit import read_augmentations, tables
+    from iclft.datasets.schema import Dataset
+
+    ds = Dataset.load(dataset)
+    rows = [row for path in aug for row in read_augmentations(path)]
+    report = {**run_audit(ds, rows), "augmentations": [str(p) for p in aug]}
+    target = out or (aug[0] if aug[0].is_dir() else aug[0].parent) / "audit.json"
+    for table in tables(report):
+        Console().print(table)
+    if "note" in report:
+        print(report["note"], file=sys.stderr)
+    write_json(target, report)
+    print(f"wrote {target}", file=sys.stderr)
+
+
 def register(app: typer.Typer) -> None:
     sub = typer.Typer(help="Augment fine-tuning data with the model's own restatements and inferences.",
                       no_args_is_help=True)
@@ -131,4 +157,5 @@ def register(app: typer.Typer) -> None:
                                   "reversals, converses."))
     sub.command("global")(_command("global", GLOBAL, "Show the corpus in context, then each document: write the "
                                    "inferences linking it to the rest."))
+    sub.command("audit")(audit)
     app.add_typer(sub, name="augment")
