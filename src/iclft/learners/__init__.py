@@ -43,6 +43,9 @@ CONDITIONS: dict[str, str] = {
     "pretrained": "iclft.learners.pretrained:CONDITION",
     "icl": "iclft.learners.icl:CONDITION",
     "ft": "iclft.learners.finetune:CONDITION",
+    "ft_aug_local": "iclft.learners.augmented:LOCAL",
+    "ft_aug_global": "iclft.learners.augmented:GLOBAL",
+    "ft_aug_both": "iclft.learners.augmented:BOTH",
 }
 
 

@@ -1,0 +1,205 @@
+"""Augmented fine-tuning: `ft_aug_local`, `ft_aug_global`, `ft_aug_both` (the paper's proposed method).
+
+The training documents are augmented with a generator's restatements (local) and/or inferences linking
+each document to the rest (global, a reasoning trace), see `iclft.augment`; the augmented sentences are
+added to the original documents (split as `ft.split` says), and the union is fine-tuned with the shared
+recipe (`finetune.prepare_finetuned`), then scored with no context. Config (study YAML):
+
+    ft_aug_local:
+      ft: {lr: 1.0e-4, epochs: 3}             # FTOptions, as the `ft` condition takes them (flat there)
+      local: {k: 4, temperature: 0.7, max_new_tokens: 96}   # AugmentOptions of iclft.augment (mode implied)
+    ft_aug_global:
+      ft: {lr: 1.0e-4, epochs: 3}
+      global: {context: budget, budget: 1500, max_new_tokens: 160}
+    ft_aug_both: {local: {k: 2}, global: {max_new_tokens: 160}}   # both sets of outputs are added
+    # optional everywhere: generator: {kind: openai, base_url: ..., api_model: ...}  (iclft.augment GeneratorSpec)
+    #                      match_steps: true, format: plain, instruction: ...
+
+Generator: by default the cell's own model, run locally (the model's own in-context inferences, as in the
+paper); `generator:` names another local model or an OpenAI-compatible endpoint. The augmentation seed
+is the block's `seed` plus the cell's seed, so seed 0 shares its cache with `iclft augment local|global`.
+Generations are cached (cache_dir()/generations), so a rerun or resumed study generates nothing.
+
+Data-matched control. `match_steps: true` fixes the number of optimizer steps to what `ft` with the same
+`ft` options takes on the original data alone (ceil(epochs x batches per epoch)), so the augmented run
+spends the same compute and the augmented data replaces repetition instead of adding steps. Equivalently,
+give both conditions the same `ft: {max_steps: N}` (flat `max_steps: N` for `ft`).
+
+Stored per cell: info `augmentation` (per mode: prompts, kept sentences, drops by reason, generator tokens)
+and the artifacts `augmented` (every added document as {"id", "text", "source"}: the audit reads it,
+`iclft augment audit DATASET --aug CELL_DIR`) and `augment_drops` (every dropped sentence and why).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from iclft.augment import AugmentOptions, AugmentResult, GenerationCache, plan, run
+from iclft.augment.generators import Generator, GeneratorSpec
+from iclft.datasets.schema import Document
+from iclft.learners import Condition, Estimate, Job
+from iclft.learners.finetune import FTOptions, examples, prepare_finetuned, train_tokens
+from iclft.learners.prompting import DEFAULT_INSTRUCTION, Format
+
+MODES = ("local", "global")
+
+
+def _block(mode: str):
+    """A validator filling an augmentation block's `mode` from its key (and refusing another)."""
+
+    def check(v: Any) -> Any:
+        if isinstance(v, dict):
+            if v.get("mode", mode) != mode:
+                raise ValueError(f"mode is implied by the key ({mode}); remove it")
+            return {**v, "mode": mode}
+        return v
+
+    return check
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_by_name=True, serialize_by_alias=True)
+    ft: FTOptions = Field(default_factory=FTOptions, description="fine-tuning options (as for `ft`)")
+    generator: GeneratorSpec | None = Field(None, description="default: the cell's model, run locally")
+    match_steps: bool = Field(False, description="as many steps as `ft` takes on the original data alone")
+    format: Format = "plain"
+    instruction: str = DEFAULT_INSTRUCTION
+
+    def blocks(self) -> list[AugmentOptions]:
+        return [b for b in (getattr(self, "local", None), getattr(self, "global_", None)) if b is not None]
+
+
+class LocalOptions(_Base):
+    local: AugmentOptions = Field(default_factory=lambda: AugmentOptions(mode="local"))
+    _local_mode = field_validator("local", mode="before")(_block("local"))
+
+
+class GlobalOptions(_Base):
+    global_: AugmentOptions = Field(default_factory=lambda: AugmentOptions(mode="global"), alias="global")
+    _global_mode = field_validator("global_", mode="before")(_block("global"))
+
+
+class BothOptions(LocalOptions, GlobalOptions):
+    pass
+
+
+def generator_for(job: Job, opts: _Base, weightless: bool = False) -> Generator:
+    """The configured generator; by default the cell's model (shared with the job's loader, or weightless
+    for planning: tokenizer and config only)."""
+    if opts.generator is not None:
+        return opts.generator.build()
+    from iclft.augment.local import LocalGenerator
+
+    if not weightless:
+        return LocalGenerator(job.load())
+    from iclft.learners import tokens
+
+    gen = LocalGenerator(job.model, dtype=job.dtype)
+    gen._lm = tokens.weightless(job.model)  # counts tokens and knows the window; never generates
+    return gen
+
+
+def _seeded(block: AugmentOptions, job: Job) -> AugmentOptions:
+    return block.model_copy(update={"seed": block.seed + job.seed})
+
+
+def augmentations(job: Job, opts: _Base, cache: GenerationCache | None = None) -> list[AugmentResult]:
+    """One AugmentResult per configured mode (generations cached)."""
+    cache = cache or GenerationCache()
+    generator = generator_for(job, opts)
+    results = []
+    for block in opts.blocks():
+        work = plan(job.dataset.train, generator, _seeded(block, job), cache)
+        job.log(f"augment {block.mode}: {work.describe()}")
+        job.reporter.start(f"augmenting ({block.mode})", work.to_generate)
+        results.append(run(work, generator, cache, job.reporter.advance))
+    return results
+
+
+def matched_steps(n_examples: int, ft: FTOptions) -> int:
+    """Optimizer steps of `ft` on n examples (what the HF Trainer computes for epochs, per device)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    batches = math.ceil(math.ceil(n_examples / world) / ft.batch_size)
+    per_epoch = max(1, math.ceil(batches / ft.grad_accum))
+    return max(1, math.ceil((ft.epochs if ft.epochs is not None else 3.0) * per_epoch))
+
+
+def training_options(job: Job, opts: _Base) -> FTOptions:
+    """The FT options, with max_steps fixed when match_steps asks for the plain `ft` run's steps."""
+    if not opts.match_steps or opts.ft.max_steps is not None:
+        return opts.ft
+    n = len(examples(job.dataset.train, opts.ft.split))
+    return opts.ft.model_copy(update={"max_steps": matched_steps(n, opts.ft), "epochs": None})
+
+
+def _summary(r: AugmentResult) -> dict[str, Any]:
+    keys = ("prompts", "kept_sentences", "outputs", "dropped", "tokens", "generator")
+    return {k: r.summary[k] for k in keys}
+
+
+def documents(results: Sequence[AugmentResult]) -> list[Document]:
+    return [d for r in results for d in r.documents]
+
+
+def prepare(job: Job, opts: _Base):
+    results = augmentations(job, opts)
+    added = documents(results)
+    ft = training_options(job, opts)
+    info = {"augmented_documents": len(added), "original_documents": len(job.dataset.train),
+            "augmentation": {r.summary["mode"]: _summary(r) for r in results}}
+    if opts.match_steps:
+        info["matched_steps"] = ft.max_steps
+    prepared = prepare_finetuned(job, list(job.dataset.train) + added, ft, opts.format, opts.instruction, info=info)
+    prepared.artifacts["augmented"] = [a.row() for r in results for a in r.items]
+    prepared.artifacts["augment_drops"] = [d for r in results for d in r.drops]
+    prepared.timing["augment_generated"] = sum(r.generated for r in results)
+    prepared.timing["augment_cache_hits"] = sum(r.cache_hits for r in results)
+    return prepared
+
+
+def estimate(job: Job, opts: _Base) -> Estimate:
+    """Generation cost from the plan (cached prompts cost nothing; completions at max_new_tokens, an upper
+    bound); prompt prefill is counted with scoring. Training: exact when every generation is cached,
+    else the original data plus k restatements per local item / max_new_tokens per global trace."""
+    from iclft.learners import tokens
+
+    cache = GenerationCache()
+    generator = generator_for(job, opts, weightless=True)
+    plans = [plan(job.dataset.train, generator, _seeded(b, job), cache) for b in opts.blocks()]
+    ft = training_options(job, opts)
+    docs: list[Document] = list(job.dataset.train)
+    extra = 0
+    if all(p.to_generate == 0 for p in plans):
+        docs += [d for p in plans for d in run(p, generator, cache).documents]
+    else:
+        n, toks = train_tokens(job.model, job.dataset.train, FTOptions(split=ft.split, epochs=1))
+        per_sentence = toks / max(n, 1)
+        for p in plans:
+            extra += int(len(p.tasks) * (p.options.k * per_sentence if p.options.mode == "local"
+                                         else p.options.max_new_tokens))
+    n, train = train_tokens(job.model, docs, ft)
+    if extra and not ft.max_steps:
+        train += int(extra * (ft.epochs if ft.epochs is not None else 3.0))
+    score = tokens.question_tokens(tokens.tokenizer(job.model), job.questions)
+    cached = sum(p.cached for p in plans)
+    return Estimate(train_tokens=train, score_tokens=score + sum(p.prompt_tokens for p in plans),
+                    generate_tokens=sum(p.max_completion_tokens for p in plans),
+                    note=f"{sum(len(p.tasks) for p in plans)} prompts ({cached} cached)")
+
+
+def _condition(name: str, options: type[_Base], description: str) -> Condition:
+    return Condition(name=name, description=description, options=options, prepare=prepare, estimate=estimate,
+                     trains=True)
+
+
+LOCAL = _condition("ft_aug_local", LocalOptions,
+                   "fine-tune on the training documents plus the model's restatements of each sentence")
+GLOBAL = _condition("ft_aug_global", GlobalOptions,
+                    "fine-tune on the training documents plus in-context inferences linking each document to the rest")
+BOTH = _condition("ft_aug_both", BothOptions, "fine-tune on the documents plus local and global augmentations")
+
