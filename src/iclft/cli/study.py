@@ -53,22 +53,24 @@ def register(app: typer.Typer) -> None:
         mine = [c for c in plan.cells if part is None or c.index % part[1] == part[0]]
         todo = [c for c in mine if not store.is_done(c.key)]
         runner.estimate(plan, todo if not dry_run else None)
-        if dry_run:
+        main = runner.is_main_process()  # under `accelerate launch`, the other ranks only help fine-tune
+        if dry_run and main:
             from rich.console import Console
 
             wide = console if console.is_terminal else Console(stderr=True, width=160)  # logs: keep columns whole
             wide.print(_summary_table(plan, part, store))
-        train = sum(c.estimate.train_tokens for c in todo if c.estimate)
-        scored = sum(c.estimate.score_tokens for c in todo if c.estimate)
-        secs = sum(c.seconds for c in todo)
-        console.print(
-            f"{len(todo)} of {len(mine)} cells to run{f' (shard {shard})' if part else ''}: "
-            f"~{train:,} tokens to train, ~{scored:,} to score; estimated {runner.fmt_seconds(secs)} "
-            f"on a 2-core CPU (fp32; a GPU is far faster)", highlight=False)
+        if main:
+            train = sum(c.estimate.train_tokens for c in todo if c.estimate)
+            scored = sum(c.estimate.score_tokens for c in todo if c.estimate)
+            console.print(
+                f"{len(todo)} of {len(mine)} cells to run{f' (shard {shard})' if part else ''}: "
+                f"~{train:,} tokens to train, ~{scored:,} to score; estimated "
+                f"{runner.fmt_seconds(sum(c.seconds for c in todo))} on a 2-core CPU (fp32; a GPU is far faster)",
+                highlight=False)
         if dry_run:
             return
         runner.run(plan, folder, part)
-        if not runner.is_main_process():
+        if not main:
             return
         remaining = [c for c in plan.cells if not store.is_done(c.key)]
         if remaining:

@@ -97,6 +97,7 @@ class Estimate:
     """Work of one cell, for dry runs and ETAs: tokens trained (summed over steps) and tokens scored."""
 
     train_tokens: int = 0
+    train_steps: int = 0
     score_tokens: int = 0
     generate_tokens: int = 0
     note: str = ""

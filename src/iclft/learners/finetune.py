@@ -20,6 +20,7 @@ the loss curve and `train.json` the run's facts (examples, tokens, padding share
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 import tempfile
@@ -282,7 +283,10 @@ def finetune(
     """Fine-tune `base` on `docs` (or reuse the cached result); every rank calls it under accelerate."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     base_path = models.resolve(base)
     exs = examples(docs, opts.split)
     if not exs:
@@ -357,25 +361,30 @@ def prepare(job: Job, opts: Options):
     return prepare_finetuned(job, job.dataset.train, opts.training(), opts.format, opts.instruction)
 
 
-def train_tokens(model: str, docs: Sequence[Document], opts: FTOptions) -> tuple[int, int]:
-    """(examples, tokens processed by the whole run) for estimates; padding not counted."""
+def train_size(model: str, docs: Sequence[Document], opts: FTOptions) -> tuple[int, int, int]:
+    """(examples, optimizer steps, tokens processed by the whole run) for estimates; padding not counted."""
     tok = tokens.tokenizer(model)
     exs = examples(docs, opts.split)
     sizes = [min(n + 1, opts.max_length) for n in tokens.count(tok, [e.prompt + e.completion for e in exs])]
     if not sizes:
-        return 0, 0
+        return 0, 0, 0
+    per_step = opts.batch_size * opts.grad_accum
     if opts.max_steps:
-        per_step = opts.batch_size * opts.grad_accum
-        return len(sizes), int(opts.max_steps * per_step * sum(sizes) / len(sizes))
-    return len(sizes), int((opts.epochs if opts.epochs is not None else 3.0) * sum(sizes))
+        return len(sizes), opts.max_steps, int(opts.max_steps * per_step * sum(sizes) / len(sizes))
+    epochs = opts.epochs if opts.epochs is not None else 3.0
+    return len(sizes), math.ceil(epochs * math.ceil(len(sizes) / per_step)), int(epochs * sum(sizes))
+
+
+def train_tokens(model: str, docs: Sequence[Document], opts: FTOptions) -> tuple[int, int]:
+    """(examples, tokens processed by the whole run): `train_size` without the steps."""
+    n, _, toks = train_size(model, docs, opts)
+    return n, toks
 
 
 def estimate(job: Job, opts: Options) -> Estimate:
-    from iclft.learners import tokens as tk
-
-    n, train = train_tokens(job.model, job.dataset.train, opts.training())
-    return Estimate(train_tokens=train, score_tokens=tk.question_tokens(tk.tokenizer(job.model), job.questions),
-                    note=f"{n} examples")
+    n, steps, train = train_size(job.model, job.dataset.train, opts.training())
+    return Estimate(train_tokens=train, train_steps=steps, note=f"{n} examples",
+                    score_tokens=tokens.question_tokens(tokens.tokenizer(job.model), job.questions))
 
 
 CONDITION = Condition(

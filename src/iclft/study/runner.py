@@ -32,8 +32,10 @@ from iclft.study.config import Study
 from iclft.study.store import Store
 
 # Throughput on this project's reference machine (2 CPU threads, fp32) for SmolLM2-135M; other models
-# scale by parameter count. Measured: full fine-tuning ~190 tokens/s (Gemma-3-270M ~80).
+# scale by parameter count. Measured: full fine-tuning ~190 tokens/s (Gemma-3-270M ~80), plus a fixed
+# cost per optimizer step (AdamW over every weight, dense embedding gradients) that dominates short examples.
 TRAIN_TOKENS_PER_S = 190.0
+STEP_SECONDS = 0.5
 SCORE_TOKENS_PER_S = 600.0
 GENERATE_TOKENS_PER_S = 25.0
 REFERENCE_PARAMS = 135e6
@@ -169,7 +171,7 @@ def estimate(p: Plan, cells: list[Cell] | None = None) -> None:
 def phase_seconds(est: Estimate, params: int) -> dict[str, float]:
     scale = params / REFERENCE_PARAMS
     return {
-        "training": est.train_tokens * scale / TRAIN_TOKENS_PER_S,
+        "training": scale * (est.train_tokens / TRAIN_TOKENS_PER_S + est.train_steps * STEP_SECONDS),
         "scoring": est.score_tokens * scale / SCORE_TOKENS_PER_S,
         "generating": est.generate_tokens * scale / GENERATE_TOKENS_PER_S,
     }
@@ -302,7 +304,7 @@ def run(p: Plan, out: Path, shard: tuple[int, int] | None = None, log=None, show
         for n, cell in enumerate(pending, 1):
             weights = phase_seconds(cell.estimate or Estimate(), p.params.get(cell.model, int(REFERENCE_PARAMS)))
             cell.job.reporter = _Reporter(bar, overall, inner, weights, f"[{n}/{len(pending)}] {cell.label}")
-            cell.job.log = log
+            cell.job.log = log if main else (lambda msg: None)
             cell.job.loader = loader
             timing = run_cell(cell, store, norms, p.study.config.scoring.chunk)
             planned += cell.seconds
