@@ -158,3 +158,25 @@ def test_cli_audit(tmp_path):
     bad.write_text(json.dumps({"text": "x"}))
     with pytest.raises(UserError, match="expected augmented documents"):
         read_augmentations(bad)
+
+
+@pytest.mark.parametrize(("name", "params", "entailed_splits"), [
+    ("reversals", {"n_facts": 12, "articles_per_fact": 2, "validation_facts": 2}, {"reversal"}),
+    ("syllogisms", {"n_items": 20, "validation_items": 4}, {"syllogism"}),
+    ("semantic", {"scale": 0.2, "documents_per_category": 2, "max_per_subtype": 10},
+     {"rephrased", "reversal", "syllogism", "category_holdout"}),
+])
+def test_a_datasets_own_training_text_is_true_and_entails_its_tests(name, params, entailed_splits):
+    """The world model agrees with each generator: its training text has no false or unverifiable
+    statement, and entails every test question; stated as written are only the rephrasings (not reversals)."""
+    from iclft.datasets import registry
+
+    ds = registry.build(name, 0, params)
+    r = audit(ds, [{"id": d.id, "text": d.text} for d in ds.train])
+    assert r["verdicts"]["true"] > 0 and r["verdicts"]["false"] == r["verdicts"]["unverifiable"] == 0
+    if name == "syllogisms":
+        assert r["verdicts"]["unparsed"] == 0
+    for split in entailed_splits:
+        c = r["coverage"][split]
+        assert c["entailed"] == c["questions"] > 0
+        assert c["stated"] == (c["questions"] if split == "rephrased" else 0)

@@ -2,7 +2,7 @@
 
     audit(dataset, rows) -> dict        rows: augmented documents {"id", "text", ...} (any number of files)
 
-Each row's text is split into sentences, and each sentence gets one verdict (see `worlds` for each
+Each row's text is split into sentences (at every . ! ?: `worlds.sentences`), and each sentence gets one verdict (see `worlds` for each
 dataset's definitions):
     true          a statement of the world that its training facts entail
     false         a statement of the world that they contradict (hallucination)
@@ -28,11 +28,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from iclft.augment.worlds import Logic, logic_for, normalize
+from iclft.augment.worlds import Logic, logic_for, normalize, sentences
 from iclft.datasets.schema import Dataset, Question
 from iclft.errors import UserError
 from iclft.io import iter_jsonl, read_json
-from iclft.text import split_sentences
 
 VERDICTS = ("true", "false", "unverifiable", "unparsed")
 EXAMPLES = 5
@@ -64,11 +63,11 @@ def targets(q: Question) -> list[str]:
     return [(q.prompt + q.choices[i]).strip() for i in sorted(q.correct_choices)]
 
 
-def coverage(logic: Logic | None, questions: Sequence[Question], sentences: Sequence[str],
+def coverage(logic: Logic | None, questions: Sequence[Question], said: Sequence[str],
              true_statements: Iterable[Any]) -> dict[str, dict[str, Any]]:
     """Per split (and "all"): questions, and how many are covered verbatim / stated / entailed."""
-    texts = {normalize(s) for s in sentences}
-    stated = {st for s in sentences if logic and (st := logic.parse(s)) is not None}
+    texts = {normalize(s) for s in said}
+    stated = {st for s in said if logic and (st := logic.parse(s)) is not None}
     premises = list(dict.fromkeys(true_statements))
     out: dict[str, Counter] = defaultdict(Counter)
     for q in questions:
@@ -90,11 +89,11 @@ def audit(dataset: Dataset, rows: Sequence[dict[str, Any]], examples: int = EXAM
     logic = logic_for(dataset)
     counts: dict[str, Counter] = defaultdict(Counter)
     shown: dict[str, list[str]] = {v: [] for v in VERDICTS}
-    sentences: list[str] = []
+    seen: list[str] = []
     true_statements = []
     for row in rows:
-        for sentence in split_sentences(row["text"]):
-            sentences.append(sentence)
+        for sentence in sentences(row["text"]):
+            seen.append(sentence)
             st = logic.parse(sentence) if logic else None
             verdict = "unparsed" if st is None else logic.verdict(st)  # type: ignore[union-attr]
             if verdict == "true":
@@ -110,11 +109,11 @@ def audit(dataset: Dataset, rows: Sequence[dict[str, Any]], examples: int = EXAM
         "dataset": dataset.name,
         "world": logic.name if logic else None,
         "documents": len(rows),
-        "sentences": len(sentences),
+        "sentences": len(seen),
         "verdicts": total,
         "by_mode": by_mode,
         "hallucination_rate": round(total["false"] / checkable, 6) if checkable else None,
-        "coverage": coverage(logic, dataset.test, sentences, true_statements),
+        "coverage": coverage(logic, dataset.test, seen, true_statements),
         "examples": {v: shown[v] for v in VERDICTS if shown[v]},
     }
     if logic is None:

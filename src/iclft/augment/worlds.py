@@ -25,13 +25,18 @@ from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, Literal, Protocol
 
 from iclft.datasets.schema import Dataset
-from iclft.text import split_sentences
 
 Verdict = Literal["true", "false", "unverifiable"]
 Statement = Hashable
 
 _MARKER = re.compile(r"^(?:[-*\u2022]\s*|\d+[.)]\s+|a:\s*|answer:\s*)")
 _PREFIX = re.compile(r"^the relationships? between .*? (?:are|is):\s*")
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences split at every line break and every . ! ? before whitespace (no abbreviation guessing:
+    statements of these worlds never contain one, and each statement is judged on its own)."""
+    return [s for s in (" ".join(p.split()) for p in re.split(r"(?<=[.!?])\s+|\s*\n\s*", text)) if s]
 
 
 def normalize(sentence: str) -> str:
@@ -64,7 +69,7 @@ class ReversalLogic:
         self.vocab = set(vocab)
         alt = "|".join(sorted(map(re.escape, self.comparatives), key=len, reverse=True))
         self.pattern = re.compile(rf"(?:the )?(\S+) are ({alt}) than (?:the )?(\S+)")
-        self.facts = {self.key(s) for text in facts for sent in split_sentences(text)
+        self.facts = {self.key(s) for text in facts for sent in sentences(text)
                       if (s := self.parse(sent)) is not None}
 
     def parse(self, sentence: str) -> Statement | None:
@@ -130,7 +135,7 @@ class SyllogismLogic:
         """Premises from training items: the sentences after "The relationships between ... are:"."""
         premises = []
         for text in texts:
-            for sent in split_sentences(text):
+            for sent in sentences(text):
                 m = cls.pattern.fullmatch(normalize(sent))
                 if m and (st := cls._statement(m))[0]:
                     premises.append(st)
