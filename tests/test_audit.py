@@ -55,8 +55,8 @@ def test_reversals_verdicts_and_coverage():
 
 
 def test_reversals_wording_variants_are_stated_not_verbatim():
-    r = audit(reversals(), rows("- The zorp are lighter than the blick!"))
-    assert r["verdicts"]["true"] == 1
+    r = audit(reversals(), rows("- The zorp is lighter than the blick!", "zorb are lighter than blick."))
+    assert r["verdicts"]["true"] == 1 and r["verdicts"]["unparsed"] == 1  # a misspelled name is no statement
     assert r["coverage"]["all"] == {"questions": 2, "verbatim": 0, "stated": 1, "entailed": 1}
 
 

@@ -4,7 +4,7 @@ A `Logic` parses a sentence into a statement of its world (None: not a statement
 lead-in sentence, or words outside the dataset's vocabulary), judges a statement ("true" | "false" |
 "unverifiable"), and decides whether a set of statements alone entails another.
 
-reversals   "X are more F than Y" over the dataset's comparatives. true: a training fact or its converse
+reversals   "X are more F than Y" over the dataset's comparatives ("the X", "X is" accepted). true: a training fact or its converse
             ("Y are less F than X"); false: contradicts one (the same pair on the same feature, opposite
             order, or "X are more F than X"); unverifiable: any other pair / feature.
 syllogisms  "All|Some|No X are Y" and "Some X are not Y". Terms of one training item: true if valid
@@ -68,7 +68,7 @@ class ReversalLogic:
         self.comparatives = {c: (f, pol) for f, pair in features.items() for c, pol in zip(pair, (1, -1))}
         self.vocab = set(vocab)
         alt = "|".join(sorted(map(re.escape, self.comparatives), key=len, reverse=True))
-        self.pattern = re.compile(rf"(?:the )?(\S+) are ({alt}) than (?:the )?(\S+)")
+        self.pattern = re.compile(rf"(?:the )?(\S+) (?:are|is) ({alt}) than (?:the )?(\S+)")
         self.facts = {self.key(s) for text in facts for sent in sentences(text)
                       if (s := self.parse(sent)) is not None}
 
