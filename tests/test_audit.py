@@ -134,6 +134,8 @@ def test_no_world_model_reports_verbatim_coverage_only():
 def test_normalize():
     assert normalize("  1. The relationships between a and b are:  All A are B. ") == "all a are b"
     assert normalize("A: gruds are rony!") == "gruds are rony"
+    assert normalize("So this document says that gruds are rony.") == "gruds are rony"
+    assert normalize("I learned that gruds are rony.") == "gruds are rony"
 
 
 def test_cli_audit(tmp_path):

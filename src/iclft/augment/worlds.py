@@ -31,6 +31,9 @@ Statement = Hashable
 
 _MARKER = re.compile(r"^(?:[-*\u2022]\s*|\d+[.)]\s+|a:\s*|answer:\s*)")
 _PREFIX = re.compile(r"^the relationships? between .*? (?:are|is):\s*")
+# reasoning-trace lead-ins before a plain statement ("This document says that X are Y.")
+_LEAD = re.compile(r"^(?:(?:so|therefore|thus|hence|and|also),?\s+)?(?:(?:this|the) (?:document|text|article) "
+                   r"(?:says|states|tells us|shows)|i (?:learned|know)|we (?:learn|know)|it follows|this means) that\s+")
 
 
 def sentences(text: str) -> list[str]:
@@ -40,10 +43,11 @@ def sentences(text: str) -> list[str]:
 
 
 def normalize(sentence: str) -> str:
-    """Lower case, single spaces, no list marker / 'A:' / syllogism preamble, no end punctuation."""
+    """Lower case, single spaces, no list marker / 'A:' / syllogism preamble / reasoning lead-in ("this
+    document says that", "so", "I learned that"), no end punctuation."""
     text = " ".join(sentence.lower().split())
     text = _MARKER.sub("", text)
-    return _PREFIX.sub("", text).rstrip(".!;").strip()
+    return _LEAD.sub("", _PREFIX.sub("", text)).rstrip(".!;").strip()
 
 
 class Logic(Protocol):
