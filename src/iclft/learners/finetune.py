@@ -381,10 +381,18 @@ def train_tokens(model: str, docs: Sequence[Document], opts: FTOptions) -> tuple
     return n, toks
 
 
+def is_cached(base: str, docs: Sequence[Document], opts: FTOptions, seed: int) -> bool:
+    """Whether `finetune` would reuse a cached model (no training)."""
+    key = cache_key(models.resolve(base), examples(docs, opts.split), opts, seed)
+    return (ft_root() / key / "train.json").exists()
+
+
 def estimate(job: Job, opts: Options) -> Estimate:
+    score = tokens.question_tokens(tokens.tokenizer(job.model), job.questions)
+    if is_cached(job.model, job.dataset.train, opts.training(), job.seed):
+        return Estimate(score_tokens=score, note="fine-tuned model cached")
     n, steps, train = train_size(job.model, job.dataset.train, opts.training())
-    return Estimate(train_tokens=train, train_steps=steps, note=f"{n} examples",
-                    score_tokens=tokens.question_tokens(tokens.tokenizer(job.model), job.questions))
+    return Estimate(train_tokens=train, train_steps=steps, score_tokens=score, note=f"{n} examples")
 
 
 CONDITION = Condition(

@@ -126,7 +126,7 @@ def _plan(job: Job, opts: Options, lm) -> InContext:
     window = lm.max_length
     capacity = min(opts.budget or window, window - reserve)
     if capacity <= 0:
-        raise UserError(f"ICL: no room for documents in {lm.name!r}'s window of {window} tokens")
+        raise UserError(f"ICL: no room for documents in the {window}-token window of model {lm.name!r}")
     plan = InContext(job, lm, opts, docs, order, sizes, capacity, chosen=None)
     if opts.selection == "relevant":
         return plan
@@ -146,9 +146,9 @@ def _check_fits(plan: InContext, dataset: str) -> None:
     n = tokens.count(plan.lm.tokenizer, [plan.text(plan.chosen)])[0]
     if n > plan.capacity:
         raise UserError(
-            f"ICL context for dataset {dataset!r} is {n} tokens, over the {plan.capacity} that fit "
-            f"{plan.lm.name!r}'s window of {plan.lm.max_length} with the questions; use selection: budget, "
-            f"relevant or subsample (with a smaller fraction)"
+            f"ICL context for dataset {dataset!r} is {n} tokens, over the {plan.capacity} that fit beside the "
+            f"questions in the {plan.lm.max_length}-token window of model {plan.lm.name!r}; use selection: "
+            f"budget, relevant or subsample (with a smaller fraction)"
         )
 
 
