@@ -100,3 +100,16 @@ def test_cli_reports_config_errors_on_one_line_and_exits_2(tmp_path):
         assert r.returncode == 2, r.stderr
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("iclft: error: ") and expected in lines[0], r.stderr
+
+
+def test_conditions_command_lists_every_registered_condition_and_its_options():
+    from typer.testing import CliRunner
+
+    from iclft import learners
+    from iclft.cli import app
+
+    r = CliRunner().invoke(app, ["conditions"])
+    assert r.exit_code == 0, r.output
+    for name in learners.names():
+        assert name in r.output
+    assert "selection ('all')" in r.output and "split ('independent')" in r.output

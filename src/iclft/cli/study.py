@@ -35,6 +35,9 @@ def register(app: typer.Typer) -> None:
         shard: str | None = typer.Option(None, "--shard", help="i/n: run cells i, i+n, ... (0 <= i < n)"),
         dry_run: bool = typer.Option(False, "--dry-run", help="print the grid and estimates, run nothing"),
         report: bool = typer.Option(True, "--report/--no-report", help="write the report when all cells are done"),
+        threads: int | None = typer.Option(None, "--threads", min=1,
+                                           help="CPU threads for torch (default: one per core; 1 is faster on a "
+                                                "busy machine). Identical records assume the same thread count."),
     ) -> None:
         """Run every cell (dataset x model x condition x seed) of a study; resumable, shardable."""
         from iclft.progress import console
@@ -43,6 +46,10 @@ def register(app: typer.Typer) -> None:
         from iclft.study.report import write_report
         from iclft.study.store import Store
 
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         st = cfgmod.load(config)
         folder = out or (Path(st.config.out) if st.config.out else None)
         if folder is None:
@@ -78,6 +85,25 @@ def register(app: typer.Typer) -> None:
                           highlight=False)
         elif report:
             print(write_report(folder))
+
+    @app.command("conditions")
+    def conditions_cmd() -> None:
+        """List the learning conditions a study can name, with their options and defaults."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from iclft import learners
+
+        t = Table(title="conditions (study YAML: conditions: {label: {condition: NAME, option: value}})",
+                  title_justify="left", show_lines=True)
+        for col in ("condition", "description", "options (default)"):
+            t.add_column(col)
+        for name in learners.names():
+            c = learners.get(name)
+            opts = "\n".join(f"{f.alias or k} ({f.default!r})" if f.default_factory is None else f"{f.alias or k} (...)"
+                             for k, f in c.options.model_fields.items())
+            t.add_row(name, c.description, opts)
+        Console(width=None if Console().is_terminal else 140).print(t)
 
     @app.command("report")
     def report_cmd(folder: Path = typer.Argument(..., help="a study output folder")) -> None:
