@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# The main job: install, then run the quick study on the embedded model and print the report's path.
+# The main job: install, then run the quick study (configs/quick.yaml) on the embedded model.
+# It prints the grid and a time estimate first, and ends with the path of the report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-iclft models prepare
-iclft score --questions examples/demo_questions.jsonl --context examples/demo_context.txt \
-  --out runs/demo/scores.jsonl
-echo "scores written to runs/demo/scores.jsonl"
+iclft models prepare >/dev/null
+iclft study configs/quick.yaml "$@"
