@@ -15,5 +15,10 @@ def test_keeps_quotes_abbreviations_numbers_and_paragraphs():
     ]
 
 
+def test_words_ending_like_abbreviations_still_end_sentences():
+    text = "All freft are prast. No floal are items. Some glon are vs. Ok."
+    assert split_sentences(text) == ["All freft are prast.", "No floal are items.", "Some glon are vs. Ok."]
+
+
 def test_blank_text_gives_no_sentences():
     assert split_sentences("  \n\n ") == []

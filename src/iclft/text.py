@@ -7,7 +7,7 @@ import re
 # A sentence ends at . ! or ? (optionally followed by closing quotes/brackets) before whitespace. The next
 # sentence may start lower-case: nonsense words keep their case at a sentence start ("... glon. femp are ...").
 _BOUNDARY = re.compile(r"[.!?][\"')\]]*(?=\s+\S)")
-_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "cf.", "mr.", "mrs.", "ms.", "dr.", "st.", "no.", "approx.")
+_ABBREVIATIONS = frozenset({"e.g.", "i.e.", "etc.", "vs.", "cf.", "mr.", "mrs.", "ms.", "dr.", "st.", "no.", "approx."})
 
 
 def split_sentences(text: str) -> list[str]:
@@ -20,7 +20,7 @@ def split_sentences(text: str) -> list[str]:
         start = 0
         for m in _BOUNDARY.finditer(para):
             words = para[start : m.end()].split()
-            if words and words[-1].lower().endswith(_ABBREVIATIONS):
+            if words and words[-1].lower().lstrip("\"'([") in _ABBREVIATIONS:
                 continue
             out.append(para[start : m.end()])
             start = m.end()
