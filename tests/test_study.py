@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from iclft import models
@@ -119,7 +120,8 @@ def test_sigkill_at_a_random_moment_then_resume_gives_identical_records(micro, t
     cfg, ref, seconds, _ = micro
     env = private_cache(tmp_path / "cache")  # fresh cache: the fine-tuning runs (and may be killed) again
     out = tmp_path / "B"
-    cmd = [sys.executable, "-m", "iclft", "study", str(cfg), "--out", str(out), "--no-report"]
+    threads = str(torch.get_num_threads())  # the reference ran in this process: same float arithmetic
+    cmd = [sys.executable, "-m", "iclft", "study", str(cfg), "--out", str(out), "--no-report", "--threads", threads]
     delay = random.Random().uniform(0.0, seconds)  # after the run has started (imports take a while)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)

@@ -99,6 +99,7 @@ class Estimate:
     train_tokens: int = 0
     train_steps: int = 0
     score_tokens: int = 0
+    context_tokens: int = 0  # typical context the scored tokens attend to (attention cost grows with it)
     generate_tokens: int = 0
     note: str = ""
 

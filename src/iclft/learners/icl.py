@@ -176,9 +176,10 @@ def estimate(job: Job, opts: Options) -> Estimate:
     qs = job.questions or job.dataset.test
     question_tokens = tokens.question_tokens(tok, qs)
     if plan.chosen is None:
-        return Estimate(score_tokens=question_tokens + len(qs) * plan.capacity, note="relevant: <= budget per question")
+        return Estimate(score_tokens=question_tokens + len(qs) * plan.capacity, context_tokens=plan.capacity,
+                        note="relevant: <= budget per question")
     ctx = tokens.count(tok, [plan.text(plan.chosen)])[0]
-    return Estimate(score_tokens=question_tokens + ctx * math.ceil(len(qs) / SCORE_CHUNK))
+    return Estimate(score_tokens=question_tokens + ctx * math.ceil(len(qs) / SCORE_CHUNK), context_tokens=ctx)
 
 
 CONDITION = Condition(

@@ -100,7 +100,8 @@ def _figure_bars(path: Path, title: str, splits: list[str], conditions: list[str
 
     colors = plt.get_cmap("tab10").colors
     width = 0.8 / max(len(conditions), 1)
-    fig, ax = plt.subplots(figsize=(max(3.5, 1.0 + 0.35 * len(conditions) * len(splits)), 3.4), dpi=120)
+    per_split = max(0.35 * len(conditions), 1.1)
+    fig, ax = plt.subplots(figsize=(max(3.5, 1.0 + per_split * len(splits)), 3.4), dpi=120)
     for j, cond in enumerate(conditions):
         xs, ys, es = [], [], []
         for i, split in enumerate(splits):
@@ -108,7 +109,7 @@ def _figure_bars(path: Path, title: str, splits: list[str], conditions: list[str
             if a is not None:
                 xs.append(i - 0.4 + width * (j + 0.5))
                 ys.append(a.accuracy)
-                es.append(a.se or 0.0)
+                es.append(math.nan if a.se is None else a.se)  # a single group has no error bar
         ax.bar(xs, ys, width * 0.92, yerr=es, capsize=3, label=cond, color=colors[j % len(colors)],
                error_kw={"elinewidth": 1})
     for i, split in enumerate(splits):
@@ -116,7 +117,7 @@ def _figure_bars(path: Path, title: str, splits: list[str], conditions: list[str
         if ch:
             ax.hlines(ch[0], i - 0.45, i + 0.45, colors="black", linestyles="dashed", linewidth=1,
                       label="chance" if i == 0 else None)
-    ax.set_xticks(range(len(splits)), splits)
+    ax.set_xticks(range(len(splits)), [s.replace("_", "\n") for s in splits])
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("accuracy")
     ax.set_title(title, fontsize=10)

@@ -37,6 +37,7 @@ from iclft.study.store import Store
 TRAIN_TOKENS_PER_S = 190.0
 STEP_SECONDS = 0.5
 SCORE_TOKENS_PER_S = 600.0
+ATTENTION_TOKENS = 4096.0  # scoring after a context this long costs about twice as much per token
 GENERATE_TOKENS_PER_S = 25.0
 REFERENCE_PARAMS = 135e6
 SETUP_SECONDS = 8.0  # model load and bookkeeping per cell
@@ -172,7 +173,7 @@ def phase_seconds(est: Estimate, params: int) -> dict[str, float]:
     scale = params / REFERENCE_PARAMS
     return {
         "training": scale * (est.train_tokens / TRAIN_TOKENS_PER_S + est.train_steps * STEP_SECONDS),
-        "scoring": est.score_tokens * scale / SCORE_TOKENS_PER_S,
+        "scoring": est.score_tokens * scale * (1 + est.context_tokens / ATTENTION_TOKENS) / SCORE_TOKENS_PER_S,
         "generating": est.generate_tokens * scale / GENERATE_TOKENS_PER_S,
     }
 
