@@ -251,6 +251,10 @@ class _ModelCache:
             self.key = name
         return self.lm
 
+    def release(self) -> None:
+        """Free the model (before fine-tuning, which loads its own copy and optimizer state)."""
+        self.key, self.lm = None, None
+
 
 def run_cell(cell: Cell, store: Store, normalizations: list[str], chunk: int = SCORE_CHUNK) -> dict[str, Any] | None:
     """Prepare the condition, score the missing chunks, mark the cell done. Returns its timing."""
@@ -307,6 +311,8 @@ def run(p: Plan, out: Path, shard: tuple[int, int] | None = None, log=None, show
             cell.job.reporter = _Reporter(bar, overall, inner, weights, f"[{n}/{len(pending)}] {cell.label}")
             cell.job.log = log if main else (lambda msg: None)
             cell.job.loader = loader
+            if learners.get(cell.kind).trains:
+                loader.release()
             timing = run_cell(cell, store, norms, p.study.config.scoring.chunk)
             planned += cell.seconds
             bar.update(overall, completed=planned)
