@@ -13,11 +13,12 @@
       ft_lora: {condition: ft, lora: {r: 8}}
     seeds: [0, 1]
     questions: [test]                      # test and/or validation
-    scoring: {normalizations: [sum, mean], batch_size: 8}
+    scoring: {normalizations: [sum, mean], batch_size: 8, chunk: 256}   # chunk: questions per stored file
 
 A dataset's `seed` (default: the cell's seed) seeds its builder; its `conditions:` overrides condition
-options for that dataset only (e.g. `conditions: {ft: {split: none}}`). Relative paths are resolved
-against the config file's folder.
+options for that dataset only (e.g. `conditions: {ft: {split: none}}`). Dataset and model paths are
+resolved against the config file's folder; `out` against the current directory. `iclft conditions`
+lists every condition's options.
 """
 
 from __future__ import annotations
