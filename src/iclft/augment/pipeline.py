@@ -36,6 +36,7 @@ from iclft.augment.postprocess import (
     parse_output,
 )
 from iclft.augment.prompts import PromptTemplate, global_messages, load_template, local_messages
+from iclft.context import fill_budget
 from iclft.datasets.schema import Document
 from iclft.errors import UserError
 from iclft.text import split_sentences
@@ -134,12 +135,9 @@ def select_context(documents: Sequence[Document], index: int, options: AugmentOp
     if options.context == "subsample" and others:
         others = sorted(rng.sample(others, max(1, round(options.fraction * len(others)))))
     elif options.context == "budget":
-        chosen, used = [], 0
-        for i in rng.sample(others, len(others)):
-            if used + costs[i] + 2 <= options.budget:  # + the blank line between documents
-                chosen.append(i)
-                used += costs[i] + 2
-        others = sorted(chosen)
+        # each document is charged its tokens + 2 for the blank line that follows it
+        charged = [c + 2 for c in costs]
+        others = sorted(fill_budget(rng.sample(others, len(others)), charged, sep=0, capacity=options.budget))
     return [documents[i].text for i in others]
 
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from iclft.context import fill_budget
 from iclft.datasets.schema import Document, Question
 from iclft.errors import UserError
 from iclft.learners import Condition, Estimate, Job, tokens
@@ -51,17 +52,6 @@ def _reserve(lm, fmt: str, instruction: str, questions: Sequence[Question]) -> i
     head, framed = frame(lm, fmt, "", questions, instruction)
     longest = tokens.count(lm.tokenizer, [q.prompt + max(q.choices, key=len) for q in framed])
     return tokens.count(lm.tokenizer, [head])[0] + max(longest, default=0) + _MARGIN
-
-
-def _fill(ranked: Sequence[int], sizes: Sequence[int], sep: int, capacity: int) -> list[int]:
-    """Documents in ranked order while they fit `capacity` tokens (skipping ones too long to fit)."""
-    chosen, used = [], 0
-    for i in ranked:
-        cost = sizes[i] + (sep if chosen else 0)
-        if used + cost <= capacity:
-            chosen.append(i)
-            used += cost
-    return chosen
 
 
 @dataclass
@@ -96,7 +86,7 @@ class InContext:
     def fill(self, ranked: Sequence[int]) -> list[int]:
         """Documents in ranked order while the joined text fits the capacity (checked exactly)."""
         sep = tokens.count(self.lm.tokenizer, [SEPARATOR])[0]
-        chosen = _fill(ranked, self.sizes, sep, self.capacity)
+        chosen = fill_budget(ranked, self.sizes, sep, self.capacity)
         while chosen and tokens.count(self.lm.tokenizer, [self.text(chosen)])[0] > self.capacity:
             chosen.pop()
         return chosen
