@@ -54,6 +54,19 @@ def test_valid_config_resolves_labels_kinds_and_overrides():
     assert study.models[0].label == "smollm2-135m-instruct"
 
 
+def test_a_condition_can_be_restricted_to_some_datasets():
+    from iclft.study import runner
+
+    data = with_(conditions={"pretrained": {}, "icl": {"datasets": ["syllogisms"]}})
+    data["datasets"]["syllogisms"] = {"params": {"n_items": 4, "validation_items": 1}}
+    study = config.from_dict(data, Path("/x/study.yaml"))
+    assert study.conditions[1].datasets == ("syllogisms",)
+    assert study.normalized()["conditions"]["icl"]["datasets"] == ["syllogisms"]
+    cells = runner.plan(study).cells
+    assert [(c.dataset, c.condition) for c in cells] == [
+        ("reversals", "pretrained"), ("syllogisms", "pretrained"), ("syllogisms", "icl")]
+
+
 @pytest.mark.parametrize(
     "data, expected",
     [
@@ -78,6 +91,8 @@ def test_valid_config_resolves_labels_kinds_and_overrides():
         (with_(datasets={"reversals": {"conditions": {"ftt": {}}}}), "'ftt' is not a condition"),
         (with_(datasets={"reversals": {"conditions": {"ft": {"split": "words"}}}}),
          "datasets.reversals.conditions.ft.split"),
+        (with_(conditions={"ft": {"datasets": ["semantic"]}}), "conditions.ft.datasets: 'semantic' is not a dataset"),
+        (with_(conditions={"ft": {"datasets": []}}), "conditions.ft.datasets: expected a non-empty list"),
         (with_(models={"bad label!": {"path": "smollm2-135m-instruct"}}), "label 'bad label!'"),
         ([1, 2], "expected a mapping"),
     ],

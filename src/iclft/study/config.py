@@ -11,11 +11,13 @@
       icl: {selection: all}
       ft: {lr: 1e-4, epochs: 3}
       ft_lora: {condition: ft, lora: {r: 8}}
+      ft_aug_local: {datasets: [reversals]}   # datasets: run this condition on these datasets only
     seeds: [0, 1]
     questions: [test]                      # test and/or validation
     scoring: {normalizations: [sum, mean], batch_size: 8, chunk: 256}   # chunk: questions per stored file
 
-A dataset's `seed` (default: the cell's seed) seeds its builder; its `conditions:` overrides condition
+A condition's `datasets:` (a list of dataset labels) restricts it to those datasets. A dataset's `seed`
+(default: the cell's seed) seeds its builder; its `conditions:` overrides condition
 options for that dataset only (e.g. `conditions: {ft: {split: none}}`). Dataset and model paths are
 resolved against the config file's folder; `out` against the current directory. `iclft conditions`
 lists every condition's options.
@@ -158,6 +160,10 @@ class ConditionSpec:
     label: str
     kind: str
     options: dict[str, Any]  # raw; validated per dataset by `options_for`
+    datasets: tuple[str, ...] | None = None  # run on these dataset labels only (None: all)
+
+    def applies_to(self, dataset: str) -> bool:
+        return self.datasets is None or dataset in self.datasets
 
 
 @dataclass
@@ -183,7 +189,8 @@ class Study:
                                    "params": d.params, "seed": d.seed, "limit": d.limit,
                                    "conditions": self.overrides.get(d.label, {})} for d in self.datasets},
             "models": {m.label: {"path": m.path, "dtype": m.dtype} for m in self.models},
-            "conditions": {c.label: {"condition": c.kind, **self.options_for(c, None).model_dump(mode="json")}
+            "conditions": {c.label: {"condition": c.kind, **({"datasets": list(c.datasets)} if c.datasets else {}),
+                                     **self.options_for(c, None).model_dump(mode="json")}
                            for c in self.conditions},
             "seeds": self.config.seeds,
             "questions": self.config.questions,
@@ -261,6 +268,21 @@ def _resolve_dataset(label: str, entry: DatasetEntry, base: Path, source: Path |
     return DatasetSpec(label, builder, None, dict(entry.params), entry.seed, entry.limit)
 
 
+def _only(value: Any, label: str, cfg: StudyConfig, source: Path | None) -> tuple[str, ...] | None:
+    """A condition's `datasets:` restriction, checked against the study's dataset labels."""
+    if value is None:
+        return None
+    where = f"{source}: conditions.{label}.datasets"
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise UserError(f"{where}: expected a non-empty list of dataset labels")
+    unknown = [v for v in value if v not in cfg.datasets]
+    if unknown:
+        raise UserError(f"{where}: {unknown[0]!r} is not a dataset of this study ({', '.join(cfg.datasets)})")
+    return tuple(dict.fromkeys(value))
+
+
 def from_dict(data: Any, source: Path | None = None) -> Study:
     """Validate a parsed config; names are checked against the dataset, model and condition registries."""
     from iclft import learners
@@ -278,7 +300,7 @@ def from_dict(data: Any, source: Path | None = None) -> Study:
         if kind not in learners.names():
             raise UserError(f"{source}: conditions.{label}: unknown condition {kind!r}; known: "
                             f"{', '.join(learners.names())}")
-        conditions.append(ConditionSpec(label, kind, opts))
+        conditions.append(ConditionSpec(label, kind, opts, _only(opts.pop("datasets", None), label, cfg, source)))
     study = Study(
         config=cfg,
         source=source,

@@ -121,6 +121,8 @@ def plan(study: Study) -> Plan:
     for d in study.datasets:
         for m in study.models:
             for c in study.conditions:
+                if not c.applies_to(d.label):
+                    continue
                 opts = study.options_for(c, d.label)
                 for seed in cfg.seeds:
                     ds, content = build_dataset(study, d.label, seed, built)
