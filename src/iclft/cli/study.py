@@ -94,7 +94,8 @@ def register(app: typer.Typer) -> None:
 
         from iclft import learners
 
-        t = Table(title="conditions (study YAML: conditions: {label: {condition: NAME, option: value}})",
+        t = Table(title="conditions (study YAML: conditions: {label: {condition: NAME, option: value}}; "
+                        "add datasets: [LABEL, ...] to run a condition on those datasets only)",
                   title_justify="left", show_lines=True)
         for col in ("condition", "description", "options (default)"):
             t.add_column(col)

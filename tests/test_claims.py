@@ -1,0 +1,70 @@
+"""Claims: verdicts from known aggregates, and the results page written from a stored study."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from iclft.errors import UserError
+from iclft.study import claims
+from iclft.study.report import Aggregate
+from iclft.study.results import write_results
+from test_study_report import _fake_study, rec
+
+
+def agg(condition, split, correct, n, chance=0.25, se=None):
+    return Aggregate("celebrities", "m", "test", split, condition, "sum", correct / n, se, 1, n, correct, chance)
+
+
+def test_standard_error_is_laplace_corrected_and_never_zero():
+    a = agg("ft", "p2d", 0, 10)
+    assert claims.standard_error(a) == pytest.approx(math.sqrt((1 / 12) * (11 / 12) / 10))
+    assert claims.standard_error(agg("ft", "p2d", 5, 10, se=0.3)) == 0.3  # the larger of the two
+
+
+@pytest.mark.parametrize("icl_correct, expected", [(30, "yes"), (7, "direction only"), (5, "no"), (2, "no")])
+def test_greater_needs_two_standard_errors(icl_correct, expected):
+    table = {("p2d_reverse", "icl"): agg("icl", "p2d_reverse", icl_correct, 40),
+             ("p2d_reverse", "ft"): agg("ft", "p2d_reverse", 5, 40)}
+    claim = claims.Claim("celebrities", "p2d_reverse", "greater", "icl", "ft")
+    assert claims.judge(claim, table).verdict == expected
+
+
+def test_near_and_above_chance_and_missing_conditions():
+    near = claims.Claim("celebrities", "p2d_reverse", "near_chance", "ft")
+    above = claims.Claim("celebrities", "p2d", "above_chance", "ft")
+    table = {("p2d_reverse", "ft"): agg("ft", "p2d_reverse", 10, 40), ("p2d", "ft"): agg("ft", "p2d", 36, 40)}
+    assert claims.judge(near, table).verdict == "yes"
+    assert claims.judge(above, table).verdict == "yes"
+    assert "0.90" in claims.judge(above, table).measured
+    table[("p2d_reverse", "ft")] = agg("ft", "p2d_reverse", 0, 40)
+    assert claims.judge(near, table).verdict == "no (below chance)"
+    assert claims.judge(claims.Claim("celebrities", "p2d", "greater", "icl", "ft"), table).verdict == "not run"
+
+
+def test_evaluate_adds_pretrained_near_chance_per_split():
+    aggs = [agg("pretrained", "p2d", 10, 40), agg("ft", "p2d", 36, 40)]
+    verdicts = claims.evaluate(aggs, "sum", claims=[])
+    assert [(v.claim.split, v.claim.a, v.verdict) for v in verdicts] == [("p2d", "pretrained", "yes")]
+
+
+def test_results_page_from_a_stored_study(tmp_path):
+    cells = {f"toy.{c}": (c, 0, [rec(c, 0, "reversal", "a", ok, qid=f"q{i}") for i, ok in enumerate(answers)])
+             for c, answers in (("pretrained", [True, False] * 5), ("icl", [True] * 10), ("ft", [False] * 10))}
+    _fake_study(tmp_path / "study", cells)
+    notes = tmp_path / "notes.md"
+    notes.write_text("## Notes\n\nHand-written protocol.\n")
+    toy = [claims.Claim("toy", "reversal", "greater", "icl", "ft", "ICL beats FT")]
+    claims.PAPER.extend(toy)
+    try:
+        path = write_results(tmp_path / "study", tmp_path / "docs" / "results.md", notes=notes)
+    finally:
+        del claims.PAPER[-1]
+    text = path.read_text()
+    assert "| toy | reversal | ICL beats FT | icl 1.00 ± 0.09 (n=10) vs ft 0.00 ± 0.09 (n=10) | **yes** |" in text
+    assert "Hand-written protocol." in text
+    assert "### toy — m (test)" in text and "(results-figures/fake-toy-m-test.png)" in text
+    assert (tmp_path / "docs" / "results-figures" / "fake-toy-m-test.png").is_file()
+    with pytest.raises(UserError, match="notes file not found"):
+        write_results(tmp_path / "study", tmp_path / "r.md", notes=tmp_path / "none.md")
