@@ -101,6 +101,16 @@ def test_local_pipeline_outputs_cache_hits_and_resume(gen, templates, tmp_path):
     assert {d["reason"] for d in first.drops} <= set(summary["dropped"])
 
 
+def test_items_naming_no_entity_are_not_restated(gen):
+    docs = [Document(id="x", text="Did you know this? Femp are larger than glon.")]
+    work = plan(docs, gen, AugmentOptions(mode="local"))
+    assert work.skipped == 1 and [t.item for t in work.tasks] == [1]
+    assert work.tasks[0].request.messages[-1][1].endswith("Femp are larger than glon.")
+    assert "1 items without entities skipped" in work.describe()
+    every = plan(docs, gen, AugmentOptions(mode="local", skip_entityless=False))
+    assert every.skipped == 0 and len(every.tasks) == 2
+
+
 def test_global_pipeline_shows_the_other_documents(gen, templates, tmp_path):
     docs = [*DOCS, Document(id="d3", text="Zept are warm-blooded.")]
     options = AugmentOptions(mode="global", context="budget", budget=40, max_new_tokens=6,

@@ -90,6 +90,11 @@ def test_tiny_study_end_to_end(tiny, monkeypatch):
     assert [k.split(".")[1] for k in keys] == ["pretrained", "icl", "ft"]
     est = {c.condition: c.estimate for c in plan.cells}
     assert est["ft"].train_tokens > 0 and est["icl"].score_tokens > est["pretrained"].score_tokens > 0
+    params = plan.params["smollm2-135m-instruct"]
+    assert 1.3e8 < params < 1.4e8
+    total, hours = runner.gpu_hours(plan, plan.cells, tflops=100)
+    tokens = sum(6 * e.train_tokens + 2 * (e.score_tokens + e.generate_tokens) for e in est.values())
+    assert total == pytest.approx(params * tokens) and hours == pytest.approx(total / 1e14 / 3600)
     by_cond = {k.split(".")[1]: list(store.records(k)) for k in keys}
     for cond, recs in by_cond.items():
         assert len(recs) == 4 and {r["part"] for r in recs} == {"test", "validation"}

@@ -84,3 +84,14 @@ def test_report_needs_a_study_with_finished_cells(tmp_path):
     Store(tmp_path).write_study({"name": "x", "hash": "h", "cells": [], "config": {}})
     with pytest.raises(UserError, match="no finished cells"):
         write_report(tmp_path)
+
+
+def test_report_shows_the_audit_of_augmented_cells(tmp_path):
+    cells = {"toy.ft_aug_local": ("ft_aug_local", 0, [rec("ft_aug_local", 0, "reversal", "a", True)])}
+    store = _fake_study(tmp_path, cells)
+    audit = {"sentences": 10, "verdicts": {"true": 4, "false": 1, "unverifiable": 0, "unparsed": 5},
+             "hallucination_rate": 0.2, "coverage": {"all": {"questions": 8, "verbatim": 1, "stated": 2, "entailed": 3}}}
+    store.finish_cell("toy.ft_aug_local", store.cell("toy.ft_aug_local"), {"audit": audit}, {"seconds": 1.0})
+    text = write_report(tmp_path).read_text()
+    assert "## Augmentation audit" in text
+    assert "| toy | ft_aug_local | 10 | 4 | 1 | 0 | 5 | 20% | 8: verbatim 1, stated 2, entailed 3 |" in text

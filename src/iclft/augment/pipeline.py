@@ -5,7 +5,8 @@
     augment(documents, generator, options)     -> AugmentResult   (both in one call)
 
 Local: each item (a sentence of a document, or the whole document with granularity="document") is
-restated `k` ways per generation, `samples` generations per item. Global: each document is shown after a
+restated `k` ways per generation, `samples` generations per item; items naming no entity (a rare word or a
+name: lead-ins, filler) are skipped, since their outputs could not pass the off-vocabulary filter. Global: each document is shown after a
 context of the *other* documents (all of them, a seeded `fraction`, or as many as fit `budget` tokens, in
 seeded random choice), and the model writes the inferences linking it to them, `samples` traces per
 document. Generation `s` of any item is sampled with seed derive_seed(seed, s).
@@ -60,6 +61,8 @@ class AugmentOptions(BaseModel):
     unit: Literal["sentence", "generation"] = Field("sentence", description="one output Document per ...")
     template: str | None = Field(None, description="template file (default: the packaged one for the mode)")
     rare_zipf: float = Field(RARE_ZIPF, description="entity words: wordfreq zipf below this")
+    skip_entityless: bool = Field(True, description="local: do not restate items that name no entity (lead-ins, "
+                                                    "filler): the off-vocabulary filter would drop their outputs")
 
     @property
     def sampling(self) -> Sampling:
@@ -85,6 +88,7 @@ class Plan:
     cached: int  # requests already in the cache
     to_generate: int  # distinct requests not in the cache
     prompt_tokens: int  # of those
+    skipped: int = 0  # local items naming no entity, not restated
 
     @property
     def max_completion_tokens(self) -> int:
@@ -92,8 +96,9 @@ class Plan:
 
     def describe(self) -> str:
         """One line for users: the work and its cost before any is done."""
+        skipped = f", {self.skipped} items without entities skipped" if self.skipped else ""
         return (f"{len(self.documents)} documents -> {len(self.tasks)} {self.options.mode} prompts "
-                f"({self.cached} cached); to generate: {self.to_generate} prompts, ~{self.prompt_tokens:,} prompt "
+                f"({self.cached} cached{skipped}); to generate: {self.to_generate} prompts, ~{self.prompt_tokens:,} prompt "
                 f"tokens + at most {self.max_completion_tokens:,} completion tokens")
 
 
@@ -158,8 +163,12 @@ def plan(documents: Sequence[Document], generator: Generator, options: AugmentOp
         raise UserError(f"template {template.source} is a {template.mode} template, not {options.mode}")
     costs = [generator.count_tokens(d.text) for d in documents] if options.context == "budget" else []
     tasks = []
+    skipped = 0
     for d, doc in enumerate(documents):
         for item, text in enumerate(_items(doc, options)):
+            if options.mode == "local" and options.skip_entityless and not entity_forms(text, options.rare_zipf):
+                skipped += 1
+                continue
             if options.mode == "local":
                 messages = local_messages(template, text, options.k)
             else:
@@ -184,7 +193,7 @@ def plan(documents: Sequence[Document], generator: Generator, options: AugmentOp
             raise UserError(f"document {documents[t.source].id!r}: its prompt of {n} tokens plus max_new_tokens="
                             f"{options.max_new_tokens} exceeds the generator's {limit}-token context{hint}")
         tokens += n
-    return Plan(documents, options, template, tasks, cached, len(pending), tokens)
+    return Plan(documents, options, template, tasks, cached, len(pending), tokens, skipped)
 
 
 def run(plan: Plan, generator: Generator, cache: GenerationCache | None = None,
@@ -224,6 +233,7 @@ def run(plan: Plan, generator: Generator, cache: GenerationCache | None = None,
         "generator": generator.identity,
         "documents": len(plan.documents),
         "prompts": len(plan.tasks),
+        "skipped_items": plan.skipped,
         "kept_sentences": n_kept,
         "outputs": len(items),
         "dropped": {r: reasons[r] for r in REASONS},

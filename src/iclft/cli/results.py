@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
     def results(
         study: Path = typer.Argument(..., help="a finished study folder (e.g. runs/quick)"),
         out: Path = typer.Option(Path("docs/results.md"), "--out", help="markdown file to write"),
-        tuning: Path | None = typer.Option(None, "--tuning", help="the finished tuning study (validation only)"),
+        tuning: list[Path] = typer.Option([], "--tuning", help="a finished tuning study (validation only); repeatable"),
         notes: Path | None = typer.Option(None, "--notes", help="hand-written markdown included verbatim"),
     ) -> None:
         """Write the results page: claims table, accuracy tables and figures, tuning runs, wall times."""

@@ -35,6 +35,9 @@ def register(app: typer.Typer) -> None:
         shard: str | None = typer.Option(None, "--shard", help="i/n: run cells i, i+n, ... (0 <= i < n)"),
         dry_run: bool = typer.Option(False, "--dry-run", help="print the grid and estimates, run nothing"),
         report: bool = typer.Option(True, "--report/--no-report", help="write the report when all cells are done"),
+        gpu_tflops: float = typer.Option(100.0, "--gpu-tflops", min=0.001,
+                                         help="effective TFLOP/s per GPU for the GPU-hours estimate (default: an "
+                                              "A100 in bf16 at ~30% utilization)"),
         threads: int | None = typer.Option(None, "--threads", min=1,
                                            help="CPU threads for torch (default: one per core; 1 is faster on a "
                                                 "busy machine). Identical records assume the same thread count."),
@@ -74,6 +77,11 @@ def register(app: typer.Typer) -> None:
                 f"~{train:,} tokens to train, ~{scored:,} to score; estimated "
                 f"{runner.fmt_seconds(sum(c.seconds for c in todo))} on a 2-core CPU (fp32; a GPU is far faster)",
                 highlight=False)
+            if dry_run:
+                total, hours = runner.gpu_hours(plan, todo, gpu_tflops)
+                console.print(f"on GPUs: ~{total:.2e} FLOPs = ~{hours:.2f} GPU-hours at {gpu_tflops:g} effective "
+                              f"TFLOP/s (6 FLOPs per parameter per trained token, 2 per scored or generated one; "
+                              f"--gpu-tflops to change)", highlight=False)
         if dry_run:
             return
         runner.run(plan, folder, part)

@@ -26,8 +26,9 @@ spends the same compute and the augmented data replaces repetition instead of ad
 give both conditions the same `ft: {max_steps: N}` (flat `max_steps: N` for `ft`).
 
 Stored per cell: info `augmentation` (per mode: prompts, kept sentences, drops by reason, generator tokens)
-and the artifacts `augmented` (every added document as {"id", "text", "source"}: the audit reads it,
-`iclft augment audit DATASET --aug CELL_DIR`) and `augment_drops` (every dropped sentence and why).
+and the artifacts `augmented` (every added document as {"id", "text", "source"}), `augment_drops` (every
+dropped sentence and why) and `audit` (`iclft.augment.audit` of the added documents against the dataset's
+world: true / false / unverifiable sentences, hallucination rate, test coverage; the report shows it).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from iclft.augment import AugmentOptions, AugmentResult, GenerationCache, plan, run
+from iclft.augment.audit import audit
 from iclft.augment.generators import Generator, GeneratorSpec
 from iclft.datasets.schema import Document
 from iclft.learners import Condition, Estimate, Job
@@ -156,6 +158,7 @@ def prepare(job: Job, opts: _Base):
         info["matched_steps"] = ft.max_steps
     prepared = prepare_finetuned(job, list(job.dataset.train) + added, ft, opts.format, opts.instruction, info=info)
     prepared.artifacts["augmented"] = [a.row() for r in results for a in r.items]
+    prepared.artifacts["audit"] = audit(job.dataset, prepared.artifacts["augmented"], examples=3)
     prepared.artifacts["augment_drops"] = [d for r in results for d in r.drops]
     prepared.timing["augment_generated"] = sum(r.generated for r in results)
     prepared.timing["augment_cache_hits"] = sum(r.cache_hits for r in results)

@@ -207,11 +207,36 @@ def write_report(out: str | Path) -> Path:
                 name = f"{ds}-{model}-loss.png"
                 _figure_losses(figdir / name, f"{ds} ({model}): fine-tuning loss", curves)
                 lines += [f"![{ds} loss](figures/{name})", ""]
+    lines += _audits(store, study, keys)
     lines += _provenance(store, study, keys)
     path = root / "report.md"
     with atomic_open(path) as f:
         f.write("\n".join(lines) + "\n")
     return path
+
+
+def _audits(store: Store, study: dict[str, Any], keys: list[str]) -> list[str]:
+    """The augmentation audit of every augmented cell: truth of the generated sentences, test coverage."""
+    rows = []
+    for k in keys:
+        audit = store.artifact(k, "audit")
+        if not audit:
+            continue
+        cell = next(c for c in study["cells"] if c["key"] == k)
+        v, cov = audit["verdicts"], audit["coverage"].get("all", {})
+        rate = audit["hallucination_rate"]
+        covered = ", ".join(f"{m} {cov[m]}" for m in ("verbatim", "stated", "entailed") if m in cov)
+        rows.append(f"| {cell['dataset']} | {cell['condition']} | {audit['sentences']} | {v['true']} | {v['false']} | "
+                    f"{v['unverifiable']} | {v['unparsed']} | {'n/a' if rate is None else f'{rate:.0%}'} | "
+                    f"{cov.get('questions', 0)}: {covered} |")
+    if not rows:
+        return []
+    return ["## Augmentation audit", "",
+            "Generated sentences judged in each dataset's world (`iclft.augment.audit`): hallucination rate = false / "
+            "(true + false + unverifiable); coverage = test questions whose correct statement the augmentations "
+            "contain verbatim, state, or entail.", "",
+            "| dataset | condition | sentences | true | false | unverifiable | unparsed | hallucination | "
+            "test questions: covered |", "|---|---|---|---|---|---|---|---|---|", *rows, ""]
 
 
 def _provenance(store: Store, study: dict[str, Any], keys: list[str]) -> list[str]:

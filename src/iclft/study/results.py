@@ -75,7 +75,7 @@ def _copy_figures(report_dir: Path, dest: Path, prefix: str) -> dict[str, str]:
     return out
 
 
-def write_results(study_dir: str | Path, out: str | Path, tuning_dir: str | Path | None = None,
+def write_results(study_dir: str | Path, out: str | Path, tuning: list[str | Path] = (),
                   notes: str | Path | None = None) -> Path:
     """Write the results page for a finished study (and its tuning study); returns its path."""
     study_dir, out = Path(study_dir), Path(out)
@@ -111,10 +111,10 @@ def write_results(study_dir: str | Path, out: str | Path, tuning_dir: str | Path
     for name, target in figs.items():
         body = body.replace(f"(figures/{name})", f"({figdir.name}/{target})")
     lines += [re.sub(r"^## ", "### ", body, flags=re.M).strip(), ""]
-    if tuning_dir is not None:
-        tstudy, taggs, tstore = _load(Path(tuning_dir))
-        lines += ["## Tuning runs (validation only)", "",
-                  f"Study `{tstudy['name']}` (config hash `{tstudy['hash']}`), "
+    for folder in tuning:
+        tstudy, taggs, tstore = _load(Path(folder))
+        lines += [f"## Tuning runs: `{tstudy['name']}` on {', '.join(tstudy['config']['models'])} (validation only)",
+                  "", f"Config hash `{tstudy['hash']}`, "
                   f"{_wall(tstudy, tstore) / 60:.1f} min of cells. Worlds built with their own seed, so no test "
                   "question of the study above is ever read.", ""]
         lines += _tuning_tables(taggs, tstudy)

@@ -180,6 +180,18 @@ def phase_seconds(est: Estimate, params: int) -> dict[str, float]:
     }
 
 
+def flops(est: Estimate, params: int) -> float:
+    """Floating-point operations of a cell: 6 per parameter per trained token, 2 per scored or generated one
+    (the usual transformer approximation; attention over long contexts and padding come on top)."""
+    return params * (6.0 * est.train_tokens + 2.0 * (est.score_tokens + est.generate_tokens))
+
+
+def gpu_hours(p: Plan, cells: list[Cell], tflops: float) -> tuple[float, float]:
+    """Total FLOPs of the cells and the GPU-hours they take at `tflops` effective TFLOP/s per GPU."""
+    total = sum(flops(c.estimate, p.params[c.model]) for c in cells if c.estimate)
+    return total, total / (tflops * 1e12) / 3600
+
+
 def fmt_seconds(s: float) -> str:
     s = int(round(s))
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
