@@ -117,6 +117,8 @@ def test_global_pipeline_shows_the_other_documents(gen, templates, tmp_path):
                              template=str(templates / "global.txt"))
     work = plan(docs, gen, options)
     assert len(work.tasks) == 3
+    exact = sum(gen.prompt_tokens(t.request.message_dicts()) for t in work.tasks)
+    assert exact <= work.prompt_tokens <= 1.05 * exact  # counted without tokenizing whole prompts, a bit high
     last_user = work.tasks[2].request.messages[-1][1]
     assert last_user.endswith("New document:\n\nZept are warm-blooded.\nWhat follows?")
     shown = last_user.split("New document:")[0]

@@ -161,7 +161,7 @@ def plan(documents: Sequence[Document], generator: Generator, options: AugmentOp
     template = template or load_template(options.mode, options.template)
     if template.mode != options.mode:
         raise UserError(f"template {template.source} is a {template.mode} template, not {options.mode}")
-    costs = [generator.count_tokens(d.text) for d in documents] if options.context == "budget" else []
+    costs = [generator.count_tokens(d.text) for d in documents] if options.mode == "global" else []
     tasks = []
     skipped = 0
     for d, doc in enumerate(documents):
@@ -186,14 +186,33 @@ def plan(documents: Sequence[Document], generator: Generator, options: AugmentOp
             pending.setdefault(key, t)
     tokens = 0
     limit = generator.context_length if pending else None  # (all cached: a local model is never loaded)
+    count = _global_counter(documents, generator, template, costs, limit, options) if options.mode == "global" else None
     for t in pending.values():
-        n = generator.prompt_tokens(t.request.message_dicts())
+        n = count(t) if count else generator.prompt_tokens(t.request.message_dicts())
         if limit is not None and n + options.max_new_tokens > limit:
             hint = " (choose a smaller context: --context budget --budget N)" if options.mode == "global" else ""
             raise UserError(f"document {documents[t.source].id!r}: its prompt of {n} tokens plus max_new_tokens="
                             f"{options.max_new_tokens} exceeds the generator's {limit}-token context{hint}")
         tokens += n
     return Plan(documents, options, template, tasks, cached, len(pending), tokens, skipped)
+
+
+def _global_counter(documents: list[Document], generator: Generator, template: PromptTemplate, costs: list[int],
+                    limit: int | None, options: AugmentOptions) -> Callable[[Task], int]:
+    """Prompt tokens of a global task without tokenizing its (long) prompt: the template's own tokens plus
+    each shown document's (+2 for the blank line between documents: a slight overestimate); exact near the
+    window's limit."""
+    overhead = generator.prompt_tokens(global_messages(template, "", []))
+    cost_of = {d.text: c for d, c in zip(documents, costs)}
+
+    def count(t: Task) -> int:
+        shown = select_context(documents, t.source, options, costs)
+        n = overhead + costs[t.source] + sum(cost_of[text] + 2 for text in shown)
+        if limit is not None and n + options.max_new_tokens > 0.95 * limit:
+            n = generator.prompt_tokens(t.request.message_dicts())
+        return n
+
+    return count
 
 
 def run(plan: Plan, generator: Generator, cache: GenerationCache | None = None,
