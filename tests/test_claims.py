@@ -40,6 +40,10 @@ def test_near_and_above_chance_and_missing_conditions():
     assert "0.90" in claims.judge(above, table).measured
     table[("p2d_reverse", "ft")] = agg("ft", "p2d_reverse", 0, 40)
     assert claims.judge(near, table).verdict == "no (below chance)"
+    at_most = claims.Claim("celebrities", "p2d_reverse", "not_above_chance", "ft")
+    assert claims.judge(at_most, table).verdict == "yes"  # 0/40: below chance is not above it
+    table[("p2d_reverse", "ft")] = agg("ft", "p2d_reverse", 20, 40)
+    assert claims.judge(at_most, table).verdict == "no"  # 0.50 against chance 0.25
     assert claims.judge(claims.Claim("celebrities", "p2d", "greater", "icl", "ft"), table).verdict == "not run"
 
 

@@ -1,11 +1,11 @@
 """The paper's claims as checkable statements about a study's aggregates ("paper's claim | ours | holds?").
 
 A claim compares two conditions on one split (`greater`: a above b), or one condition with chance
-(`above_chance`, `near_chance`). Uncertainty is a question-level standard error with a Laplace
+(`above_chance`, `near_chance`, `not_above_chance`: near or below it). Uncertainty is a question-level standard error with a Laplace
 correction, sqrt(p(1-p)/n) with p = (correct+1)/(n+2), so an accuracy of 0 or 1 on few questions still
 carries doubt; the group standard error of the report is used instead when it is larger.
 Verdicts: "yes" (the difference is beyond 2 combined standard errors in the claimed direction, or for
-near_chance, within them), "direction only" (the claimed direction, within noise), "no" (otherwise),
+near_chance, within them; for not_above_chance, not beyond them above chance), "direction only" (the claimed direction, within noise), "no" (otherwise),
 "not run" (a condition or split the study does not have).
 """
 
@@ -17,7 +17,7 @@ from typing import Literal
 
 from iclft.study.report import Aggregate
 
-Kind = Literal["greater", "above_chance", "near_chance"]
+Kind = Literal["greater", "above_chance", "near_chance", "not_above_chance"]
 Z = 2.0
 
 
@@ -54,7 +54,8 @@ PAPER: list[Claim] = [
     _c("syllogisms", "syllogism", "greater", AUG, "ft", "augmented FT beats FT on syllogisms"),
     _c("syllogisms", "syllogism", "greater", GLOBAL, "ft", "globally augmented FT beats FT on syllogisms"),
     _c("celebrities", "p2d", "above_chance", "ft", None, "FT learns the trained direction (name -> description)"),
-    _c("celebrities", "p2d_reverse", "near_chance", "ft", None, "reversal curse: FT at chance on the reverse"),
+    _c("celebrities", "p2d_reverse", "not_above_chance", "ft", None,
+       "reversal curse: FT no better than chance on the reverse (paper: ~0, it prefers names seen as completions)"),
     _c("celebrities", "p2d_reverse", "greater", "icl", "ft", "ICL beats FT on the reversed direction"),
     _c("celebrities", "p2d_reverse", "greater", AUG, "ft", "augmented FT beats FT on the reversed direction"),
     _c("semantic", "rephrased", "above_chance", "ft", None, "FT learns the trained facts (rephrased)"),
@@ -97,6 +98,8 @@ def judge(claim: Claim, table: dict[tuple[str, str], Aggregate]) -> Verdict:
         verdict = "yes" if abs(diff) <= noise else "no"
         if verdict == "no" and diff < 0:
             verdict = "no (below chance)"
+    elif claim.kind == "not_above_chance":
+        verdict = "yes" if diff <= noise else "no"
     else:
         verdict = "yes" if diff > noise else "direction only" if diff > 0 else "no"
     return Verdict(claim, measured, verdict)
