@@ -23,6 +23,10 @@ from iclft.errors import UserError
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
 
+# Prompts a local model generates together: on 2 CPU threads, 16 gave 1.17x the tokens/s of 8 (32: 1.23x) on
+# local-augmentation prompts of SmolLM2-135M; larger batches cost memory over long (global) prompts.
+GENERATE_BATCH = 16
+
 
 class Sampling(BaseModel):
     """Sampling settings shared by a batch of requests; temperature 0 means greedy decoding."""
@@ -105,7 +109,7 @@ class GeneratorSpec(BaseModel):
     model: str = Field("smollm2-135m-instruct", description="local: registry name or Hugging Face folder")
     device: str | None = None
     dtype: str = "float32"
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(GENERATE_BATCH, ge=1)
     base_url: str | None = Field(None, description="openai: e.g. http://127.0.0.1:8000/v1")
     api_model: str | None = Field(None, description="openai: the served model's name")
     api_key_env: str | None = Field("OPENAI_API_KEY", description="openai: environment variable with the key")

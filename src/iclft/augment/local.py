@@ -17,7 +17,7 @@ import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from iclft import models
-from iclft.augment.generators import Generation, Message, Request, Sampling
+from iclft.augment.generators import GENERATE_BATCH, Generation, Message, Request, Sampling
 from iclft.errors import UserError
 
 
@@ -59,7 +59,7 @@ class LocalGenerator:
     a run whose generations are all cached never loads the weights.
     """
 
-    def __init__(self, model: models.LoadedModel | str | Path = models.DEFAULT_MODEL, batch_size: int = 8,
+    def __init__(self, model: models.LoadedModel | str | Path = models.DEFAULT_MODEL, batch_size: int = GENERATE_BATCH,
                  device: str | None = None, dtype: str = "float32") -> None:
         if batch_size < 1:
             raise UserError("batch size must be at least 1")

@@ -17,6 +17,7 @@ from typing import Any
 import typer
 from pydantic import BaseModel, ValidationError
 
+from iclft.augment.generators import GENERATE_BATCH
 from iclft.errors import UserError
 from iclft.io import write_json, write_jsonl
 from iclft.models import DEFAULT_MODEL
@@ -30,7 +31,7 @@ COMMON: dict[str, tuple[Any, Any]] = {
     "model": (str, Opt(DEFAULT_MODEL, "--model", help="local: registry name or Hugging Face folder")),
     "device": (str | None, Opt(None, "--device", help="local: cpu, cuda, ... (default: cuda if present)")),
     "dtype": (str, Opt("float32", "--dtype", help="local: float32 | bfloat16 | float16")),
-    "batch_size": (int, Opt(8, "--batch-size", min=1, help="local: prompts generated together")),
+    "batch_size": (int, Opt(GENERATE_BATCH, "--batch-size", min=1, help="local: prompts generated together")),
     "base_url": (str | None, Opt(None, "--base-url", help="openai: endpoint, e.g. http://127.0.0.1:8000/v1")),
     "api_model": (str | None, Opt(None, "--api-model", help="openai: the served model's name")),
     "api_key_env": (str, Opt("OPENAI_API_KEY", "--api-key-env", help="openai: environment variable holding the key")),
