@@ -49,6 +49,9 @@ from iclft.learners.finetune import FTOptions, examples, prepare_finetuned, trai
 from iclft.learners.prompting import DEFAULT_INSTRUCTION, Format
 
 MODES = ("local", "global")
+# Share of asked-for local restatements that pass the filters (measured on the quick study with SmolLM2-135M:
+# 210 of 480 on reversals, 216 of 432 on celebrities, 140 of 240 on syllogisms); for the training estimate only.
+KEPT_SHARE = 0.5
 
 
 def _block(mode: str):
@@ -183,7 +186,7 @@ def estimate(job: Job, opts: _Base) -> Estimate:
         n, toks = train_tokens(job.model, job.dataset.train, FTOptions(split=ft.split, epochs=1))
         per_sentence = toks / max(n, 1)
         for p in plans:
-            extra += int(len(p.tasks) * (p.options.k * per_sentence if p.options.mode == "local"
+            extra += int(len(p.tasks) * (KEPT_SHARE * p.options.k * per_sentence if p.options.mode == "local"
                                          else p.options.max_new_tokens))
     n, train = train_tokens(job.model, docs, ft)
     if extra and not ft.max_steps:
