@@ -252,6 +252,7 @@ def train(
         "train_tokens": collator.real,
         "padding_share": round(1 - collator.real / collator.total, 6) if collator.total else 0.0,
         "world_size": int(args.world_size),
+        "train_seconds": round(float(out.metrics.get("train_runtime", 0.0)), 3),  # the training loop alone
     }
     return curve, stats
 
@@ -326,7 +327,8 @@ def finetune(
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
             write_json(tmp / "loss.json", curve)
-            meta = {"base": str(base), "options": opts.model_dump(mode="json"), "seed": seed, **stats}
+            facts = {k: v for k, v in stats.items() if k != "train_seconds"}  # no timing: the same run, same bytes
+            meta = {"base": str(base), "options": opts.model_dump(mode="json"), "seed": seed, **facts}
             write_json(tmp / "train.json", meta)
             try:
                 os.replace(tmp, final)
