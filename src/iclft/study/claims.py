@@ -1,12 +1,12 @@
 """The paper's claims as checkable statements about a study's aggregates ("paper's claim | ours | holds?").
 
 A claim compares two conditions on one split (`greater`: a above b), or one condition with chance
-(`above_chance`, `near_chance`, `not_above_chance`: near or below it). Uncertainty is a question-level standard error with a Laplace
-correction, sqrt(p(1-p)/n) with p = (correct+1)/(n+2), so an accuracy of 0 or 1 on few questions still
-carries doubt; the group standard error of the report is used instead when it is larger.
-Verdicts: "yes" (the difference is beyond 2 combined standard errors in the claimed direction, or for
-near_chance, within them; for not_above_chance, not beyond them above chance), "direction only" (the claimed direction, within noise), "no" (otherwise),
-"not run" (a condition or split the study does not have).
+(`above_chance`, `near_chance`, `not_above_chance`: near or below it). Uncertainty is a question-level
+standard error with a Laplace correction, sqrt(p(1-p)/n) with p = (correct+1)/(n+2), so an accuracy of 0
+or 1 on few questions still carries doubt; the group standard error of the report is used instead when it
+is larger. Verdicts: "yes" (the difference is beyond 2 combined standard errors in the claimed direction;
+for near_chance, within them; for not_above_chance, not beyond them above chance), "direction only" (the
+claimed direction, within noise), "no" (otherwise), "not run" (a condition or split the study does not have).
 """
 
 from __future__ import annotations
