@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
+import torch
 
 from iclft import models
 from iclft.datasets.schema import Dataset, Document, Question
@@ -134,3 +137,14 @@ def test_lora_finetune_is_cached_and_merged(lm, ft_cache):
     assert not any("lora" in n for n, _ in tuned.model.named_parameters())
     diff = sum(float((a - b).abs().sum().detach()) for a, b in zip(tuned.model.parameters(), lm.model.parameters()))
     assert diff > 0
+
+
+def test_bf16_precision_trains_on_cpu_and_has_its_own_cache_key(lm, ft_cache):
+    ds = toy(2)
+    base = models.resolve(models.DEFAULT_MODEL)
+    auto = finetune.FTOptions(lr=1e-4, max_steps=1, batch_size=2)
+    bf16 = auto.model_copy(update={"precision": "bf16"})
+    assert finetune.cache_key(base, examples(ds.train), auto, 0) != finetune.cache_key(base, examples(ds.train), bf16, 0)
+    run = finetune.finetune(models.DEFAULT_MODEL, ds.train, bf16, seed=0)
+    assert run.trained and run.stats["steps"] == 1 and math.isfinite(run.losses[0]["loss"])
+    assert next(models.load(run.path).model.parameters()).dtype == torch.float32  # mixed precision: fp32 weights

@@ -66,6 +66,9 @@ class FTOptions(BaseModel):
     max_length: int = Field(1024, gt=1, description="tokens per example (longer ones keep their end)")
     lora: LoraOptions | None = None
     gradient_checkpointing: bool = False
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 mixed precision on a GPU that supports it, else fp32; bf16 also works on "
+                            "CPUs with bf16 instructions (about 2x faster per step here, other numbers)")
 
     @model_validator(mode="after")
     def _steps_or_epochs(self) -> FTOptions:
@@ -152,7 +155,8 @@ def cache_key(base: Path, exs: Sequence[Example], opts: FTOptions, seed: int) ->
         "version": FT_VERSION,
         "base": model_digest(base),
         "examples": [[e.prompt, e.completion] for e in exs],
-        "options": opts.model_dump(mode="json"),
+        # precision "auto" (the default) is left out, so runs cached before the option existed keep their keys
+        "options": opts.model_dump(mode="json", exclude={"precision"} if opts.precision == "auto" else None),
         "seed": seed,
     }
     return hashlib.sha256(dumps(payload).encode()).hexdigest()[:20]
@@ -222,7 +226,7 @@ def train(
         train_sampling_strategy="group_by_length",
         remove_unused_columns=False,
         use_cpu=not cuda,
-        bf16=cuda and torch.cuda.is_bf16_supported(),
+        bf16=opts.precision == "bf16" or (opts.precision == "auto" and cuda and torch.cuda.is_bf16_supported()),
         activation_checkpointing=opts.gradient_checkpointing,
         ddp_find_unused_parameters=False,
         dataloader_num_workers=0,
