@@ -5,7 +5,8 @@ lengths vary as real data does. Both trainers get the same examples, base model,
 and seed. TRL is set up as its documentation suggests for prompt/completion data (a `datasets.Dataset` with
 "prompt" and "completion" columns, `SFTConfig` defaults: loss on the completion only, padding to the longest
 example of each batch). Both are timed by the HF Trainer's own `train_runtime` (the training loop, without
-building the trainer or tokenizing). Prints real (non-padding) tokens per second for both, their ratio, and the share of
+building the trainer or tokenizing). TRL's defaults train in bf16 mixed precision (on a CPU too), so iclft
+is run with `precision: bf16` to match, and again in fp32 (its CPU default) for reference. Prints real (non-padding) tokens per second for both, their ratio, and the share of
 computed tokens that are padding. Goal: iclft >= 1.0x TRL with < 10% padding.
 
     python benchmarks/finetune.py [--examples 512] [--steps 48] [--batch-size 8]
@@ -50,7 +51,7 @@ def load_examples(n: int, seed: int):
     return examples(docs)
 
 
-def run_iclft(base: Path, exs, args) -> tuple[float, int, int]:
+def run_iclft(base: Path, exs, args, precision: str) -> tuple[float, int, int]:
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
     from iclft.learners.finetune import FTOptions, encode, train
@@ -59,7 +60,7 @@ def run_iclft(base: Path, exs, args) -> tuple[float, int, int]:
     tok.pad_token = tok.pad_token or tok.eos_token
     set_seed(args.seed)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    opts = FTOptions(lr=args.lr, max_steps=args.steps, batch_size=args.batch_size)
+    opts = FTOptions(lr=args.lr, max_steps=args.steps, batch_size=args.batch_size, precision=precision)
     features = [encode(tok, e, opts.max_length) for e in exs]
     with tempfile.TemporaryDirectory() as work:
         _, stats = train(model, tok, features, opts, args.seed, Path(work))
@@ -68,7 +69,7 @@ def run_iclft(base: Path, exs, args) -> tuple[float, int, int]:
     return elapsed, stats["train_tokens"], total
 
 
-def run_trl(base: Path, exs, args) -> tuple[float, int, int]:
+def run_trl(base: Path, exs, args) -> tuple[float, int, int, bool]:
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
     from trl import SFTConfig, SFTTrainer
@@ -87,7 +88,7 @@ def run_trl(base: Path, exs, args) -> tuple[float, int, int]:
         counter = CountingCollator(trainer.data_collator)
         trainer.data_collator = counter
         elapsed = trainer.train().metrics["train_runtime"]
-    return elapsed, counter.real, counter.total
+    return elapsed, counter.real, counter.total, bool(config.bf16)
 
 
 def main() -> None:
@@ -104,9 +105,15 @@ def main() -> None:
 
     base = models.resolve(args.model)
     exs = load_examples(args.examples, args.seed)
-    results = {"TRL SFTTrainer": run_trl(base, exs, args), "iclft": run_iclft(base, exs, args)}
+    *trl, trl_bf16 = run_trl(base, exs, args)
+    # the same hyperparameters as TRL's defaults, precision included (SFTConfig turns bf16 on, also on a CPU)
+    matched = "bf16" if trl_bf16 else "fp32"
+    results = {"TRL SFTTrainer": tuple(trl), "iclft": run_iclft(base, exs, args, matched)}
+    if matched != "fp32":
+        results["iclft fp32"] = run_iclft(base, exs, args, "fp32")  # iclft's own CPU default, for reference
     print(f"workload: {args.model}, {len(exs)} prompt/completion examples, {args.steps} steps x batch "
-          f"{args.batch_size}, lr {args.lr}, torch threads {torch.get_num_threads()}")
+          f"{args.batch_size}, lr {args.lr}, precision {matched} (TRL's default), torch threads "
+          f"{torch.get_num_threads()}")
     speed = {}
     for name, (elapsed, real, total) in results.items():
         speed[name] = real / elapsed
