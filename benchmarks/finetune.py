@@ -6,8 +6,9 @@ and seed. TRL is set up as its documentation suggests for prompt/completion data
 "prompt" and "completion" columns, `SFTConfig` defaults: loss on the completion only, padding to the longest
 example of each batch). Both are timed by the HF Trainer's own `train_runtime` (the training loop, without
 building the trainer or tokenizing). TRL's defaults train in bf16 mixed precision (on a CPU too), so iclft
-is run with `precision: bf16` to match, and again in fp32 (its CPU default) for reference. Prints real (non-padding) tokens per second for both, their ratio, and the share of
-computed tokens that are padding. Goal: iclft >= 1.0x TRL with < 10% padding.
+is run with `precision: bf16` to match, and again in fp32 (its CPU default) for reference. Prints real
+(non-padding) tokens per second for each, the ratio to TRL, and the share of computed tokens that are padding.
+Goal: iclft >= 1.0x TRL with < 10% padding.
 
     python benchmarks/finetune.py [--examples 512] [--steps 48] [--batch-size 8]
 """
