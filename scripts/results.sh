@@ -3,11 +3,12 @@
 # (test questions), then the results page. Studies resume, so a rerun only redoes what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/python.sh
 bash scripts/install.sh
-iclft models prepare smollm2-135m-instruct
-iclft models prepare gemma3-270m
-iclft study configs/tuning/validation.yaml --out runs/tuning --no-report
-iclft study configs/tuning/gemma.yaml --out runs/tuning-gemma --no-report
-iclft study configs/quick.yaml --out runs/quick
-iclft results runs/quick --tuning runs/tuning --tuning runs/tuning-gemma --notes docs/results-notes.md \
+"$PY" -m iclft models prepare smollm2-135m-instruct
+"$PY" -m iclft models prepare gemma3-270m
+"$PY" -m iclft study configs/tuning/validation.yaml --out runs/tuning --no-report
+"$PY" -m iclft study configs/tuning/gemma.yaml --out runs/tuning-gemma --no-report
+"$PY" -m iclft study configs/quick.yaml --out runs/quick
+"$PY" -m iclft results runs/quick --tuning runs/tuning --tuning runs/tuning-gemma --notes docs/results-notes.md \
   --out docs/results.md

@@ -2,5 +2,6 @@
 # Install iclft with its test dependencies, then run the default test suite (slow tests excluded).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/python.sh
 bash scripts/install.sh test
-python -m pytest "$@"
+"$PY" -m pytest "$@"
