@@ -7,7 +7,9 @@ A condition is a name in `CONDITIONS` pointing at a `Condition` object (module:a
 `prepare(job, options) -> Prepared` does the one-off work of a cell (fine-tune, build contexts, load a
 model) and returns an object whose `score(questions)` scores any subset of the cell's questions (the
 runner calls it per chunk, so a killed study resumes mid-cell), plus deterministic `info` and
-`artifacts` (JSON written beside the cell's records, e.g. the loss curve). `estimate(job, options)`
+`artifacts` (JSON written beside the cell's records, e.g. the loss curve). An options model may define
+`resolved(device) -> options` to fill device-dependent defaults (the FT `precision: auto`); the runner keys,
+records and estimates cells with the resolved options. `estimate(job, options)`
 gives the tokens to train and to score for `iclft study --dry-run`. `trains=True` marks a condition
 whose `prepare` is collective: under `accelerate launch` every rank runs it (data-parallel training),
 and only the main rank scores.

@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -74,6 +74,10 @@ class _Base(BaseModel):
     match_steps: bool = Field(False, description="as many steps as `ft` takes on the original data alone")
     format: Format = "plain"
     instruction: str = DEFAULT_INSTRUCTION
+
+    def resolved(self, device: str | None) -> Self:
+        """These options with the FT precision resolved for the training device (as `FTOptions.resolved`)."""
+        return self.model_copy(update={"ft": self.ft.resolved(device)})
 
     def blocks(self) -> list[AugmentOptions]:
         return [b for b in (getattr(self, "local", None), getattr(self, "global_", None)) if b is not None]

@@ -112,6 +112,12 @@ def build_dataset(study: Study, label: str, seed: int, cache: dict) -> tuple[Dat
     return cache[(label, ds_seed)]
 
 
+def resolved(opts: BaseModel, device: str | None) -> BaseModel:
+    """A cell's options with device-dependent defaults resolved (see `iclft.learners`)."""
+    resolve = getattr(opts, "resolved", None)
+    return resolve(device) if resolve is not None else opts
+
+
 def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
@@ -126,7 +132,7 @@ def plan(study: Study) -> Plan:
             for c in study.conditions:
                 if not c.applies_to(d.label):
                     continue
-                opts = study.options_for(c, d.label)
+                opts = resolved(study.options_for(c, d.label), cfg.device)
                 for seed in cfg.seeds:
                     ds, content = build_dataset(study, d.label, seed, built)
                     parts = [(p, q) for p in cfg.questions for q in (ds.test if p == "test" else ds.validation)]
