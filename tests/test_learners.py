@@ -25,7 +25,7 @@ def toy(n: int = len(PAIRS)) -> Dataset:
 
 
 def job(lm, ds: Dataset, seed: int = 0) -> Job:
-    return Job(dataset=ds, model=models.DEFAULT_MODEL, seed=seed, questions=list(ds.test), loader=lambda _: lm)
+    return Job(dataset=ds, model=models.DEFAULT_MODEL, seed=seed, questions=list(ds.test), loader=lambda *_, **__: lm)
 
 
 def test_registry_lists_the_shipped_conditions():

@@ -82,16 +82,14 @@ class Job:
     is_main: bool = True  # False on the non-main ranks of a distributed launch
     reporter: Reporter = field(default_factory=_Silent)
     log: Callable[[str], None] = lambda msg: None
-    loader: Callable[[str], Any] | None = None  # name -> LoadedModel, may share loaded models across cells
+    loader: Callable[..., Any] | None = None  # as models.load(name, device=, dtype=); may share loaded models
 
     def load(self, name_or_path: str | None = None):
         """The job's base model (through the shared loader when given) or another model folder."""
         from iclft import models
 
-        target = name_or_path or self.model
-        if self.loader is not None and name_or_path is None:
-            return self.loader(target)
-        return models.load(target, device=self.device, dtype=self.dtype)
+        load = self.loader if self.loader is not None and name_or_path is None else models.load
+        return load(name_or_path or self.model, device=self.device, dtype=self.dtype)
 
 
 @dataclass

@@ -260,18 +260,20 @@ def study_manifest(p: Plan) -> dict[str, Any]:
 
 
 class _ModelCache:
-    """Keeps the most recent base model loaded so consecutive cells on it load it once."""
+    """Keeps the most recent base model loaded so consecutive cells on it load it once; keyed by everything
+    the load depends on (path, device, dtype), so model labels sharing a path keep their own dtype."""
 
-    def __init__(self, device: str | None, dtype_of: dict[str, str]):
-        self.device, self.dtype_of, self.key, self.lm = device, dtype_of, None, None
+    def __init__(self) -> None:
+        self.key: tuple[str, str | None, str] | None = None
+        self.lm = None
 
-    def __call__(self, name: str):
+    def __call__(self, name: str, device: str | None = None, dtype: str = "float32"):
         from iclft import models
 
-        if self.key != name:
+        if self.key != (name, device, dtype):
             self.lm = None
-            self.lm = models.load(name, device=self.device, dtype=self.dtype_of.get(name, "float32"))
-            self.key = name
+            self.lm = models.load(name, device=device, dtype=dtype)
+            self.key = (name, device, dtype)
         return self.lm
 
     def release(self) -> None:
@@ -322,7 +324,7 @@ def run(p: Plan, out: Path, shard: tuple[int, int] | None = None, log=None, show
     if not main:  # other ranks only join the data-parallel fine-tuning
         pending = [c for c in pending if learners.get(c.kind).trains]
     norms = list(p.study.config.scoring.normalizations)
-    loader = _ModelCache(p.study.config.device, {m.path: m.dtype for m in p.study.models})
+    loader = _ModelCache()
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, console=console, disable=not (show_progress and main)) as bar:
