@@ -26,7 +26,6 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -137,29 +136,11 @@ def encode(tokenizer, ex: Example, max_length: int, eos: bool = True) -> dict[st
 # ---------------------------------------------------------------- cache
 
 
-@lru_cache(maxsize=32)
-def _folder_digest(folder: str, stamp: tuple) -> str:
-    h = hashlib.sha256()
-    for name, _, _ in stamp:
-        h.update(name.encode() + b"\0")
-        with open(Path(folder) / name, "rb") as f:
-            while chunk := f.read(1 << 22):
-                h.update(chunk)
-    return h.hexdigest()
-
-
-def model_digest(folder: Path) -> str:
-    """sha256 of a model folder's files (memoized per process while names, sizes and mtimes are unchanged)."""
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-    return _folder_digest(str(folder), stamp)
-
-
 def cache_key(base: Path, exs: Sequence[Example], opts: FTOptions, seed: int, device: str | None = None) -> str:
     """The run's cache key; `precision: auto` is resolved for `device` first (fp32 and bf16 runs differ)."""
     payload = {
         "version": FT_VERSION,
-        "base": model_digest(base),
+        "base": models.digest(base),
         "examples": [[e.prompt, e.completion] for e in exs],
         "options": opts.resolved(device).model_dump(mode="json"),
         "seed": seed,
