@@ -35,7 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from iclft.errors import UserError
-from iclft.io import dumps
+from iclft.io import dumps, read_text
 
 Part = Literal["test", "validation"]
 Normalization = Literal["sum", "mean", "char", "calibrated"]
@@ -322,10 +322,9 @@ def from_dict(data: Any, source: Path | None = None) -> Study:
 def load(path: str | Path) -> Study:
     """Read and validate a study YAML file (yaml.safe_load)."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: config file not found")
+    text = read_text(path, "config file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
