@@ -43,6 +43,7 @@ def register(app: typer.Typer) -> None:
                                                 "busy machine). Identical records assume the same thread count."),
     ) -> None:
         """Run every cell (dataset x model x condition x seed) of a study; resumable, shardable."""
+        from iclft import distributed
         from iclft.progress import console
         from iclft.study import config as cfgmod
         from iclft.study import runner
@@ -63,7 +64,7 @@ def register(app: typer.Typer) -> None:
         mine = [c for c in plan.cells if part is None or c.index % part[1] == part[0]]
         todo = [c for c in mine if not store.is_done(c.key)]
         runner.estimate(plan, todo if not dry_run else None)
-        main = runner.is_main_process()  # under `accelerate launch`, the other ranks only help fine-tune
+        main = distributed.is_main()  # under `accelerate launch`, the other ranks only help fine-tune
         if dry_run and main:
             from rich.console import Console
 

@@ -34,12 +34,12 @@ world: true / false / unverifiable sentences, hallucination rate, test coverage;
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from iclft import distributed
 from iclft.augment import AugmentOptions, AugmentResult, GenerationCache, plan, run
 from iclft.augment.audit import audit
 from iclft.augment.generators import Generator, GeneratorSpec
@@ -118,12 +118,26 @@ def _seeded(block: AugmentOptions, job: Job) -> AugmentOptions:
 
 
 def augmentations(job: Job, opts: _Base, cache: GenerationCache | None = None) -> list[AugmentResult]:
-    """One AugmentResult per configured mode (generations cached)."""
+    """One AugmentResult per configured mode (generations cached). Under a distributed launch the main process
+    generates; the others wait, then read its generations from the cache (every rank must fine-tune on the
+    same data, hence under the same cache key)."""
     cache = cache or GenerationCache()
-    generator = generator_for(job, opts)
+    main = distributed.is_main()
+    results = _augment(job, opts, cache, generator_for(job, opts)) if main else []
+    distributed.barrier(job.device)
+    if not main:
+        results = _augment(job, opts, cache, generator_for(job, opts, weightless=True), cached_only=True)
+    return results
+
+
+def _augment(job: Job, opts: _Base, cache: GenerationCache, generator: Generator,
+             cached_only: bool = False) -> list[AugmentResult]:
     results = []
     for block in opts.blocks():
         work = plan(job.dataset.train, generator, _seeded(block, job), cache)
+        if cached_only and work.to_generate:
+            raise RuntimeError(f"rank {distributed.rank()}: {work.to_generate} generations are not in the cache "
+                               f"{cache.root} after the main process generated them (is it shared by all ranks?)")
         job.log(f"augment {block.mode}: {work.describe()}")
         job.reporter.start(f"augmenting ({block.mode})", work.to_generate)
         results.append(run(work, generator, cache, job.reporter.advance))
@@ -132,7 +146,7 @@ def augmentations(job: Job, opts: _Base, cache: GenerationCache | None = None) -
 
 def matched_steps(n_examples: int, ft: FTOptions) -> int:
     """Optimizer steps of `ft` on n examples (what the HF Trainer computes for epochs, per device)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = distributed.world_size()
     batches = math.ceil(math.ceil(n_examples / world) / ft.batch_size)
     per_epoch = max(1, math.ceil(batches / ft.grad_accum))
     return max(1, math.ceil((ft.epochs if ft.epochs is not None else 3.0) * per_epoch))

@@ -31,7 +31,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from iclft import models, precision
+from iclft import distributed, models, precision
 from iclft.datasets.schema import Document
 from iclft.io import dumps, read_json, write_json
 from iclft.learners import Condition, Estimate, Job, Reporter, tokens
@@ -172,17 +172,6 @@ class _PaddingCounter:
         return batch
 
 
-def _rank() -> int:
-    return int(os.environ.get("RANK", "0"))
-
-
-def _barrier() -> None:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-
-
 def train(
     model, tokenizer, features: list[dict], opts: FTOptions, seed: int, output_dir: Path,
     reporter: Reporter | None = None, device: str | None = None,
@@ -307,7 +296,7 @@ def finetune(
         features = [encode(tokenizer, e, opts.max_length) for e in exs]
         with tempfile.TemporaryDirectory(prefix="iclft-trainer-") as work:
             curve, stats = train(model, tokenizer, features, opts, seed, Path(work), reporter, device)
-        if _rank() == 0:
+        if distributed.is_main():
             root.mkdir(parents=True, exist_ok=True)
             _clean_stale(root, key)
             tmp = root / f".{key}.{os.getpid()}.tmp"
@@ -324,7 +313,7 @@ def finetune(
                 os.replace(tmp, final)
             except OSError:  # another process finished the same run first: keep theirs
                 shutil.rmtree(tmp, ignore_errors=True)
-        _barrier()
+        distributed.barrier(device)
     return FTResult(final, key, read_json(final / "loss.json"), read_json(final / "train.json"), trained)
 
 

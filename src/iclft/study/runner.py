@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import platform
 import random
 import struct
@@ -22,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from iclft import learners
+from iclft import distributed, learners
 from iclft.datasets.schema import Dataset, Question
 from iclft.errors import UserError
 from iclft.io import dumps
@@ -118,10 +117,6 @@ def resolved(opts: BaseModel, device: str | None) -> BaseModel:
     return resolve(device) if resolve is not None else opts
 
 
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 def plan(study: Study) -> Plan:
     """Expand the grid (dataset x model x condition x seed) into cells with their keys and jobs."""
     cfg = study.config
@@ -147,7 +142,7 @@ def plan(study: Study) -> Plan:
                     key = f"{d.label}.{c.label}.{m.label}.s{seed}.{_digest(spec)[:8]}"
                     job = Job(dataset=ds, model=m.path, seed=seed, questions=[q for _, q in parts],
                               batch_size=cfg.scoring.batch_size, calibrate=cfg.scoring.calibrate,
-                              device=cfg.device, dtype=m.dtype, is_main=is_main_process())
+                              device=cfg.device, dtype=m.dtype, is_main=distributed.is_main())
                     cells.append(Cell(len(cells), d.label, m.label, c.label, seed, c.kind, opts, key, spec, job,
                                       parts))
     return Plan(study, cells)
@@ -316,7 +311,7 @@ def run(p: Plan, out: Path, shard: tuple[int, int] | None = None, log=None, show
 
     log = log or (lambda msg: console.print(msg, highlight=False))
     store = Store(out)
-    main = is_main_process()
+    main = distributed.is_main()
     if main:
         store.write_study(study_manifest(p))
     mine = [c for c in p.cells if shard is None or c.index % shard[1] == shard[0]]
