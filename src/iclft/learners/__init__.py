@@ -51,6 +51,9 @@ CONDITIONS: dict[str, str] = {
 }
 
 
+SCORE_CHUNK = 256  # default questions per scoring call (a study's `scoring.chunk`): a context is encoded once per chunk
+
+
 class Reporter(Protocol):
     """Progress of the work inside a cell (training steps, questions scored)."""
 
@@ -77,6 +80,7 @@ class Job:
     questions: list[Question] = field(default_factory=list)  # what the cell scores (for estimates)
     batch_size: int = 8
     calibrate: bool = False
+    chunk: int = SCORE_CHUNK  # questions per scoring call
     device: str | None = None
     dtype: str = "float32"
     is_main: bool = True  # False on the non-main ranks of a distributed launch
@@ -101,7 +105,7 @@ class Estimate:
     score_tokens: int = 0
     context_tokens: int = 0  # typical context the scored tokens attend to (attention cost grows with it)
     generate_tokens: int = 0
-    note: str = ""
+    precision: str = "fp32"  # of the training (resolved: fp32 | bf16)
 
 
 class Prepared(Protocol):

@@ -33,19 +33,18 @@ world: true / false / unverifiable sentences, hallucination rate, test coverage;
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from iclft import distributed
+from iclft import distributed, precision
 from iclft.augment import AugmentOptions, AugmentResult, GenerationCache, plan, run
 from iclft.augment.audit import audit
 from iclft.augment.generators import Generator, GeneratorSpec
 from iclft.datasets.schema import Document
 from iclft.learners import Condition, Estimate, Job
-from iclft.learners.finetune import FTOptions, examples, prepare_finetuned, train_tokens
+from iclft.learners.finetune import FTOptions, examples, optimizer_steps, prepare_finetuned, train_size, train_tokens
 from iclft.learners.prompting import DEFAULT_INSTRUCTION, Format
 
 MODES = ("local", "global")
@@ -146,10 +145,7 @@ def _augment(job: Job, opts: _Base, cache: GenerationCache, generator: Generator
 
 def matched_steps(n_examples: int, ft: FTOptions) -> int:
     """Optimizer steps of `ft` on n examples (what the HF Trainer computes for epochs, per device)."""
-    world = distributed.world_size()
-    batches = math.ceil(math.ceil(n_examples / world) / ft.batch_size)
-    per_epoch = max(1, math.ceil(batches / ft.grad_accum))
-    return max(1, math.ceil((ft.epochs if ft.epochs is not None else 3.0) * per_epoch))
+    return optimizer_steps(n_examples, ft.model_copy(update={"max_steps": None}), distributed.world_size())
 
 
 def training_options(job: Job, opts: _Base) -> FTOptions:
@@ -197,23 +193,24 @@ def estimate(job: Job, opts: _Base) -> Estimate:
     plans = [plan(job.dataset.train, generator, _seeded(b, job), cache) for b in opts.blocks()]
     ft = training_options(job, opts)
     docs: list[Document] = list(job.dataset.train)
-    extra = 0
+    extra, per_sentence = 0, 1.0  # tokens (and their examples, at a sentence's size) still to be generated
     if all(p.to_generate == 0 for p in plans):
         docs += [d for p in plans for d in run(p, generator, cache).documents]
     else:
         n, toks = train_tokens(job.model, job.dataset.train, FTOptions(split=ft.split, epochs=1))
-        per_sentence = toks / max(n, 1)
+        per_sentence = max(toks / max(n, 1), 1.0)
         for p in plans:
             extra += int(len(p.tasks) * (KEPT_SHARE * p.options.k * per_sentence if p.options.mode == "local"
                                          else p.options.max_new_tokens))
-    n, train = train_tokens(job.model, docs, ft)
-    if extra and not ft.max_steps:
-        train += int(extra * (ft.epochs if ft.epochs is not None else 3.0))
+    n, steps, train = train_size(job.model, docs, ft)
+    if extra:
+        steps = optimizer_steps(n + round(extra / per_sentence), ft)
+        if not ft.max_steps:
+            train += int(extra * ft.passes)
     score = tokens.question_tokens(tokens.tokenizer(job.model), job.questions)
-    cached = sum(p.cached for p in plans)
-    return Estimate(train_tokens=train, score_tokens=score + sum(p.prompt_tokens for p in plans),
+    return Estimate(train_tokens=train, train_steps=steps, score_tokens=score + sum(p.prompt_tokens for p in plans),
                     generate_tokens=sum(p.max_completion_tokens for p in plans),
-                    note=f"{sum(len(p.tasks) for p in plans)} prompts ({cached} cached)")
+                    precision=precision.resolve(ft.precision, job.device))
 
 
 def _condition(name: str, options: type[_Base], description: str) -> Condition:

@@ -40,6 +40,7 @@ from iclft.precision import Precision
 from iclft.text import split_sentences
 
 FT_VERSION = 1  # bump when the recipe changes what a cached model contains
+DEFAULT_EPOCHS = 3.0
 
 
 class LoraOptions(BaseModel):
@@ -55,7 +56,8 @@ class FTOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     lr: float = Field(1e-4, gt=0)
-    epochs: float | None = Field(None, gt=0, description="passes over the data (default 3 unless max_steps)")
+    epochs: float | None = Field(None, gt=0, description=f"passes over the data (default {DEFAULT_EPOCHS:g} unless "
+                                                           "max_steps)")
     max_steps: int | None = Field(None, gt=0)
     batch_size: int = Field(8, gt=0, description="per device")
     grad_accum: int = Field(1, gt=0)
@@ -75,6 +77,11 @@ class FTOptions(BaseModel):
         if self.epochs is not None and self.max_steps is not None:
             raise ValueError("give epochs or max_steps, not both")
         return self
+
+    @property
+    def passes(self) -> float:
+        """Epochs, the default filled in (ignored by the trainer when max_steps is set)."""
+        return self.epochs if self.epochs is not None else DEFAULT_EPOCHS
 
     def resolved(self, device: str | None) -> Self:
         """These options with `precision: auto` resolved for the training device (`iclft.precision`)."""
@@ -185,7 +192,7 @@ def train(
         per_device_train_batch_size=opts.batch_size,
         gradient_accumulation_steps=opts.grad_accum,
         learning_rate=opts.lr,
-        num_train_epochs=opts.epochs if opts.epochs is not None else 3.0,
+        num_train_epochs=opts.passes,
         max_steps=opts.max_steps or -1,
         warmup_steps=opts.warmup,
         weight_decay=opts.weight_decay,
@@ -349,11 +356,18 @@ def train_size(model: str, docs: Sequence[Document], opts: FTOptions) -> tuple[i
     sizes = [min(n + 1, opts.max_length) for n in tokens.count(tok, [e.prompt + e.completion for e in exs])]
     if not sizes:
         return 0, 0, 0
-    per_step = opts.batch_size * opts.grad_accum
+    steps = optimizer_steps(len(sizes), opts)
     if opts.max_steps:
-        return len(sizes), opts.max_steps, int(opts.max_steps * per_step * sum(sizes) / len(sizes))
-    epochs = opts.epochs if opts.epochs is not None else 3.0
-    return len(sizes), math.ceil(epochs * math.ceil(len(sizes) / per_step)), int(epochs * sum(sizes))
+        return len(sizes), steps, int(steps * opts.batch_size * opts.grad_accum * sum(sizes) / len(sizes))
+    return len(sizes), steps, int(opts.passes * sum(sizes))
+
+
+def optimizer_steps(n_examples: int, opts: FTOptions, world: int = 1) -> int:
+    """Optimizer steps of a run on n examples over `world` processes (as the HF Trainer counts them)."""
+    if opts.max_steps:
+        return opts.max_steps
+    batches = math.ceil(math.ceil(n_examples / world) / opts.batch_size)
+    return max(1, math.ceil(opts.passes * max(1, math.ceil(batches / opts.grad_accum))))
 
 
 def train_tokens(model: str, docs: Sequence[Document], opts: FTOptions) -> tuple[int, int]:
@@ -371,9 +385,10 @@ def is_cached(base: str, docs: Sequence[Document], opts: FTOptions, seed: int, d
 def estimate(job: Job, opts: Options) -> Estimate:
     score = tokens.question_tokens(tokens.tokenizer(job.model), job.questions)
     if is_cached(job.model, job.dataset.train, opts.training(), job.seed, job.device):
-        return Estimate(score_tokens=score, note="fine-tuned model cached")
-    n, steps, train = train_size(job.model, job.dataset.train, opts.training())
-    return Estimate(train_tokens=train, train_steps=steps, score_tokens=score, note=f"{n} examples")
+        return Estimate(score_tokens=score)
+    _, steps, train = train_size(job.model, job.dataset.train, opts.training())
+    return Estimate(train_tokens=train, train_steps=steps, score_tokens=score,
+                    precision=precision.resolve(opts.precision, job.device))
 
 
 CONDITION = Condition(

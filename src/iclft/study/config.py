@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from iclft.errors import UserError
 from iclft.io import dumps, read_text
+from iclft.learners import SCORE_CHUNK
 
 Part = Literal["test", "validation"]
 Normalization = Literal["sum", "mean", "char", "calibrated"]
@@ -70,7 +71,7 @@ class ScoringConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     normalizations: list[Normalization] = Field(default_factory=lambda: ["sum"], min_length=1)
     batch_size: int = Field(8, gt=0)
-    chunk: int = Field(256, gt=0, description="questions per stored chunk (the unit of resuming mid-cell)")
+    chunk: int = Field(SCORE_CHUNK, gt=0, description="questions per stored chunk (the unit of resuming mid-cell)")
 
     @property
     def calibrate(self) -> bool:
