@@ -86,7 +86,7 @@ def run_augment(mode: str, **kw: Any) -> None:
     """Load the corpus, plan, show the cost, generate (cached), write the outputs."""
     from iclft.augment import AugmentOptions, GenerationCache, load_documents, plan, run
     from iclft.augment.generators import GeneratorSpec
-    from iclft.progress import console, progress_bar
+    from iclft.progress import console, output, progress_bar
 
     if kw["out"].resolve() == kw["docs"].resolve():
         raise UserError(f"--out {kw['out']} would overwrite the corpus")
@@ -97,7 +97,7 @@ def run_augment(mode: str, **kw: Any) -> None:
     cache = None if kw["no_cache"] else GenerationCache(kw["cache_dir"])
     generator = spec.build()
     work = plan(docs, generator, options, cache)
-    console.print(f"augment {mode}: {work.describe()}")
+    (output() if kw["dry_run"] else console).print(f"augment {mode}: {work.describe()}")  # a dry run's result
     if kw["dry_run"]:
         return
     with progress_bar(work.to_generate, f"augment {mode}", enabled=work.to_generate > 0) as advance:
@@ -109,7 +109,7 @@ def run_augment(mode: str, **kw: Any) -> None:
     dropped = ", ".join(f"{r} {n}" for r, n in result.summary["dropped"].items())
     print(f"wrote {len(result.items)} augmented documents to {kw['out']} from {len(docs)} documents "
           f"({result.generated} generated, {result.cache_hits} from cache); dropped: {dropped}; "
-          f"details: {drops_path}, {summary_path}", file=sys.stderr)
+          f"details: {drops_path}, {summary_path}")
 
 
 def _command(mode: str, specific: dict[str, tuple[Any, Any]], doc: str):
@@ -133,22 +133,21 @@ def audit(
     out: Path | None = Opt(None, "--out", help="report file (default: audit.json beside the first --aug)"),
 ) -> None:
     """Judge generated sentences true / false / unverifiable in the dataset's world; test coverage."""
-    from rich.console import Console
-
     from iclft.augment.audit import audit as run_audit
     from iclft.augment.audit import read_augmentations, tables
     from iclft.datasets.schema import Dataset
+    from iclft.progress import output
 
     ds = Dataset.load(dataset)
     rows = [row for path in aug for row in read_augmentations(path)]
     report = {**run_audit(ds, rows), "augmentations": [str(p) for p in aug]}
     target = out or (aug[0] if aug[0].is_dir() else aug[0].parent) / "audit.json"
     for table in tables(report):
-        Console().print(table)
+        output().print(table)
     if "note" in report:
         print(report["note"], file=sys.stderr)
     write_json(target, report)
-    print(f"wrote {target}", file=sys.stderr)
+    print(f"wrote {target}")
 
 
 def register(app: typer.Typer) -> None:

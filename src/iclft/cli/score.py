@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
@@ -52,4 +51,4 @@ def register(app: typer.Typer) -> None:
         summary = f"{len(rows)} questions scored ({normalize})"
         if graded:
             summary += f"; accuracy {sum(graded) / len(graded):.3f} ({sum(graded)}/{len(graded)})"
-        print(summary, file=sys.stderr)
+        print(summary)
