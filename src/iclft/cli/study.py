@@ -74,7 +74,8 @@ def register(app: typer.Typer) -> None:
             show.print(
                 f"{len(todo)} of {len(mine)} cells to run{f' (shard {shard})' if part else ''}: "
                 f"~{train:,} tokens to train, ~{scored:,} to score; estimated "
-                f"{runner.fmt_seconds(sum(c.seconds for c in todo))} on a 2-core CPU (at each cell's training precision; a GPU is far faster)",
+                f"{runner.fmt_seconds(sum(c.seconds for c in todo))} on a 2-core CPU (training at each cell's "
+                f"precision; a GPU is far faster)",
                 highlight=False)
             if dry_run:
                 total, hours = runner.gpu_hours(plan, todo, gpu_tflops)

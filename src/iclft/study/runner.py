@@ -55,6 +55,7 @@ class Cell:
     condition: str
     seed: int
     kind: str
+    learner: learners.Condition  # the condition `kind` names
     options: BaseModel
     key: str
     spec: dict[str, Any]
@@ -146,8 +147,8 @@ def plan(study: Study) -> Plan:
                               batch_size=cfg.scoring.batch_size, calibrate=cfg.scoring.calibrate,
                               chunk=cfg.scoring.chunk,
                               device=cfg.device, dtype=m.dtype, is_main=distributed.is_main())
-                    cells.append(Cell(len(cells), d.label, m.label, c.label, seed, c.kind, opts, key, spec, job,
-                                      parts))
+                    cells.append(Cell(len(cells), d.label, m.label, c.label, seed, c.kind, learners.get(c.kind), opts,
+                                      key, spec, job, parts))
     return Plan(study, cells)
 
 
@@ -170,7 +171,7 @@ def parameter_count(model_path: str) -> int:
 def estimate(p: Plan, cells: list[Cell] | None = None) -> None:
     """Fill each cell's token estimate and estimated seconds on the reference machine."""
     for cell in cells if cells is not None else p.cells:
-        cond = learners.get(cell.kind)
+        cond = cell.learner
         est = cond.estimate(cell.job, cell.options) if cond.estimate else Estimate()
         if cell.model not in p.params:
             p.params[cell.model] = parameter_count(cell.job.model)
@@ -283,8 +284,7 @@ class _ModelCache:
 def run_cell(cell: Cell, store: Store, normalizations: list[str]) -> dict[str, Any] | None:
     """Prepare the condition, score the missing chunks, mark the cell done. Returns its timing."""
     t0 = time.time()
-    cond = learners.get(cell.kind)
-    prepared = cond.prepare(cell.job, cell.options)
+    prepared = cell.learner.prepare(cell.job, cell.options)
     if not cell.job.is_main:
         return None
     t_prep = time.time() - t0
@@ -322,7 +322,7 @@ def run(p: Plan, out: Path, shard: tuple[int, int] | None = None, log=None, show
     mine = [c for c in p.cells if shard is None or c.index % shard[1] == shard[0]]
     pending = [c for c in mine if not store.is_done(c.key)]
     if not main:  # other ranks only join the data-parallel fine-tuning
-        pending = [c for c in pending if learners.get(c.kind).trains]
+        pending = [c for c in pending if c.learner.trains]
     norms = list(p.study.config.scoring.normalizations)
     loader = _ModelCache()
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
@@ -336,7 +336,7 @@ def run(p: Plan, out: Path, shard: tuple[int, int] | None = None, log=None, show
             cell.job.reporter = _Reporter(bar, overall, inner, weights, f"[{n}/{len(pending)}] {cell.label}")
             cell.job.log = log if main else (lambda msg: None)
             cell.job.loader = loader
-            if learners.get(cell.kind).trains:
+            if cell.learner.trains:
                 loader.release()
             timing = run_cell(cell, store, norms)
             planned += cell.seconds
