@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -101,11 +101,21 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield n, obj
 
 
-def describe_validation_error(e: ValidationError) -> str:
-    """Pydantic's first error as one short phrase: 'field: message'."""
+def describe_validation_error(e: ValidationError, prefix: str = "", name: Callable[[str], str] | None = None) -> str:
+    """Pydantic's first error as one phrase, 'where: message (got value)' or 'where: unknown key 'k''; the one
+    formatter of validation errors. `prefix` leads the location (e.g. 'conditions.ft'); `name` renames its first
+    field (e.g. to a command-line option)."""
     err = e.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    if name is not None and loc:
+        loc[0] = name(loc[0])
+    if err["type"] == "extra_forbidden":
+        where = ".".join(p for p in (prefix, *loc[:-1]) if p)
+        return f"{where + ': ' if where else ''}unknown key {loc[-1]!r}"
     msg = err["msg"].removeprefix("Value error, ")
-    where = ".".join(str(p) for p in err["loc"])
+    if "input" in err and err["type"] != "missing" and not isinstance(err["input"], (dict, list)):
+        msg += f" (got {err['input']!r})"
+    where = ".".join(p for p in (prefix, *loc) if p)
     return f"{where}: {msg}" if where else msg
 
 

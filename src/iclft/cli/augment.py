@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from iclft.augment.generators import GeneratorSpec
 from iclft.augment.pipeline import AugmentOptions
 from iclft.errors import UserError
-from iclft.io import write_json, write_jsonl
+from iclft.io import describe_validation_error, write_json, write_jsonl
 
 Opt = typer.Option
 
@@ -84,10 +84,12 @@ def _validated(cls: type[BaseModel], **values: Any) -> Any:
     try:
         return cls(**values)
     except ValidationError as e:
-        err = e.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else ""
-        option = "--" + {"kind": "generator"}.get(field, field).replace("_", "-")
-        raise UserError(f"{option}: {err['msg']}") from None
+        raise UserError(describe_validation_error(e, name=_option)) from None
+
+
+def _option(field: str) -> str:
+    """The command-line option of a GeneratorSpec / AugmentOptions field."""
+    return "--" + {"kind": "generator"}.get(field, field).replace("_", "-")
 
 
 def side_paths(out: Path) -> tuple[Path, Path]:

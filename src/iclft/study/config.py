@@ -35,7 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from iclft.errors import UserError
-from iclft.io import dumps, read_text
+from iclft.io import describe_validation_error, dumps, read_text
 from iclft.learners import SCORE_CHUNK
 
 Part = Literal["test", "validation"]
@@ -215,24 +215,11 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _describe(e: ValidationError, prefix: str) -> str:
-    err = e.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    if err["type"] == "extra_forbidden":
-        where = ".".join([prefix, *loc[:-1]] if prefix else loc[:-1])
-        return f"{where + ': ' if where else ''}unknown key {loc[-1]!r}"
-    where = ".".join([prefix, *loc] if prefix else loc)
-    msg = err["msg"].removeprefix("Value error, ")
-    if "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], (dict, list)):
-        msg += f" (got {err['input']!r})"
-    return f"{where}: {msg}" if where else msg
-
-
 def _validate(model: type[BaseModel], data: Any, source: Path | None, where: str = "") -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise UserError(f"{source or 'config'}: {_describe(e, where)}") from None
+        raise UserError(f"{source or 'config'}: {describe_validation_error(e, where)}") from None
 
 
 def _resolve_model(label: str, entry: ModelEntry, base: Path, source: Path | None) -> ModelSpec:
