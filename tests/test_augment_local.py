@@ -164,7 +164,7 @@ def test_cli_augments_a_folder_and_reruns_from_cache(templates, tmp_path, monkey
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (["--context", "everything"], "--context: Input should be 'all', 'subsample' or 'budget'"),
+    (["--context", "everything"], "--context: Input should be 'all', 'subsample' or 'budget' (got 'everything')"),
     (["--generator", "openai"],
      "the openai generator needs a base URL and an API model name (--base-url, --api-model)"),
 ])
