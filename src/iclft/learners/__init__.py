@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from iclft import distributed
 from iclft.datasets.schema import Dataset, Question
 from iclft.errors import UserError
 
@@ -70,9 +71,11 @@ class _Silent:
         pass
 
 
-@dataclass
+@dataclass(frozen=True)
 class Job:
-    """Everything a condition needs for one cell: data, model, seed, scoring settings, hooks."""
+    """Everything a condition needs for one cell: data, model, seed, scoring settings, and the run-time hooks
+    (progress, log, shared model loader, whether this is the main process), given when the job is made: the
+    runner plans cells with the defaults and runs each with `dataclasses.replace(job, reporter=..., ...)`."""
 
     dataset: Dataset
     model: str  # registry name or local Hugging Face folder
@@ -83,7 +86,7 @@ class Job:
     chunk: int = SCORE_CHUNK  # questions per scoring call
     device: str | None = None
     dtype: str = "float32"
-    is_main: bool = True  # False on the non-main ranks of a distributed launch
+    is_main: bool = field(default_factory=distributed.is_main)  # False on the other ranks of a distributed launch
     reporter: Reporter = field(default_factory=_Silent)
     log: Callable[[str], None] = lambda msg: None
     loader: Callable[..., Any] | None = None  # as models.load(name, device=, dtype=); may share loaded models

@@ -15,7 +15,7 @@ import platform
 import random
 import struct
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,9 @@ class Cell:
 
 
 @dataclass
-class Plan:
+class Grid:
+    """A study expanded into its cells (the runner's plan; not `iclft.augment`'s generation plan)."""
+
     study: Study
     cells: list[Cell]
     params: dict[str, int] = field(default_factory=dict)  # model label -> parameter count
@@ -120,7 +122,7 @@ def resolved(opts: BaseModel, device: str | None) -> BaseModel:
     return resolve(device) if resolve is not None else opts
 
 
-def plan(study: Study) -> Plan:
+def plan(study: Study) -> Grid:
     """Expand the grid (dataset x model x condition x seed) into cells with their keys and jobs."""
     cfg = study.config
     cells: list[Cell] = []
@@ -146,10 +148,10 @@ def plan(study: Study) -> Plan:
                     job = Job(dataset=ds, model=m.path, seed=seed, questions=[q for _, q in parts],
                               batch_size=cfg.scoring.batch_size, calibrate=cfg.scoring.calibrate,
                               chunk=cfg.scoring.chunk,
-                              device=cfg.device, dtype=m.dtype, is_main=distributed.is_main())
+                              device=cfg.device, dtype=m.dtype)
                     cells.append(Cell(len(cells), d.label, m.label, c.label, seed, c.kind, learners.get(c.kind), opts,
                                       key, spec, job, parts))
-    return Plan(study, cells)
+    return Grid(study, cells)
 
 
 # ------------------------------------------------------------------ estimates
@@ -168,7 +170,7 @@ def parameter_count(model_path: str) -> int:
     return total or int(REFERENCE_PARAMS)
 
 
-def estimate(p: Plan, cells: list[Cell] | None = None) -> None:
+def estimate(p: Grid, cells: list[Cell] | None = None) -> None:
     """Fill each cell's token estimate and estimated seconds on the reference machine."""
     for cell in cells if cells is not None else p.cells:
         cond = cell.learner
@@ -195,7 +197,7 @@ def flops(est: Estimate, params: int) -> float:
     return params * (6.0 * est.train_tokens + 2.0 * (est.score_tokens + est.generate_tokens))
 
 
-def gpu_hours(p: Plan, cells: list[Cell], tflops: float) -> tuple[float, float]:
+def gpu_hours(p: Grid, cells: list[Cell], tflops: float) -> tuple[float, float]:
     """Total FLOPs of the cells and the GPU-hours they take at `tflops` effective TFLOP/s per GPU."""
     total = sum(flops(c.estimate, p.params[c.model]) for c in cells if c.estimate)
     return total, total / (tflops * 1e12) / 3600
@@ -249,7 +251,7 @@ def versions() -> dict[str, str]:
     return out
 
 
-def study_manifest(p: Plan) -> dict[str, Any]:
+def study_manifest(p: Grid) -> dict[str, Any]:
     return {
         "name": p.study.config.name,
         "hash": p.study.hash,
@@ -281,19 +283,21 @@ class _ModelCache:
         self.key, self.lm = None, None
 
 
-def run_cell(cell: Cell, store: Store, normalizations: list[str]) -> dict[str, Any] | None:
-    """Prepare the condition, score the missing chunks, mark the cell done. Returns its timing."""
+def run_cell(cell: Cell, store: Store, normalizations: list[str], job: Job | None = None) -> dict[str, Any] | None:
+    """Prepare the condition, score the missing chunks, mark the cell done. Returns its timing.
+    `job`: the cell's job with its run-time hooks (default: the planned one)."""
     t0 = time.time()
-    prepared = cell.learner.prepare(cell.job, cell.options)
-    if not cell.job.is_main:
+    job = job or cell.job
+    prepared = cell.learner.prepare(job, cell.options)
+    if not job.is_main:
         return None
     t_prep = time.time() - t0
     store.clean_partial(cell.key)
     done = store.done_chunks(cell.key)
-    chunk = cell.job.chunk
+    chunk = job.chunk
     chunks = [cell.parts[i : i + chunk] for i in range(0, len(cell.parts), chunk)]
     todo = [i for i in range(len(chunks)) if i not in done]
-    cell.job.reporter.start("scoring", sum(len(chunks[i]) for i in todo))
+    job.reporter.start("scoring", sum(len(chunks[i]) for i in todo))
     for i in todo:
         scores = prepared.score([q for _, q in chunks[i]])
         store.write_chunk(cell.key, i, [record(cell, part, q, s, normalizations)
@@ -308,7 +312,7 @@ def run_cell(cell: Cell, store: Store, normalizations: list[str]) -> dict[str, A
     return timing
 
 
-def run(p: Plan, out: Path, shard: tuple[int, int] | None = None, log=None, show_progress: bool = True) -> list[Cell]:
+def run(p: Grid, out: Path, shard: tuple[int, int] | None = None, log=None, show_progress: bool = True) -> list[Cell]:
     """Run this shard's unfinished cells; returns the cells that ran."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -333,12 +337,11 @@ def run(p: Plan, out: Path, shard: tuple[int, int] | None = None, log=None, show
         planned = 0.0
         for n, cell in enumerate(pending, 1):
             weights = phase_seconds(cell.estimate or Estimate(), p.params.get(cell.model, int(REFERENCE_PARAMS)))
-            cell.job.reporter = _Reporter(bar, overall, inner, weights, f"[{n}/{len(pending)}] {cell.label}")
-            cell.job.log = log if main else (lambda msg: None)
-            cell.job.loader = loader
+            reporter = _Reporter(bar, overall, inner, weights, f"[{n}/{len(pending)}] {cell.label}")
+            job = replace(cell.job, reporter=reporter, log=log if main else (lambda msg: None), loader=loader)
             if cell.learner.trains:
                 loader.release()
-            timing = run_cell(cell, store, norms)
+            timing = run_cell(cell, store, norms, job)
             planned += cell.seconds
             bar.update(overall, completed=planned)
             if timing is not None:
