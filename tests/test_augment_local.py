@@ -128,14 +128,15 @@ def test_global_pipeline_shows_the_other_documents(gen, templates, tmp_path):
     assert result.summary["prompts"] == 3 and result.summary["tokens"]["completion"] <= 18
 
 
-def _cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+def _cli(monkeypatch, capsys, *args: str, stream: str = "err") -> tuple[int, str]:
+    """Exit code and what the command printed on `stream` (results: out; errors: err)."""
     monkeypatch.setattr(sys, "argv", ["iclft", *args])
     code = 0
     try:
         main()
     except SystemExit as e:
         code = int(e.code or 0)
-    return code, capsys.readouterr().err
+    return code, getattr(capsys.readouterr(), stream)
 
 
 def test_cli_augments_a_folder_and_reruns_from_cache(templates, tmp_path, monkeypatch, capsys):
@@ -145,11 +146,11 @@ def test_cli_augments_a_folder_and_reruns_from_cache(templates, tmp_path, monkey
     out = tmp_path / "aug.jsonl"
     args = ["augment", "local", "--docs", str(corpus), "--out", str(out), "--k", "2", "--max-new-tokens", "10",
             "--cache-dir", str(tmp_path / "cache"), "--template", str(templates / "local.txt")]
-    code, err = _cli(monkeypatch, capsys, *args, "--dry-run")
+    code, err = _cli(monkeypatch, capsys, *args, "--dry-run", stream="out")
     assert code == 0 and "1 documents -> 1 local prompts (0 cached)" in err and "at most 10 completion" in err
     assert not out.exists()
 
-    code, err = _cli(monkeypatch, capsys, *args)
+    code, err = _cli(monkeypatch, capsys, *args, stream="out")
     assert code == 0 and "(1 generated, 0 from cache)" in err
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert all(set(r) == {"id", "text", "source"} and r["source"] == "notes.txt" for r in rows)
@@ -158,12 +159,12 @@ def test_cli_augments_a_folder_and_reruns_from_cache(templates, tmp_path, monkey
     assert summary["outputs"] == len(rows) and sum(summary["dropped"].values()) == len(drops)
 
     before = out.read_bytes()
-    code, err = _cli(monkeypatch, capsys, *args)
+    code, err = _cli(monkeypatch, capsys, *args, stream="out")
     assert code == 0 and "(0 generated, 1 from cache)" in err and out.read_bytes() == before
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (["--context", "everything"], "--context: Input should be 'all', 'subsample' or 'budget'"),
+    (["--context", "everything"], "--context: Input should be 'all', 'subsample' or 'budget' (got 'everything')"),
     (["--generator", "openai"],
      "the openai generator needs a base URL and an API model name (--base-url, --api-model)"),
 ])

@@ -112,7 +112,7 @@ def test_tiny_study_adds_augmentations_and_reruns_from_cache(tmp_path, monkeypat
 
     monkeypatch.setattr(LocalGenerator, "iter_generate", refuse)
     plan_b, cell_b = run_study(tmp_path, "B")
-    assert plan_b.cells[0].estimate.generate_tokens == 0 and "(2 cached)" in plan_b.cells[0].estimate.note
+    assert plan_b.cells[0].estimate.generate_tokens == 0 and plan_b.cells[0].estimate.train_steps == 2  # exact
     timing = json.loads((cell_b / "timing.json").read_text())
     assert timing["augment_generated"] == 0 and timing["augment_cache_hits"] == 2 and timing["trained"] is False
     for name in ("cell.json", "augmented.json", "augment_drops.json"):

@@ -109,7 +109,8 @@ def test_validate_reports_errors_and_warnings(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["build", "nope", "--out", "x"], "unknown dataset 'nope'; known: reversals"),
-    (["build", "reversals", "--out", "x", "--param", "n_facts=lots"], "bad parameter n_facts='lots'"),
+    (["build", "reversals", "--out", "x", "--param", "n_facts=lots"],
+     "bad parameters: n_facts: Input should be a valid integer, unable to parse string as an integer (got 'lots')"),
     (["build", "reversals", "--out", "x", "--param", "n_facts"], "bad --param 'n_facts': expected key=value"),
     (["import-reversal-curse", "no/such/dir", "--out", "x"], "no/such/dir: not a directory"),
     (["show", "no/such/dir"], "not a dataset folder"),

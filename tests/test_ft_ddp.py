@@ -43,6 +43,29 @@ res = finetune.finetune(str(model_dir), docs, opts, seed=0)  # the cached, atomi
 '''
 
 
+AUGMENT_WORKER = r'''
+import json, os, sys
+from pathlib import Path
+import torch
+torch.set_num_threads(1)
+from iclft.datasets.schema import Dataset, Document, Question
+from iclft.learners import Job, augmented
+
+model_dir, out = sys.argv[1], Path(sys.argv[2])
+rank = int(os.environ["RANK"])
+docs = [Document(id=f"d{i}", text=f"The glon{i} are heavier than the femp{i}.") for i in range(4)]
+q = Question(id="q", prompt="The femp0 are", choices=[" lighter.", " heavier."], answer=0)
+job = Job(dataset=Dataset(name="toy", train=docs, test=[q]), model=model_dir, seed=0, questions=[q], device="cpu",
+          is_main=rank == 0)
+opts = augmented.LocalOptions.model_validate({"local": {"k": 1, "max_new_tokens": 8, "skip_entityless": False},
+                                              "ft": {"max_steps": 2, "batch_size": 2}})
+prepared = augmented.prepare(job, opts)
+(out / f"aug{rank}.json").write_text(json.dumps({
+    "generated": prepared.timing["augment_generated"], "hits": prepared.timing["augment_cache_hits"],
+    "augmented": prepared.artifacts["augmented"], "ft_model": prepared.info["ft_model"]}))
+'''
+
+
 def make_tiny_model(folder: Path) -> Path:
     """A randomly initialised 2-layer Llama (seeded) with the embedded model's tokenizer, saved to `folder`."""
     import torch
@@ -62,18 +85,23 @@ def make_tiny_model(folder: Path) -> Path:
     return folder
 
 
-def test_two_process_gloo_finetune_keeps_ranks_identical_and_loss_falls(tmp_path):
-    model_dir = make_tiny_model(tmp_path / "tiny")
+def launch(tmp_path: Path, worker: str, model_dir: Path, port: int) -> None:
+    """Run `worker` (argv: model folder, output folder) in 2 CPU processes under `accelerate launch`."""
     script = tmp_path / "worker.py"
-    script.write_text(WORKER)
+    script.write_text(worker)
     accelerate = shutil.which("accelerate") or str(Path(sys.executable).parent / "accelerate")
     env = {**os.environ, "ICLFT_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1",
            "MASTER_ADDR": "127.0.0.1", "ACCELERATE_USE_CPU": "true"}
     cmd = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
            str(script), str(model_dir), str(tmp_path)]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+def test_two_process_gloo_finetune_keeps_ranks_identical_and_loss_falls(tmp_path):
+    model_dir = make_tiny_model(tmp_path / "tiny")
+    launch(tmp_path, WORKER, model_dir, 29517)
     ranks = [json.loads((tmp_path / f"rank{i}.json").read_text()) for i in (0, 1)]
     assert [x["world_size"] for x in ranks] == [2, 2] and ranks[0]["backend"] == "gloo"
     assert ranks[0]["digest"] == ranks[1]["digest"]  # all-reduced gradients: identical weights on both ranks
@@ -84,3 +112,12 @@ def test_two_process_gloo_finetune_keeps_ranks_identical_and_loss_falls(tmp_path
     saved = Path(ranks[0]["path"])
     assert (saved / "loss.json").exists() and json.loads((saved / "train.json").read_text())["world_size"] == 2
     assert [p.name for p in saved.parent.iterdir()] == [saved.name]  # no temporary folders left
+
+
+def test_augmentation_under_a_launch_generates_on_the_main_process_only(tmp_path):
+    model_dir = make_tiny_model(tmp_path / "tiny")
+    launch(tmp_path, AUGMENT_WORKER, model_dir, 29518)
+    main, other = (json.loads((tmp_path / f"aug{i}.json").read_text()) for i in (0, 1))
+    assert main["generated"] == 4 and main["hits"] == 0
+    assert other["generated"] == 0 and other["hits"] == 4  # read rank 0's generations from the cache
+    assert other["augmented"] == main["augmented"] and other["ft_model"] == main["ft_model"]

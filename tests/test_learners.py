@@ -25,7 +25,7 @@ def toy(n: int = len(PAIRS)) -> Dataset:
 
 
 def job(lm, ds: Dataset, seed: int = 0) -> Job:
-    return Job(dataset=ds, model=models.DEFAULT_MODEL, seed=seed, questions=list(ds.test), loader=lambda _: lm)
+    return Job(dataset=ds, model=models.DEFAULT_MODEL, seed=seed, questions=list(ds.test), loader=lambda *_, **__: lm)
 
 
 def test_registry_lists_the_shipped_conditions():
@@ -142,10 +142,11 @@ def test_lora_finetune_is_cached_and_merged(lm, ft_cache):
 def test_bf16_precision_trains_on_cpu_and_has_its_own_cache_key(lm, ft_cache):
     ds = toy(2)
     base = models.resolve(models.DEFAULT_MODEL)
-    auto = finetune.FTOptions(lr=1e-4, max_steps=1, batch_size=2)
-    bf16 = auto.model_copy(update={"precision": "bf16"})
+    fp32 = finetune.FTOptions(lr=1e-4, max_steps=1, batch_size=2, precision="fp32")
+    bf16 = fp32.model_copy(update={"precision": "bf16"})
     exs = examples(ds.train)
-    assert finetune.cache_key(base, exs, auto, 0) != finetune.cache_key(base, exs, bf16, 0)
+    assert finetune.cache_key(base, exs, fp32, 0) != finetune.cache_key(base, exs, bf16, 0)
     run = finetune.finetune(models.DEFAULT_MODEL, ds.train, bf16, seed=0)
-    assert run.trained and run.stats["steps"] == 1 and math.isfinite(run.losses[0]["loss"])
+    assert run.trained and run.stats["options"]["precision"] == "bf16"
+    assert run.stats["steps"] == 1 and math.isfinite(run.losses[0]["loss"])
     assert next(models.load(run.path).model.parameters()).dtype == torch.float32  # mixed precision: fp32 weights

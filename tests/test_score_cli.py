@@ -33,7 +33,7 @@ def test_contract_on_demo_questions(tmp_path):
         assert 0 <= r["pred"] < len(r["logprobs"]) and all(lp < 0 for lp in r["logprobs"])
     assert rows[-1]["correct"] is None and all(isinstance(r["correct"], bool) for r in rows[:-1])
     n_right = sum(r["correct"] for r in rows[:-1])
-    assert f"accuracy {n_right / 5:.3f} ({n_right}/5)" in proc.stderr
+    assert f"accuracy {n_right / 5:.3f} ({n_right}/5)" in proc.stdout
 
 
 GOOD = '{"id": "a", "prompt": "Glon are", "choices": [" big", " small"], "answer": 1}'

@@ -167,3 +167,15 @@ def test_shards_write_disjoint_cells_into_one_layout(micro, tmp_path):
     assert len(same) == 1
     assert list(Store(out).records(same[0])) == list(Store(ref).records(same[0]))
     assert runner.run(runner.plan(study), out, (0, 2), show_progress=False) == []  # nothing left to do
+
+
+def test_model_labels_sharing_a_path_load_their_own_dtype(tmp_path):
+    model = str(make_tiny_model(tmp_path / "model"))
+    data = {**TINY, "models": {"full": {"path": model}, "half": {"path": model, "dtype": "bfloat16"}},
+            "conditions": {"pretrained": {}}, "questions": ["test"]}
+    _, out, _, plan = run_uninterrupted(tmp_path, data)
+    store = Store(out)
+    recs = {c.model: list(store.records(c.key)) for c in plan.cells}
+    assert [c.spec["dtype"] for c in plan.cells] == ["float32", "bfloat16"]
+    # one path, two dtypes: each cell scored with its own (bf16 rounds the log-probabilities differently)
+    assert [r["logprobs"] for r in recs["full"]] != [r["logprobs"] for r in recs["half"]]

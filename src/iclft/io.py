@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -53,12 +53,28 @@ def write_jsonl(path: str | Path, rows: Iterable[Any]) -> None:
             f.write(dumps(row) + "\n")
 
 
-def read_json(path: str | Path) -> Any:
+def _not_utf8(where: str, data: bytes, e: UnicodeDecodeError) -> UserError:
+    column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+    return UserError(f"{where}: not UTF-8 text (byte 0x{data[e.start]:02x} at column {column})")
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """A user's UTF-8 text file; missing or undecodable is a UserError naming the file (and line)."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: file not found")
+        raise UserError(f"{path}: {what} not found")
+    data = path.read_bytes()
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise _not_utf8(f"{path}:{line}", data, e) from None
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise UserError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from None
 
@@ -68,8 +84,12 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: file not found")
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise _not_utf8(f"{path}:{n}", raw, e) from None
             if not line.strip():
                 continue
             try:
@@ -81,11 +101,21 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield n, obj
 
 
-def describe_validation_error(e: ValidationError) -> str:
-    """Pydantic's first error as one short phrase: 'field: message'."""
+def describe_validation_error(e: ValidationError, prefix: str = "", name: Callable[[str], str] | None = None) -> str:
+    """Pydantic's first error as one phrase, 'where: message (got value)' or 'where: unknown key 'k''; the one
+    formatter of validation errors. `prefix` leads the location (e.g. 'conditions.ft'); `name` renames its first
+    field (e.g. to a command-line option)."""
     err = e.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    if name is not None and loc:
+        loc[0] = name(loc[0])
+    if err["type"] == "extra_forbidden":
+        where = ".".join(p for p in (prefix, *loc[:-1]) if p)
+        return f"{where + ': ' if where else ''}unknown key {loc[-1]!r}"
     msg = err["msg"].removeprefix("Value error, ")
-    where = ".".join(str(p) for p in err["loc"])
+    if "input" in err and err["type"] != "missing" and not isinstance(err["input"], (dict, list)):
+        msg += f" (got {err['input']!r})"
+    where = ".".join(p for p in (prefix, *loc) if p)
     return f"{where}: {msg}" if where else msg
 
 

@@ -6,6 +6,7 @@ GGUF weights are dequantized once by transformers and cached as safetensors unde
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.metadata
 import os
@@ -13,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +135,25 @@ def resolve(name_or_path: str | Path) -> Path:
             raise UserError(f"{path}: not a Hugging Face model folder (no config.json)")
         return path
     raise UserError(f"unknown model {key!r}: not in the registry ({', '.join(REGISTRY)}) and not a local folder")
+
+
+@lru_cache(maxsize=32)
+def _folder_digest(folder: str, stamp: tuple) -> str:
+    h = hashlib.sha256()
+    for name, _, _ in stamp:
+        h.update(name.encode() + b"\0")
+        with open(Path(folder) / name, "rb") as f:
+            while chunk := f.read(1 << 22):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def digest(folder: Path) -> str:
+    """sha256 of a model folder's files' names and bytes (computed once per process while their names, sizes
+    and mtimes are unchanged): the identity of a model in cache keys."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    return _folder_digest(str(folder), stamp)
 
 
 def pick_device(device: str | None = None) -> str:

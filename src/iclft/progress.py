@@ -1,4 +1,4 @@
-"""Progress bars for long work (rich), shared by every command."""
+"""Where commands print: results to stdout (`output()`), progress bars and diagnostics to stderr (`console`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 console = Console(stderr=True)
+OUTPUT_WIDTH = 160  # columns of tables written to a pipe or file (a terminal uses its own width)
+
+
+def output() -> Console:
+    """A console on stdout for a command's results (`| grep`, `> file` get them; tables keep whole columns)."""
+    out = Console()
+    return out if out.is_terminal else Console(width=OUTPUT_WIDTH)
 
 
 @contextmanager

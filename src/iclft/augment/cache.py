@@ -87,4 +87,8 @@ def cached_generate(
         for i in waiting[key]:
             out[i] = gen
         on_generated(1)
+    missing = sum(g is None for g in out)
+    if missing:  # never a shorter list: results are paired with their requests by position
+        raise RuntimeError(f"generator {identity.get('kind')!r} returned no generation for {missing} of "
+                           f"{len(requests)} requests")
     return [g for g in out if g is not None], hits, len(todo)

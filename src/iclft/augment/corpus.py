@@ -14,16 +14,13 @@ from pathlib import Path
 
 from iclft.datasets.schema import Document
 from iclft.errors import UserError
-from iclft.io import check_unique_ids, iter_jsonl, read_models
+from iclft.io import check_unique_ids, iter_jsonl, read_models, read_text
 
 TEXT_SUFFIXES = (".txt", ".md")
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
+    return read_text(path).strip()
 
 
 def _from_folder(folder: Path) -> list[Document]:

@@ -8,7 +8,6 @@ the same text in any batch, which is what makes cached and resumed runs consiste
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,17 +40,6 @@ class _RowSampler(LogitsProcessor):
         return out.scatter(-1, picked.to(scores.device), 0.0)
 
 
-def _fingerprint(path: Path) -> str:
-    """Config bytes plus weight file names and sizes: changes when the model does, cheap to compute."""
-    h = hashlib.sha256()
-    config = path / "config.json"
-    if config.is_file():
-        h.update(config.read_bytes())
-    for f in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
-        h.update(f"{f.name}:{f.stat().st_size}".encode())
-    return h.hexdigest()[:16]
-
-
 class LocalGenerator:
     """Generate with a model, `batch_size` prompts at a time, left-padded.
 
@@ -71,7 +59,7 @@ class LocalGenerator:
             self._lm = None
             name, path = str(model), models.resolve(model)
         self._load_args = {"device": device, "dtype": dtype}
-        self._identity = {"kind": "local", "model": name, "dtype": dtype, "fingerprint": _fingerprint(path)}
+        self._identity = {"kind": "local", "model": name, "dtype": dtype, "fingerprint": models.digest(path)[:16]}
 
     @property
     def lm(self) -> models.LoadedModel:

@@ -70,7 +70,7 @@ class AugmentOptions(BaseModel):
 
 
 @dataclass(frozen=True)
-class Task:
+class ItemRequest:
     """One request: generation `sample` for item `item` of document `source`."""
 
     source: int  # index into Plan.documents
@@ -84,7 +84,7 @@ class Plan:
     documents: list[Document]
     options: AugmentOptions
     template: PromptTemplate
-    tasks: list[Task]
+    tasks: list[ItemRequest]
     cached: int  # requests already in the cache
     to_generate: int  # distinct requests not in the cache
     prompt_tokens: int  # of those
@@ -174,9 +174,9 @@ def plan(documents: Sequence[Document], generator: Generator, options: AugmentOp
             else:
                 messages = global_messages(template, text, select_context(documents, d, options, costs))
             for s in range(options.samples):
-                tasks.append(Task(d, item, s, Request.chat(messages, derive_seed(options.seed, s))))
+                tasks.append(ItemRequest(d, item, s, Request.chat(messages, derive_seed(options.seed, s))))
     sampling, identity = options.sampling, generator.identity
-    pending: dict[str, Task] = {}
+    pending: dict[str, ItemRequest] = {}
     cached = 0
     for t in tasks:
         key = GenerationCache.key(identity, t.request, sampling)
@@ -198,14 +198,14 @@ def plan(documents: Sequence[Document], generator: Generator, options: AugmentOp
 
 
 def _global_counter(documents: list[Document], generator: Generator, template: PromptTemplate, costs: list[int],
-                    limit: int | None, options: AugmentOptions) -> Callable[[Task], int]:
+                    limit: int | None, options: AugmentOptions) -> Callable[[ItemRequest], int]:
     """Prompt tokens of a global task without tokenizing its (long) prompt: the template's own tokens plus
     each shown document's (+2 for the blank line between documents: a slight overestimate); exact near the
     window's limit."""
     overhead = generator.prompt_tokens(global_messages(template, "", []))
     cost_of = {d.text: c for d, c in zip(documents, costs)}
 
-    def count(t: Task) -> int:
+    def count(t: ItemRequest) -> int:
         shown = select_context(documents, t.source, options, costs)
         n = overhead + costs[t.source] + sum(cost_of[text] + 2 for text in shown)
         if limit is not None and n + options.max_new_tokens > 0.95 * limit:

@@ -18,6 +18,7 @@ from string import Template
 
 from iclft.augment.generators import Message
 from iclft.errors import UserError
+from iclft.io import read_text
 
 MODES = ("local", "global")
 VARIABLES = {"local": ({"text"}, {"text", "k"}), "global": ({"context", "document"}, {"context", "document"})}
@@ -83,9 +84,7 @@ def _identifiers(t: Template, source: str) -> set[str]:
 def load_template(mode: str, path: str | Path | None = None) -> PromptTemplate:
     """The mode's template from `path`, or the packaged default."""
     path = Path(path) if path is not None else default_path(mode)
-    if not path.is_file():
-        raise UserError(f"{path}: template file not found")
-    return parse_template(path.read_text(encoding="utf-8"), mode, str(path))
+    return parse_template(read_text(path, "template file"), mode, str(path))
 
 
 def local_messages(template: PromptTemplate, text: str, k: int) -> list[Message]:

@@ -17,47 +17,61 @@ from typing import Any
 import typer
 from pydantic import BaseModel, ValidationError
 
-from iclft.augment.generators import GENERATE_BATCH
+from iclft.augment.generators import GeneratorSpec
+from iclft.augment.pipeline import AugmentOptions
 from iclft.errors import UserError
-from iclft.io import write_json, write_jsonl
-from iclft.models import DEFAULT_MODEL
+from iclft.io import describe_validation_error, write_json, write_jsonl
 
 Opt = typer.Option
+
+def _gen(field: str) -> Any:
+    """A generator option's default (GeneratorSpec: one source for the CLI and study configs)."""
+    return GeneratorSpec.model_fields[field].default
+
+
+def _aug(field: str) -> Any:
+    """An augmentation option's default (AugmentOptions: one source for the CLI and study configs)."""
+    return AugmentOptions.model_fields[field].default
+
 
 COMMON: dict[str, tuple[Any, Any]] = {
     "docs": (Path, Opt(..., "--docs", help="corpus: a folder of .txt/.md files, a dataset folder, or a JSONL file")),
     "out": (Path, Opt(..., "--out", help="output JSONL of augmented documents")),
-    "generator": (str, Opt("local", "--generator", help="local (a registry model / HF folder) | openai (an endpoint)")),
-    "model": (str, Opt(DEFAULT_MODEL, "--model", help="local: registry name or Hugging Face folder")),
-    "device": (str | None, Opt(None, "--device", help="local: cpu, cuda, ... (default: cuda if present)")),
-    "dtype": (str, Opt("float32", "--dtype", help="local: float32 | bfloat16 | float16")),
-    "batch_size": (int, Opt(GENERATE_BATCH, "--batch-size", min=1, help="local: prompts generated together")),
-    "base_url": (str | None, Opt(None, "--base-url", help="openai: endpoint, e.g. http://127.0.0.1:8000/v1")),
-    "api_model": (str | None, Opt(None, "--api-model", help="openai: the served model's name")),
-    "api_key_env": (str, Opt("OPENAI_API_KEY", "--api-key-env", help="openai: environment variable holding the key")),
-    "concurrency": (int, Opt(4, "--concurrency", min=1, help="openai: requests in flight")),
-    "rate": (float | None, Opt(None, "--rate", help="openai: requests per second at most")),
-    "timeout": (float, Opt(600.0, "--timeout", help="openai: seconds per request (CPU servers are slow)")),
-    "retries": (int, Opt(4, "--retries", min=0, help="openai: retries of a failed request (exponential backoff)")),
-    "samples": (int, Opt(1, "--samples", min=1, help="generations per item")),
-    "temperature": (float, Opt(0.7, "--temperature", min=0.0, help="0 = greedy")),
-    "top_p": (float, Opt(0.95, "--top-p")),
-    "max_new_tokens": (int, Opt(128, "--max-new-tokens", min=1)),
-    "seed": (int, Opt(0, "--seed")),
-    "unit": (str, Opt("sentence", "--unit", help="one output per kept sentence | per generation")),
+    "generator": (str, Opt(_gen("kind"), "--generator",
+                           help="local (a registry model / HF folder) | openai (an endpoint)")),
+    "model": (str, Opt(_gen("model"), "--model", help="local: registry name or Hugging Face folder")),
+    "device": (str | None, Opt(_gen("device"), "--device", help="local: cpu, cuda, ... (default: cuda if present)")),
+    "dtype": (str, Opt(_gen("dtype"), "--dtype", help="local: float32 | bfloat16 | float16")),
+    "batch_size": (int, Opt(_gen("batch_size"), "--batch-size", min=1, help="local: prompts generated together")),
+    "base_url": (str | None, Opt(_gen("base_url"), "--base-url",
+                                 help="openai: endpoint, e.g. http://127.0.0.1:8000/v1")),
+    "api_model": (str | None, Opt(_gen("api_model"), "--api-model", help="openai: the served model's name")),
+    "api_key_env": (str, Opt(_gen("api_key_env"), "--api-key-env",
+                             help="openai: environment variable holding the key")),
+    "concurrency": (int, Opt(_gen("concurrency"), "--concurrency", min=1, help="openai: requests in flight")),
+    "rate": (float | None, Opt(_gen("rate"), "--rate", help="openai: requests per second at most")),
+    "timeout": (float, Opt(_gen("timeout"), "--timeout", help="openai: seconds per request (CPU servers are slow)")),
+    "retries": (int, Opt(_gen("retries"), "--retries", min=0,
+                         help="openai: retries of a failed request (exponential backoff)")),
+    "samples": (int, Opt(_aug("samples"), "--samples", min=1, help="generations per item")),
+    "temperature": (float, Opt(_aug("temperature"), "--temperature", min=0.0, help="0 = greedy")),
+    "top_p": (float, Opt(_aug("top_p"), "--top-p")),
+    "max_new_tokens": (int, Opt(_aug("max_new_tokens"), "--max-new-tokens", min=1)),
+    "seed": (int, Opt(_aug("seed"), "--seed")),
+    "unit": (str, Opt(_aug("unit"), "--unit", help="one output per kept sentence | per generation")),
     "template": (Path | None, Opt(None, "--template", help="prompt template file (default: the packaged one)")),
     "cache_dir": (Path | None, Opt(None, "--cache-dir", help="generation cache (default: <iclft cache>/generations)")),
     "no_cache": (bool, Opt(False, "--no-cache", help="neither read nor write the generation cache")),
     "dry_run": (bool, Opt(False, "--dry-run", help="print the plan and its token cost, generate nothing")),
 }
 LOCAL: dict[str, tuple[Any, Any]] = {
-    "k": (int, Opt(4, "--k", min=1, help="restatements asked for per item and generation")),
-    "granularity": (str, Opt("sentence", "--granularity", help="restate each sentence | each whole document")),
+    "k": (int, Opt(_aug("k"), "--k", min=1, help="restatements asked for per item and generation")),
+    "granularity": (str, Opt(_aug("granularity"), "--granularity", help="restate each sentence | each whole document")),
 }
 GLOBAL: dict[str, tuple[Any, Any]] = {
-    "context": (str, Opt("all", "--context", help="all | subsample | budget: the other documents shown")),
-    "fraction": (float, Opt(0.25, "--fraction", help="context=subsample: share of documents shown")),
-    "budget": (int, Opt(2048, "--budget", min=1, help="context=budget: tokens of context at most")),
+    "context": (str, Opt(_aug("context"), "--context", help="all | subsample | budget: the other documents shown")),
+    "fraction": (float, Opt(_aug("fraction"), "--fraction", help="context=subsample: share of documents shown")),
+    "budget": (int, Opt(_aug("budget"), "--budget", min=1, help="context=budget: tokens of context at most")),
 }
 GENERATOR_KEYS = ("model", "device", "dtype", "batch_size", "base_url", "api_model", "api_key_env", "concurrency",
                   "rate", "timeout", "retries")
@@ -70,10 +84,12 @@ def _validated(cls: type[BaseModel], **values: Any) -> Any:
     try:
         return cls(**values)
     except ValidationError as e:
-        err = e.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else ""
-        option = "--" + {"kind": "generator"}.get(field, field).replace("_", "-")
-        raise UserError(f"{option}: {err['msg']}") from None
+        raise UserError(describe_validation_error(e, name=_option)) from None
+
+
+def _option(field: str) -> str:
+    """The command-line option of a GeneratorSpec / AugmentOptions field."""
+    return "--" + {"kind": "generator"}.get(field, field).replace("_", "-")
 
 
 def side_paths(out: Path) -> tuple[Path, Path]:
@@ -84,9 +100,8 @@ def side_paths(out: Path) -> tuple[Path, Path]:
 
 def run_augment(mode: str, **kw: Any) -> None:
     """Load the corpus, plan, show the cost, generate (cached), write the outputs."""
-    from iclft.augment import AugmentOptions, GenerationCache, load_documents, plan, run
-    from iclft.augment.generators import GeneratorSpec
-    from iclft.progress import console, progress_bar
+    from iclft.augment import GenerationCache, load_documents, plan, run
+    from iclft.progress import console, output, progress_bar
 
     if kw["out"].resolve() == kw["docs"].resolve():
         raise UserError(f"--out {kw['out']} would overwrite the corpus")
@@ -97,7 +112,7 @@ def run_augment(mode: str, **kw: Any) -> None:
     cache = None if kw["no_cache"] else GenerationCache(kw["cache_dir"])
     generator = spec.build()
     work = plan(docs, generator, options, cache)
-    console.print(f"augment {mode}: {work.describe()}")
+    (output() if kw["dry_run"] else console).print(f"augment {mode}: {work.describe()}")  # a dry run's result
     if kw["dry_run"]:
         return
     with progress_bar(work.to_generate, f"augment {mode}", enabled=work.to_generate > 0) as advance:
@@ -109,7 +124,7 @@ def run_augment(mode: str, **kw: Any) -> None:
     dropped = ", ".join(f"{r} {n}" for r, n in result.summary["dropped"].items())
     print(f"wrote {len(result.items)} augmented documents to {kw['out']} from {len(docs)} documents "
           f"({result.generated} generated, {result.cache_hits} from cache); dropped: {dropped}; "
-          f"details: {drops_path}, {summary_path}", file=sys.stderr)
+          f"details: {drops_path}, {summary_path}")
 
 
 def _command(mode: str, specific: dict[str, tuple[Any, Any]], doc: str):
@@ -133,22 +148,21 @@ def audit(
     out: Path | None = Opt(None, "--out", help="report file (default: audit.json beside the first --aug)"),
 ) -> None:
     """Judge generated sentences true / false / unverifiable in the dataset's world; test coverage."""
-    from rich.console import Console
-
     from iclft.augment.audit import audit as run_audit
     from iclft.augment.audit import read_augmentations, tables
     from iclft.datasets.schema import Dataset
+    from iclft.progress import output
 
     ds = Dataset.load(dataset)
     rows = [row for path in aug for row in read_augmentations(path)]
     report = {**run_audit(ds, rows), "augmentations": [str(p) for p in aug]}
     target = out or (aug[0] if aug[0].is_dir() else aug[0].parent) / "audit.json"
     for table in tables(report):
-        Console().print(table)
+        output().print(table)
     if "note" in report:
         print(report["note"], file=sys.stderr)
     write_json(target, report)
-    print(f"wrote {target}", file=sys.stderr)
+    print(f"wrote {target}")
 
 
 def register(app: typer.Typer) -> None:

@@ -12,7 +12,7 @@ from iclft import models
 from iclft.datasets import registry
 from iclft.datasets.schema import Dataset
 from iclft.errors import UserError
-from iclft.progress import console
+from iclft.progress import output
 
 MAX_LISTED = 10
 
@@ -20,7 +20,7 @@ MAX_LISTED = 10
 def _saved(ds: Dataset, out: Path) -> None:
     ds.save(out)
     c = ds.counts()
-    console.print(f"wrote {out}: {c['train']} documents, {c['test']} test and {c['validation']} validation questions")
+    output().print(f"wrote {out}: {c['train']} documents, {c['test']} test and {c['validation']} validation questions")
 
 
 def _counts_table(ds: Dataset) -> Table:
@@ -36,30 +36,30 @@ def _counts_table(ds: Dataset) -> Table:
 
 
 def _show_examples(ds: Dataset, n: int) -> None:
-    console.rule("documents")
+    output().rule("documents")
     for d in ds.train[:n]:
         text = Text(f"[{d.id}] ", style="dim")
         if d.prompt is not None:
             text.append(d.prompt, style="cyan").append(d.completion, style="bold")
         else:
             text.append(d.text)
-        console.print(text)
-    console.rule("questions (one per split; the correct choices marked)")
+        output().print(text)
+    output().rule("questions (one per split; the correct choices marked)")
     seen: set[str] = set()
     for q in ds.test:
         if q.split in seen or len(seen) >= n * 3:
             continue
         seen.add(q.split)
-        console.print(Text(f"[{q.id}] {q.split}/{q.subtype}  ", style="dim").append(q.prompt, style="cyan"))
+        output().print(Text(f"[{q.id}] {q.split}/{q.subtype}  ", style="dim").append(q.prompt, style="cyan"))
         for i, c in enumerate(q.choices):
             mark = "✓" if i in q.correct_choices else " "
-            console.print(Text(f"   {mark} {i}:{c}", style="green" if mark == "✓" else ""))
+            output().print(Text(f"   {mark} {i}:{c}", style="green" if mark == "✓" else ""))
 
 
 def _show_token_costs(ds: Dataset, model: str) -> None:
     words = ds.meta.get("vocab")
     if not isinstance(words, list) or not words:
-        console.print("(no nonsense vocabulary recorded in meta.json)")
+        output().print("(no nonsense vocabulary recorded in meta.json)")
         return
     from transformers import AutoTokenizer
 
@@ -68,11 +68,11 @@ def _show_token_costs(ds: Dataset, model: str) -> None:
     try:
         tokenizer = AutoTokenizer.from_pretrained(models.resolve(model))
     except UserError as e:
-        console.print(f"(token costs skipped: {e})")
+        output().print(f"(token costs skipped: {e})")
         return
     tc = token_costs(words, tokenizer)
     hist = ", ".join(f"{k} tokens: {v}" for k, v in tc["histogram"].items())
-    console.print(f"vocabulary: {tc['n_words']} nonsense words; tokens per word (after a space) in {model}: "
+    output().print(f"vocabulary: {tc['n_words']} nonsense words; tokens per word (after a space) in {model}: "
                   f"mean {tc['mean']}, min {tc['min']}, max {tc['max']} ({hist})")
 
 
@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
         for name in registry.names():
             params = "\n".join(f"{k}={d!r}  [dim]{desc}[/]" for k, (_, d, desc) in registry.param_fields(name).items())
             table.add_row(name, registry.module(name).DESCRIPTION, params)
-        console.print(table)
+        output().print(table)
 
     @sub.command("build")
     def build(
@@ -124,10 +124,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Counts per split and sub-type, a few documents and questions, and the vocabulary's token costs."""
         ds = Dataset.load(folder)
-        console.print(_counts_table(ds))
+        output().print(_counts_table(ds))
         gen = ", ".join(f"{k}={ds.meta[k]}" for k in ("generator", "seed") if k in ds.meta)
         if gen:
-            console.print(f"[dim]{gen}; params {ds.meta.get('params', {})}[/]")
+            output().print(f"[dim]{gen}; params {ds.meta.get('params', {})}[/]")
         _show_examples(ds, n)
         if tokens:
             _show_token_costs(ds, model)
@@ -140,14 +140,14 @@ def register(app: typer.Typer) -> None:
         ds = Dataset.load(folder)
         errors, warnings = lint(ds)
         for w in warnings[:MAX_LISTED]:
-            console.print(f"[yellow]warning:[/] {w}")
+            output().print(f"[yellow]warning:[/] {w}")
         if len(warnings) > MAX_LISTED:
-            console.print(f"[yellow]... and {len(warnings) - MAX_LISTED} more warnings[/]")
+            output().print(f"[yellow]... and {len(warnings) - MAX_LISTED} more warnings[/]")
         if errors:
             more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
             raise UserError(f"{folder}: {errors[0]}{more}")
         c = ds.counts()
-        console.print(f"ok: {folder}: {c['train']} documents, {c['test']} test and {c['validation']} validation "
+        output().print(f"ok: {folder}: {c['train']} documents, {c['test']} test and {c['validation']} validation "
                       f"questions, {len(warnings)} warnings")
 
     @sub.command("export-lm-eval")
@@ -160,8 +160,8 @@ def register(app: typer.Typer) -> None:
         from iclft.datasets.lm_eval_export import export
 
         tasks = export(Dataset.load(folder), out, questions)
-        console.print(f"wrote {len(tasks)} tasks to {out}: {', '.join(tasks)}")
-        console.print(f"run: lm_eval --model hf --model_args pretrained=MODEL_DIR --include_path {out} "
+        output().print(f"wrote {len(tasks)} tasks to {out}: {', '.join(tasks)}")
+        output().print(f"run: lm_eval --model hf --model_args pretrained=MODEL_DIR --include_path {out} "
                       f"--tasks {tasks[-1]}")
 
     app.add_typer(sub, name="data")

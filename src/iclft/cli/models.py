@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from iclft import models
-from iclft.progress import console
+from iclft.progress import output
 
 
 def register(app: typer.Typer) -> None:
@@ -21,8 +21,9 @@ def register(app: typer.Typer) -> None:
             converted = "yes" if (models.converted_path(name) / "config.json").exists() else "no"
             table.add_row(name + (" (default)" if name == models.DEFAULT_MODEL else ""), installed, converted,
                           entry.description)
-        console.print(table)
-        console.print("Any local Hugging Face model folder can be given by path instead of a name.")
+        out = output()
+        out.print(table)
+        out.print("Any local Hugging Face model folder can be given by path instead of a name.")
 
     @sub.command("prepare")
     def prepare(

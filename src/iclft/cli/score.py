@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
@@ -10,7 +9,7 @@ import typer
 from iclft import models
 from iclft.datasets.schema import Question
 from iclft.errors import UserError
-from iclft.io import check_unique_ids, read_models, write_jsonl
+from iclft.io import check_unique_ids, read_models, read_text, write_jsonl
 from iclft.progress import progress_bar
 
 
@@ -38,9 +37,7 @@ def register(app: typer.Typer) -> None:
         if not qs:
             raise UserError(f"{questions}: no questions")
         check_unique_ids(qs, questions)
-        if context is not None and not context.is_file():
-            raise UserError(f"{context}: context file not found")
-        ctx = context.read_text(encoding="utf-8") if context else ""
+        ctx = read_text(context, "context file") if context else ""
         lm = models.load(model, device=device, dtype=dtype)
         with progress_bar(len(qs), "scoring", enabled=len(qs) >= 20) as advance:
             scores = score_questions(lm, qs, ctx, batch_size=batch_size, calibrate=normalize == "calibrated",
@@ -54,4 +51,4 @@ def register(app: typer.Typer) -> None:
         summary = f"{len(rows)} questions scored ({normalize})"
         if graded:
             summary += f"; accuracy {sum(graded) / len(graded):.3f} ({sum(graded)}/{len(graded)})"
-        print(summary, file=sys.stderr)
+        print(summary)

@@ -43,7 +43,8 @@ def register(app: typer.Typer) -> None:
                                                 "busy machine). Identical records assume the same thread count."),
     ) -> None:
         """Run every cell (dataset x model x condition x seed) of a study; resumable, shardable."""
-        from iclft.progress import console
+        from iclft import distributed
+        from iclft.progress import console, output
         from iclft.study import config as cfgmod
         from iclft.study import runner
         from iclft.study.report import write_report
@@ -63,23 +64,22 @@ def register(app: typer.Typer) -> None:
         mine = [c for c in plan.cells if part is None or c.index % part[1] == part[0]]
         todo = [c for c in mine if not store.is_done(c.key)]
         runner.estimate(plan, todo if not dry_run else None)
-        main = runner.is_main_process()  # under `accelerate launch`, the other ranks only help fine-tune
+        main = distributed.is_main()  # under `accelerate launch`, the other ranks only help fine-tune
+        show = output() if dry_run else console  # a dry run's estimates are its result; a run's are its log
         if dry_run and main:
-            from rich.console import Console
-
-            wide = console if console.is_terminal else Console(stderr=True, width=160)  # logs: keep columns whole
-            wide.print(_summary_table(plan, part, store))
+            show.print(_summary_table(plan, part, store))
         if main:
             train = sum(c.estimate.train_tokens for c in todo if c.estimate)
             scored = sum(c.estimate.score_tokens for c in todo if c.estimate)
-            console.print(
+            show.print(
                 f"{len(todo)} of {len(mine)} cells to run{f' (shard {shard})' if part else ''}: "
                 f"~{train:,} tokens to train, ~{scored:,} to score; estimated "
-                f"{runner.fmt_seconds(sum(c.seconds for c in todo))} on a 2-core CPU (fp32; a GPU is far faster)",
+                f"{runner.fmt_seconds(sum(c.seconds for c in todo))} on a 2-core CPU (training at each cell's "
+                f"precision; a GPU is far faster)",
                 highlight=False)
             if dry_run:
                 total, hours = runner.gpu_hours(plan, todo, gpu_tflops)
-                console.print(f"on GPUs: ~{total:.2e} FLOPs = ~{hours:.2f} GPU-hours at {gpu_tflops:g} effective "
+                show.print(f"on GPUs: ~{total:.2e} FLOPs = ~{hours:.2f} GPU-hours at {gpu_tflops:g} effective "
                               f"TFLOP/s (6 FLOPs per parameter per trained token, 2 per scored or generated one; "
                               f"--gpu-tflops to change)", highlight=False)
         if dry_run:
@@ -97,10 +97,10 @@ def register(app: typer.Typer) -> None:
     @app.command("conditions")
     def conditions_cmd() -> None:
         """List the learning conditions a study can name, with their options and defaults."""
-        from rich.console import Console
         from rich.table import Table
 
         from iclft import learners
+        from iclft.progress import output
 
         t = Table(title="conditions (study YAML: conditions: {label: {condition: NAME, option: value}}; "
                         "add datasets: [LABEL, ...] to run a condition on those datasets only)",
@@ -112,7 +112,7 @@ def register(app: typer.Typer) -> None:
             opts = "\n".join(f"{f.alias or k} ({f.default!r})" if f.default_factory is None else f"{f.alias or k} (...)"
                              for k, f in c.options.model_fields.items())
             t.add_row(name, c.description, opts)
-        Console(width=None if Console().is_terminal else 140).print(t)
+        output().print(t)
 
     @app.command("report")
     def report_cmd(folder: Path = typer.Argument(..., help="a study output folder")) -> None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from iclft.datasets.schema import Dataset
 from iclft.errors import UserError
+from iclft.io import describe_validation_error
 
 BUILDERS: dict[str, str] = {
     "reversals": "iclft.datasets.reversals",
@@ -61,12 +62,7 @@ def make_params(name: str, params: dict[str, Any] | None = None) -> BaseModel:
     try:
         return cls(**params)
     except ValidationError as e:
-        err = e.errors()[0]
-        msg = err["msg"].removeprefix("Value error, ")
-        if not err["loc"]:  # a check across parameters
-            raise UserError(f"dataset {name!r}: bad parameters: {msg}") from None
-        key = str(err["loc"][0])
-        raise UserError(f"dataset {name!r}: bad parameter {key}={params.get(key)!r}: {msg}") from None
+        raise UserError(f"dataset {name!r}: bad parameters: {describe_validation_error(e)}") from None
 
 
 def build(name: str, seed: int = 0, params: dict[str, Any] | None = None) -> Dataset:

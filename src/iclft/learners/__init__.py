@@ -7,7 +7,9 @@ A condition is a name in `CONDITIONS` pointing at a `Condition` object (module:a
 `prepare(job, options) -> Prepared` does the one-off work of a cell (fine-tune, build contexts, load a
 model) and returns an object whose `score(questions)` scores any subset of the cell's questions (the
 runner calls it per chunk, so a killed study resumes mid-cell), plus deterministic `info` and
-`artifacts` (JSON written beside the cell's records, e.g. the loss curve). `estimate(job, options)`
+`artifacts` (JSON written beside the cell's records, e.g. the loss curve). An options model may define
+`resolved(device) -> options` to fill device-dependent defaults (the FT `precision: auto`); the runner keys,
+records and estimates cells with the resolved options. `estimate(job, options)`
 gives the tokens to train and to score for `iclft study --dry-run`. `trains=True` marks a condition
 whose `prepare` is collective: under `accelerate launch` every rank runs it (data-parallel training),
 and only the main rank scores.
@@ -36,6 +38,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from iclft import distributed
 from iclft.datasets.schema import Dataset, Question
 from iclft.errors import UserError
 
@@ -47,6 +50,9 @@ CONDITIONS: dict[str, str] = {
     "ft_aug_global": "iclft.learners.augmented:GLOBAL",
     "ft_aug_both": "iclft.learners.augmented:BOTH",
 }
+
+
+SCORE_CHUNK = 256  # default questions per scoring call (a study's `scoring.chunk`): a context is encoded once per chunk
 
 
 class Reporter(Protocol):
@@ -65,9 +71,11 @@ class _Silent:
         pass
 
 
-@dataclass
+@dataclass(frozen=True)
 class Job:
-    """Everything a condition needs for one cell: data, model, seed, scoring settings, hooks."""
+    """Everything a condition needs for one cell: data, model, seed, scoring settings, and the run-time hooks
+    (progress, log, shared model loader, whether this is the main process), given when the job is made: the
+    runner plans cells with the defaults and runs each with `dataclasses.replace(job, reporter=..., ...)`."""
 
     dataset: Dataset
     model: str  # registry name or local Hugging Face folder
@@ -75,21 +83,20 @@ class Job:
     questions: list[Question] = field(default_factory=list)  # what the cell scores (for estimates)
     batch_size: int = 8
     calibrate: bool = False
+    chunk: int = SCORE_CHUNK  # questions per scoring call
     device: str | None = None
     dtype: str = "float32"
-    is_main: bool = True  # False on the non-main ranks of a distributed launch
+    is_main: bool = field(default_factory=distributed.is_main)  # False on the other ranks of a distributed launch
     reporter: Reporter = field(default_factory=_Silent)
     log: Callable[[str], None] = lambda msg: None
-    loader: Callable[[str], Any] | None = None  # name -> LoadedModel, may share loaded models across cells
+    loader: Callable[..., Any] | None = None  # as models.load(name, device=, dtype=); may share loaded models
 
     def load(self, name_or_path: str | None = None):
         """The job's base model (through the shared loader when given) or another model folder."""
         from iclft import models
 
-        target = name_or_path or self.model
-        if self.loader is not None and name_or_path is None:
-            return self.loader(target)
-        return models.load(target, device=self.device, dtype=self.dtype)
+        load = self.loader if self.loader is not None and name_or_path is None else models.load
+        return load(name_or_path or self.model, device=self.device, dtype=self.dtype)
 
 
 @dataclass
@@ -101,7 +108,7 @@ class Estimate:
     score_tokens: int = 0
     context_tokens: int = 0  # typical context the scored tokens attend to (attention cost grows with it)
     generate_tokens: int = 0
-    note: str = ""
+    precision: str = "fp32"  # of the training (resolved: fp32 | bf16)
 
 
 class Prepared(Protocol):

@@ -33,19 +33,18 @@ world: true / false / unverifiable sentences, hallucination rate, test coverage;
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from iclft import distributed, precision
 from iclft.augment import AugmentOptions, AugmentResult, GenerationCache, plan, run
 from iclft.augment.audit import audit
 from iclft.augment.generators import Generator, GeneratorSpec
 from iclft.datasets.schema import Document
 from iclft.learners import Condition, Estimate, Job
-from iclft.learners.finetune import FTOptions, examples, prepare_finetuned, train_tokens
+from iclft.learners.finetune import FTOptions, examples, optimizer_steps, prepare_finetuned, train_size, train_tokens
 from iclft.learners.prompting import DEFAULT_INSTRUCTION, Format
 
 MODES = ("local", "global")
@@ -74,6 +73,10 @@ class _Base(BaseModel):
     match_steps: bool = Field(False, description="as many steps as `ft` takes on the original data alone")
     format: Format = "plain"
     instruction: str = DEFAULT_INSTRUCTION
+
+    def resolved(self, device: str | None) -> Self:
+        """These options with the FT precision resolved for the training device (as `FTOptions.resolved`)."""
+        return self.model_copy(update={"ft": self.ft.resolved(device)})
 
     def blocks(self) -> list[AugmentOptions]:
         return [b for b in (getattr(self, "local", None), getattr(self, "global_", None)) if b is not None]
@@ -114,12 +117,26 @@ def _seeded(block: AugmentOptions, job: Job) -> AugmentOptions:
 
 
 def augmentations(job: Job, opts: _Base, cache: GenerationCache | None = None) -> list[AugmentResult]:
-    """One AugmentResult per configured mode (generations cached)."""
+    """One AugmentResult per configured mode (generations cached). Under a distributed launch the main process
+    generates; the others wait, then read its generations from the cache (every rank must fine-tune on the
+    same data, hence under the same cache key)."""
     cache = cache or GenerationCache()
-    generator = generator_for(job, opts)
+    main = distributed.is_main()
+    results = _augment(job, opts, cache, generator_for(job, opts)) if main else []
+    distributed.barrier(job.device)
+    if not main:
+        results = _augment(job, opts, cache, generator_for(job, opts, weightless=True), cached_only=True)
+    return results
+
+
+def _augment(job: Job, opts: _Base, cache: GenerationCache, generator: Generator,
+             cached_only: bool = False) -> list[AugmentResult]:
     results = []
     for block in opts.blocks():
         work = plan(job.dataset.train, generator, _seeded(block, job), cache)
+        if cached_only and work.to_generate:
+            raise RuntimeError(f"rank {distributed.rank()}: {work.to_generate} generations are not in the cache "
+                               f"{cache.root} after the main process generated them (is it shared by all ranks?)")
         job.log(f"augment {block.mode}: {work.describe()}")
         job.reporter.start(f"augmenting ({block.mode})", work.to_generate)
         results.append(run(work, generator, cache, job.reporter.advance))
@@ -128,10 +145,7 @@ def augmentations(job: Job, opts: _Base, cache: GenerationCache | None = None) -
 
 def matched_steps(n_examples: int, ft: FTOptions) -> int:
     """Optimizer steps of `ft` on n examples (what the HF Trainer computes for epochs, per device)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    batches = math.ceil(math.ceil(n_examples / world) / ft.batch_size)
-    per_epoch = max(1, math.ceil(batches / ft.grad_accum))
-    return max(1, math.ceil((ft.epochs if ft.epochs is not None else 3.0) * per_epoch))
+    return optimizer_steps(n_examples, ft.model_copy(update={"max_steps": None}), distributed.world_size())
 
 
 def training_options(job: Job, opts: _Base) -> FTOptions:
@@ -179,23 +193,24 @@ def estimate(job: Job, opts: _Base) -> Estimate:
     plans = [plan(job.dataset.train, generator, _seeded(b, job), cache) for b in opts.blocks()]
     ft = training_options(job, opts)
     docs: list[Document] = list(job.dataset.train)
-    extra = 0
+    extra, per_sentence = 0, 1.0  # tokens (and their examples, at a sentence's size) still to be generated
     if all(p.to_generate == 0 for p in plans):
         docs += [d for p in plans for d in run(p, generator, cache).documents]
     else:
         n, toks = train_tokens(job.model, job.dataset.train, FTOptions(split=ft.split, epochs=1))
-        per_sentence = toks / max(n, 1)
+        per_sentence = max(toks / max(n, 1), 1.0)
         for p in plans:
             extra += int(len(p.tasks) * (KEPT_SHARE * p.options.k * per_sentence if p.options.mode == "local"
                                          else p.options.max_new_tokens))
-    n, train = train_tokens(job.model, docs, ft)
-    if extra and not ft.max_steps:
-        train += int(extra * (ft.epochs if ft.epochs is not None else 3.0))
+    n, steps, train = train_size(job.model, docs, ft)
+    if extra:
+        steps = optimizer_steps(n + round(extra / per_sentence), ft)
+        if not ft.max_steps:
+            train += int(extra * ft.passes)
     score = tokens.question_tokens(tokens.tokenizer(job.model), job.questions)
-    cached = sum(p.cached for p in plans)
-    return Estimate(train_tokens=train, score_tokens=score + sum(p.prompt_tokens for p in plans),
+    return Estimate(train_tokens=train, train_steps=steps, score_tokens=score + sum(p.prompt_tokens for p in plans),
                     generate_tokens=sum(p.max_completion_tokens for p in plans),
-                    note=f"{sum(len(p.tasks) for p in plans)} prompts ({cached} cached)")
+                    precision=precision.resolve(ft.precision, job.device))
 
 
 def _condition(name: str, options: type[_Base], description: str) -> Condition:

@@ -26,20 +26,21 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from iclft import models
+from iclft import distributed, models, precision
 from iclft.datasets.schema import Document
 from iclft.io import dumps, read_json, write_json
 from iclft.learners import Condition, Estimate, Job, Reporter, tokens
 from iclft.learners.prompting import DEFAULT_INSTRUCTION, Format
+from iclft.precision import Precision
 from iclft.text import split_sentences
 
 FT_VERSION = 1  # bump when the recipe changes what a cached model contains
+DEFAULT_EPOCHS = 3.0
 
 
 class LoraOptions(BaseModel):
@@ -55,7 +56,8 @@ class FTOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     lr: float = Field(1e-4, gt=0)
-    epochs: float | None = Field(None, gt=0, description="passes over the data (default 3 unless max_steps)")
+    epochs: float | None = Field(None, gt=0, description=f"passes over the data (default {DEFAULT_EPOCHS:g} unless "
+                                                           "max_steps)")
     max_steps: int | None = Field(None, gt=0)
     batch_size: int = Field(8, gt=0, description="per device")
     grad_accum: int = Field(1, gt=0)
@@ -66,15 +68,24 @@ class FTOptions(BaseModel):
     max_length: int = Field(1024, gt=1, description="tokens per example (longer ones keep their end)")
     lora: LoraOptions | None = None
     gradient_checkpointing: bool = False
-    precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="auto: bf16 mixed precision on a GPU that supports it, else fp32; bf16 also works on "
-                            "CPUs with bf16 instructions (about 2x faster per step here, other numbers)")
+    precision: Precision = Field(
+        "auto", description="auto: bf16 mixed precision on a GPU or CPU with bf16 support, else fp32 (resolved "
+                            "before keying: cache and cell keys name fp32 or bf16)")
 
     @model_validator(mode="after")
     def _steps_or_epochs(self) -> FTOptions:
         if self.epochs is not None and self.max_steps is not None:
             raise ValueError("give epochs or max_steps, not both")
         return self
+
+    @property
+    def passes(self) -> float:
+        """Epochs, the default filled in (ignored by the trainer when max_steps is set)."""
+        return self.epochs if self.epochs is not None else DEFAULT_EPOCHS
+
+    def resolved(self, device: str | None) -> Self:
+        """These options with `precision: auto` resolved for the training device (`iclft.precision`)."""
+        return self.model_copy(update={"precision": precision.resolve(self.precision, device)})
 
 
 class Options(FTOptions):
@@ -132,31 +143,13 @@ def encode(tokenizer, ex: Example, max_length: int, eos: bool = True) -> dict[st
 # ---------------------------------------------------------------- cache
 
 
-@lru_cache(maxsize=32)
-def _folder_digest(folder: str, stamp: tuple) -> str:
-    h = hashlib.sha256()
-    for name, _, _ in stamp:
-        h.update(name.encode() + b"\0")
-        with open(Path(folder) / name, "rb") as f:
-            while chunk := f.read(1 << 22):
-                h.update(chunk)
-    return h.hexdigest()
-
-
-def model_digest(folder: Path) -> str:
-    """sha256 of a model folder's files (memoized per process while names, sizes and mtimes are unchanged)."""
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-    return _folder_digest(str(folder), stamp)
-
-
-def cache_key(base: Path, exs: Sequence[Example], opts: FTOptions, seed: int) -> str:
+def cache_key(base: Path, exs: Sequence[Example], opts: FTOptions, seed: int, device: str | None = None) -> str:
+    """The run's cache key; `precision: auto` is resolved for `device` first (fp32 and bf16 runs differ)."""
     payload = {
         "version": FT_VERSION,
-        "base": model_digest(base),
+        "base": models.digest(base),
         "examples": [[e.prompt, e.completion] for e in exs],
-        # precision "auto" (the default) is left out, so runs cached before the option existed keep their keys
-        "options": opts.model_dump(mode="json", exclude={"precision"} if opts.precision == "auto" else None),
+        "options": opts.resolved(device).model_dump(mode="json"),
         "seed": seed,
     }
     return hashlib.sha256(dumps(payload).encode()).hexdigest()[:20]
@@ -186,32 +179,20 @@ class _PaddingCounter:
         return batch
 
 
-def _rank() -> int:
-    return int(os.environ.get("RANK", "0"))
-
-
-def _barrier() -> None:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-
-
 def train(
     model, tokenizer, features: list[dict], opts: FTOptions, seed: int, output_dir: Path,
-    reporter: Reporter | None = None,
+    reporter: Reporter | None = None, device: str | None = None,
 ) -> tuple[list[dict[str, float]], dict[str, Any]]:
     """Train `model` in place with HF Trainer; return (loss curve, stats). Works under accelerate launch."""
-    import torch
     from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
-    cuda = torch.cuda.is_available()
+    device = precision.training_device(device)
     args = TrainingArguments(
         output_dir=str(output_dir),
         per_device_train_batch_size=opts.batch_size,
         gradient_accumulation_steps=opts.grad_accum,
         learning_rate=opts.lr,
-        num_train_epochs=opts.epochs if opts.epochs is not None else 3.0,
+        num_train_epochs=opts.passes,
         max_steps=opts.max_steps or -1,
         warmup_steps=opts.warmup,
         weight_decay=opts.weight_decay,
@@ -225,8 +206,8 @@ def train(
         data_seed=seed,
         train_sampling_strategy="group_by_length",
         remove_unused_columns=False,
-        use_cpu=not cuda,
-        bf16=opts.precision == "bf16" or (opts.precision == "auto" and cuda and torch.cuda.is_bf16_supported()),
+        use_cpu=device == "cpu",
+        bf16=precision.resolve(opts.precision, device) == "bf16",
         activation_checkpointing=opts.gradient_checkpointing,
         ddp_find_unused_parameters=False,
         dataloader_num_workers=0,
@@ -283,7 +264,7 @@ def _clean_stale(root: Path, key: str) -> None:
 
 def finetune(
     base: str, docs: Sequence[Document], opts: FTOptions, seed: int, *,
-    reporter: Reporter | None = None, log=None,
+    reporter: Reporter | None = None, log=None, device: str | None = None,
 ) -> FTResult:
     """Fine-tune `base` on `docs` (or reuse the cached result); every rank calls it under accelerate."""
     import torch
@@ -293,12 +274,13 @@ def finetune(
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     base_path = models.resolve(base)
+    opts = opts.resolved(device)
     exs = examples(docs, opts.split)
     if not exs:
         from iclft.errors import UserError
 
         raise UserError("fine-tuning: no training examples (no documents, or none with sentences)")
-    key = cache_key(base_path, exs, opts, seed)
+    key = cache_key(base_path, exs, opts, seed, device)
     root = ft_root()
     final = root / key
     trained = False
@@ -320,8 +302,8 @@ def finetune(
                                                      target_modules=lc.target_modules, task_type="CAUSAL_LM"))
         features = [encode(tokenizer, e, opts.max_length) for e in exs]
         with tempfile.TemporaryDirectory(prefix="iclft-trainer-") as work:
-            curve, stats = train(model, tokenizer, features, opts, seed, Path(work), reporter)
-        if _rank() == 0:
+            curve, stats = train(model, tokenizer, features, opts, seed, Path(work), reporter, device)
+        if distributed.is_main():
             root.mkdir(parents=True, exist_ok=True)
             _clean_stale(root, key)
             tmp = root / f".{key}.{os.getpid()}.tmp"
@@ -338,7 +320,7 @@ def finetune(
                 os.replace(tmp, final)
             except OSError:  # another process finished the same run first: keep theirs
                 shutil.rmtree(tmp, ignore_errors=True)
-        _barrier()
+        distributed.barrier(device)
     return FTResult(final, key, read_json(final / "loss.json"), read_json(final / "train.json"), trained)
 
 
@@ -352,7 +334,7 @@ def prepare_finetuned(
     """Fine-tune on `docs` (cached), then score with no context: the recipe augmented conditions reuse."""
     from iclft.learners.pretrained import NoContext
 
-    res = finetune(job.model, docs, opts, job.seed, reporter=job.reporter, log=job.log)
+    res = finetune(job.model, docs, opts, job.seed, reporter=job.reporter, log=job.log, device=job.device)
     summary = {k: res.stats[k] for k in ("examples", "steps", "train_tokens", "padding_share") if k in res.stats}
     cell_info = {"ft_model": res.key, **summary, **(info or {})}
     if res.losses:
@@ -374,11 +356,18 @@ def train_size(model: str, docs: Sequence[Document], opts: FTOptions) -> tuple[i
     sizes = [min(n + 1, opts.max_length) for n in tokens.count(tok, [e.prompt + e.completion for e in exs])]
     if not sizes:
         return 0, 0, 0
-    per_step = opts.batch_size * opts.grad_accum
+    steps = optimizer_steps(len(sizes), opts)
     if opts.max_steps:
-        return len(sizes), opts.max_steps, int(opts.max_steps * per_step * sum(sizes) / len(sizes))
-    epochs = opts.epochs if opts.epochs is not None else 3.0
-    return len(sizes), math.ceil(epochs * math.ceil(len(sizes) / per_step)), int(epochs * sum(sizes))
+        return len(sizes), steps, int(steps * opts.batch_size * opts.grad_accum * sum(sizes) / len(sizes))
+    return len(sizes), steps, int(opts.passes * sum(sizes))
+
+
+def optimizer_steps(n_examples: int, opts: FTOptions, world: int = 1) -> int:
+    """Optimizer steps of a run on n examples over `world` processes (as the HF Trainer counts them)."""
+    if opts.max_steps:
+        return opts.max_steps
+    batches = math.ceil(math.ceil(n_examples / world) / opts.batch_size)
+    return max(1, math.ceil(opts.passes * max(1, math.ceil(batches / opts.grad_accum))))
 
 
 def train_tokens(model: str, docs: Sequence[Document], opts: FTOptions) -> tuple[int, int]:
@@ -387,18 +376,19 @@ def train_tokens(model: str, docs: Sequence[Document], opts: FTOptions) -> tuple
     return n, toks
 
 
-def is_cached(base: str, docs: Sequence[Document], opts: FTOptions, seed: int) -> bool:
+def is_cached(base: str, docs: Sequence[Document], opts: FTOptions, seed: int, device: str | None = None) -> bool:
     """Whether `finetune` would reuse a cached model (no training)."""
-    key = cache_key(models.resolve(base), examples(docs, opts.split), opts, seed)
+    key = cache_key(models.resolve(base), examples(docs, opts.split), opts, seed, device)
     return (ft_root() / key / "train.json").exists()
 
 
 def estimate(job: Job, opts: Options) -> Estimate:
     score = tokens.question_tokens(tokens.tokenizer(job.model), job.questions)
-    if is_cached(job.model, job.dataset.train, opts.training(), job.seed):
-        return Estimate(score_tokens=score, note="fine-tuned model cached")
-    n, steps, train = train_size(job.model, job.dataset.train, opts.training())
-    return Estimate(train_tokens=train, train_steps=steps, score_tokens=score, note=f"{n} examples")
+    if is_cached(job.model, job.dataset.train, opts.training(), job.seed, job.device):
+        return Estimate(score_tokens=score)
+    _, steps, train = train_size(job.model, job.dataset.train, opts.training())
+    return Estimate(train_tokens=train, train_steps=steps, score_tokens=score,
+                    precision=precision.resolve(opts.precision, job.device))
 
 
 CONDITION = Condition(

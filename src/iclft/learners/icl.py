@@ -26,7 +26,6 @@ from iclft.errors import UserError
 from iclft.learners import Condition, Estimate, Job, tokens
 from iclft.learners.prompting import DEFAULT_INSTRUCTION, SEPARATOR, Format, frame, score_framed
 
-SCORE_CHUNK = 256  # default questions per scoring call (the runner's chunk): the context is encoded once per chunk
 _MARGIN = 8  # tokens kept free for tokenization differences at document joins
 
 
@@ -166,10 +165,9 @@ def estimate(job: Job, opts: Options) -> Estimate:
     qs = job.questions or job.dataset.test
     question_tokens = tokens.question_tokens(tok, qs)
     if plan.chosen is None:
-        return Estimate(score_tokens=question_tokens + len(qs) * plan.capacity, context_tokens=plan.capacity,
-                        note="relevant: <= budget per question")
+        return Estimate(score_tokens=question_tokens + len(qs) * plan.capacity, context_tokens=plan.capacity)
     ctx = tokens.count(tok, [plan.text(plan.chosen)])[0]
-    return Estimate(score_tokens=question_tokens + ctx * math.ceil(len(qs) / SCORE_CHUNK), context_tokens=ctx)
+    return Estimate(score_tokens=question_tokens + ctx * math.ceil(len(qs) / job.chunk), context_tokens=ctx)
 
 
 CONDITION = Condition(

@@ -35,7 +35,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from iclft.errors import UserError
-from iclft.io import dumps
+from iclft.io import describe_validation_error, dumps, read_text
+from iclft.learners import SCORE_CHUNK
 
 Part = Literal["test", "validation"]
 Normalization = Literal["sum", "mean", "char", "calibrated"]
@@ -70,7 +71,7 @@ class ScoringConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     normalizations: list[Normalization] = Field(default_factory=lambda: ["sum"], min_length=1)
     batch_size: int = Field(8, gt=0)
-    chunk: int = Field(256, gt=0, description="questions per stored chunk (the unit of resuming mid-cell)")
+    chunk: int = Field(SCORE_CHUNK, gt=0, description="questions per stored chunk (the unit of resuming mid-cell)")
 
     @property
     def calibrate(self) -> bool:
@@ -214,24 +215,11 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _describe(e: ValidationError, prefix: str) -> str:
-    err = e.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    if err["type"] == "extra_forbidden":
-        where = ".".join([prefix, *loc[:-1]] if prefix else loc[:-1])
-        return f"{where + ': ' if where else ''}unknown key {loc[-1]!r}"
-    where = ".".join([prefix, *loc] if prefix else loc)
-    msg = err["msg"].removeprefix("Value error, ")
-    if "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], (dict, list)):
-        msg += f" (got {err['input']!r})"
-    return f"{where}: {msg}" if where else msg
-
-
 def _validate(model: type[BaseModel], data: Any, source: Path | None, where: str = "") -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise UserError(f"{source or 'config'}: {_describe(e, where)}") from None
+        raise UserError(f"{source or 'config'}: {describe_validation_error(e, where)}") from None
 
 
 def _resolve_model(label: str, entry: ModelEntry, base: Path, source: Path | None) -> ModelSpec:
@@ -322,10 +310,9 @@ def from_dict(data: Any, source: Path | None = None) -> Study:
 def load(path: str | Path) -> Study:
     """Read and validate a study YAML file (yaml.safe_load)."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: config file not found")
+    text = read_text(path, "config file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from iclft.errors import UserError
-from iclft.io import atomic_open
+from iclft.io import atomic_open, read_text
 from iclft.study import claims as claimsmod
 from iclft.study.report import Aggregate, aggregate, write_report
 from iclft.study.store import Store
@@ -101,10 +101,7 @@ def write_results(study_dir: str | Path, out: str | Path, tuning: list[str | Pat
              "standard error (Laplace-corrected) or the report's standard error over sub-types, the larger.", ""]
     lines += _claims_table(verdicts) + [""]
     if notes:
-        path = Path(notes)
-        if not path.is_file():
-            raise UserError(f"{path}: notes file not found")
-        lines += [path.read_text(encoding="utf-8").rstrip(), ""]
+        lines += [read_text(notes, "notes file").rstrip(), ""]
     lines += ["## Accuracy per dataset (test)", ""]
     report = (study_dir / "report.md").read_text(encoding="utf-8")
     body = "## " + report.split("\n## ", 1)[1].split("\n## Provenance")[0]

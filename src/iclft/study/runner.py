@@ -11,23 +11,21 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import platform
 import random
 import struct
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from iclft import learners
+from iclft import distributed, learners
 from iclft.datasets.schema import Dataset, Question
 from iclft.errors import UserError
 from iclft.io import dumps
 from iclft.learners import Estimate, Job
-from iclft.learners.icl import SCORE_CHUNK
 from iclft.study.config import Study
 from iclft.study.store import Store
 
@@ -44,6 +42,9 @@ ATTENTION_TOKENS = 4096.0  # scoring after a context this long costs about twice
 GENERATE_TOKENS_PER_S = 60.0
 REFERENCE_PARAMS = 135e6
 SETUP_SECONDS = 8.0  # model load and bookkeeping per cell
+# Training in bf16 mixed precision on a CPU with bf16 instructions (AVX512-BF16 here) vs fp32: real tokens per
+# CPU-second of the training loop, median of 3 interleaved runs (benchmarks/precision.py: 112.5 vs 81.4, 1.38x).
+BF16_TRAIN_SPEEDUP = 1.4
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Cell:
     condition: str
     seed: int
     kind: str
+    learner: learners.Condition  # the condition `kind` names
     options: BaseModel
     key: str
     spec: dict[str, Any]
@@ -68,7 +70,9 @@ class Cell:
 
 
 @dataclass
-class Plan:
+class Grid:
+    """A study expanded into its cells (the runner's plan; not `iclft.augment`'s generation plan)."""
+
     study: Study
     cells: list[Cell]
     params: dict[str, int] = field(default_factory=dict)  # model label -> parameter count
@@ -112,11 +116,13 @@ def build_dataset(study: Study, label: str, seed: int, cache: dict) -> tuple[Dat
     return cache[(label, ds_seed)]
 
 
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
+def resolved(opts: BaseModel, device: str | None) -> BaseModel:
+    """A cell's options with device-dependent defaults resolved (see `iclft.learners`)."""
+    resolve = getattr(opts, "resolved", None)
+    return resolve(device) if resolve is not None else opts
 
 
-def plan(study: Study) -> Plan:
+def plan(study: Study) -> Grid:
     """Expand the grid (dataset x model x condition x seed) into cells with their keys and jobs."""
     cfg = study.config
     cells: list[Cell] = []
@@ -126,7 +132,7 @@ def plan(study: Study) -> Plan:
             for c in study.conditions:
                 if not c.applies_to(d.label):
                     continue
-                opts = study.options_for(c, d.label)
+                opts = resolved(study.options_for(c, d.label), cfg.device)
                 for seed in cfg.seeds:
                     ds, content = build_dataset(study, d.label, seed, built)
                     parts = [(p, q) for p in cfg.questions for q in (ds.test if p == "test" else ds.validation)]
@@ -141,10 +147,11 @@ def plan(study: Study) -> Plan:
                     key = f"{d.label}.{c.label}.{m.label}.s{seed}.{_digest(spec)[:8]}"
                     job = Job(dataset=ds, model=m.path, seed=seed, questions=[q for _, q in parts],
                               batch_size=cfg.scoring.batch_size, calibrate=cfg.scoring.calibrate,
-                              device=cfg.device, dtype=m.dtype, is_main=is_main_process())
-                    cells.append(Cell(len(cells), d.label, m.label, c.label, seed, c.kind, opts, key, spec, job,
-                                      parts))
-    return Plan(study, cells)
+                              chunk=cfg.scoring.chunk,
+                              device=cfg.device, dtype=m.dtype)
+                    cells.append(Cell(len(cells), d.label, m.label, c.label, seed, c.kind, learners.get(c.kind), opts,
+                                      key, spec, job, parts))
+    return Grid(study, cells)
 
 
 # ------------------------------------------------------------------ estimates
@@ -163,10 +170,10 @@ def parameter_count(model_path: str) -> int:
     return total or int(REFERENCE_PARAMS)
 
 
-def estimate(p: Plan, cells: list[Cell] | None = None) -> None:
+def estimate(p: Grid, cells: list[Cell] | None = None) -> None:
     """Fill each cell's token estimate and estimated seconds on the reference machine."""
     for cell in cells if cells is not None else p.cells:
-        cond = learners.get(cell.kind)
+        cond = cell.learner
         est = cond.estimate(cell.job, cell.options) if cond.estimate else Estimate()
         if cell.model not in p.params:
             p.params[cell.model] = parameter_count(cell.job.model)
@@ -176,8 +183,9 @@ def estimate(p: Plan, cells: list[Cell] | None = None) -> None:
 
 def phase_seconds(est: Estimate, params: int) -> dict[str, float]:
     scale = params / REFERENCE_PARAMS
+    speedup = BF16_TRAIN_SPEEDUP if est.precision == "bf16" else 1.0
     return {
-        "training": scale * (est.train_tokens / TRAIN_TOKENS_PER_S + est.train_steps * STEP_SECONDS),
+        "training": scale * (est.train_tokens / TRAIN_TOKENS_PER_S + est.train_steps * STEP_SECONDS) / speedup,
         "scoring": est.score_tokens * scale * (1 + est.context_tokens / ATTENTION_TOKENS) / SCORE_TOKENS_PER_S,
         "generating": est.generate_tokens * scale / GENERATE_TOKENS_PER_S,
     }
@@ -189,7 +197,7 @@ def flops(est: Estimate, params: int) -> float:
     return params * (6.0 * est.train_tokens + 2.0 * (est.score_tokens + est.generate_tokens))
 
 
-def gpu_hours(p: Plan, cells: list[Cell], tflops: float) -> tuple[float, float]:
+def gpu_hours(p: Grid, cells: list[Cell], tflops: float) -> tuple[float, float]:
     """Total FLOPs of the cells and the GPU-hours they take at `tflops` effective TFLOP/s per GPU."""
     total = sum(flops(c.estimate, p.params[c.model]) for c in cells if c.estimate)
     return total, total / (tflops * 1e12) / 3600
@@ -243,7 +251,7 @@ def versions() -> dict[str, str]:
     return out
 
 
-def study_manifest(p: Plan) -> dict[str, Any]:
+def study_manifest(p: Grid) -> dict[str, Any]:
     return {
         "name": p.study.config.name,
         "hash": p.study.hash,
@@ -254,18 +262,20 @@ def study_manifest(p: Plan) -> dict[str, Any]:
 
 
 class _ModelCache:
-    """Keeps the most recent base model loaded so consecutive cells on it load it once."""
+    """Keeps the most recent base model loaded so consecutive cells on it load it once; keyed by everything
+    the load depends on (path, device, dtype), so model labels sharing a path keep their own dtype."""
 
-    def __init__(self, device: str | None, dtype_of: dict[str, str]):
-        self.device, self.dtype_of, self.key, self.lm = device, dtype_of, None, None
+    def __init__(self) -> None:
+        self.key: tuple[str, str | None, str] | None = None
+        self.lm = None
 
-    def __call__(self, name: str):
+    def __call__(self, name: str, device: str | None = None, dtype: str = "float32"):
         from iclft import models
 
-        if self.key != name:
+        if self.key != (name, device, dtype):
             self.lm = None
-            self.lm = models.load(name, device=self.device, dtype=self.dtype_of.get(name, "float32"))
-            self.key = name
+            self.lm = models.load(name, device=device, dtype=dtype)
+            self.key = (name, device, dtype)
         return self.lm
 
     def release(self) -> None:
@@ -273,19 +283,21 @@ class _ModelCache:
         self.key, self.lm = None, None
 
 
-def run_cell(cell: Cell, store: Store, normalizations: list[str], chunk: int = SCORE_CHUNK) -> dict[str, Any] | None:
-    """Prepare the condition, score the missing chunks, mark the cell done. Returns its timing."""
+def run_cell(cell: Cell, store: Store, normalizations: list[str], job: Job | None = None) -> dict[str, Any] | None:
+    """Prepare the condition, score the missing chunks, mark the cell done. Returns its timing.
+    `job`: the cell's job with its run-time hooks (default: the planned one)."""
     t0 = time.time()
-    cond = learners.get(cell.kind)
-    prepared = cond.prepare(cell.job, cell.options)
-    if not cell.job.is_main:
+    job = job or cell.job
+    prepared = cell.learner.prepare(job, cell.options)
+    if not job.is_main:
         return None
     t_prep = time.time() - t0
     store.clean_partial(cell.key)
     done = store.done_chunks(cell.key)
+    chunk = job.chunk
     chunks = [cell.parts[i : i + chunk] for i in range(0, len(cell.parts), chunk)]
     todo = [i for i in range(len(chunks)) if i not in done]
-    cell.job.reporter.start("scoring", sum(len(chunks[i]) for i in todo))
+    job.reporter.start("scoring", sum(len(chunks[i]) for i in todo))
     for i in todo:
         scores = prepared.score([q for _, q in chunks[i]])
         store.write_chunk(cell.key, i, [record(cell, part, q, s, normalizations)
@@ -300,7 +312,7 @@ def run_cell(cell: Cell, store: Store, normalizations: list[str], chunk: int = S
     return timing
 
 
-def run(p: Plan, out: Path, shard: tuple[int, int] | None = None, log=None, show_progress: bool = True) -> list[Cell]:
+def run(p: Grid, out: Path, shard: tuple[int, int] | None = None, log=None, show_progress: bool = True) -> list[Cell]:
     """Run this shard's unfinished cells; returns the cells that ran."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -308,15 +320,15 @@ def run(p: Plan, out: Path, shard: tuple[int, int] | None = None, log=None, show
 
     log = log or (lambda msg: console.print(msg, highlight=False))
     store = Store(out)
-    main = is_main_process()
+    main = distributed.is_main()
     if main:
         store.write_study(study_manifest(p))
     mine = [c for c in p.cells if shard is None or c.index % shard[1] == shard[0]]
     pending = [c for c in mine if not store.is_done(c.key)]
     if not main:  # other ranks only join the data-parallel fine-tuning
-        pending = [c for c in pending if learners.get(c.kind).trains]
+        pending = [c for c in pending if c.learner.trains]
     norms = list(p.study.config.scoring.normalizations)
-    loader = _ModelCache(p.study.config.device, {m.path: m.dtype for m in p.study.models})
+    loader = _ModelCache()
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, console=console, disable=not (show_progress and main)) as bar:
@@ -325,12 +337,11 @@ def run(p: Plan, out: Path, shard: tuple[int, int] | None = None, log=None, show
         planned = 0.0
         for n, cell in enumerate(pending, 1):
             weights = phase_seconds(cell.estimate or Estimate(), p.params.get(cell.model, int(REFERENCE_PARAMS)))
-            cell.job.reporter = _Reporter(bar, overall, inner, weights, f"[{n}/{len(pending)}] {cell.label}")
-            cell.job.log = log if main else (lambda msg: None)
-            cell.job.loader = loader
-            if learners.get(cell.kind).trains:
+            reporter = _Reporter(bar, overall, inner, weights, f"[{n}/{len(pending)}] {cell.label}")
+            job = replace(cell.job, reporter=reporter, log=log if main else (lambda msg: None), loader=loader)
+            if cell.learner.trains:
                 loader.release()
-            timing = run_cell(cell, store, norms, p.study.config.scoring.chunk)
+            timing = run_cell(cell, store, norms, job)
             planned += cell.seconds
             bar.update(overall, completed=planned)
             if timing is not None:

@@ -17,6 +17,7 @@ import yaml
 
 from iclft.datasets.semantic.world import ISA, Fact, Relation, World
 from iclft.errors import UserError
+from iclft.io import read_text
 from iclft.vocab import Vocab, is_real_word
 
 MAX_OWN = 6
@@ -47,10 +48,7 @@ def load(path: str | Path | None = None) -> Hierarchy:
     if path is None:
         where, text = "hierarchy.yaml", resources.files(__package__).joinpath("hierarchy.yaml").read_text("utf-8")
     else:
-        where = str(path)
-        if not Path(path).is_file():
-            raise UserError(f"{path}: hierarchy file not found")
-        text = Path(path).read_text(encoding="utf-8")
+        where, text = str(path), read_text(path, "hierarchy file")
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:

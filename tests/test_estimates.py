@@ -1,0 +1,52 @@
+"""Dry-run estimates: augmented cells pay the per-step cost, ICL counts its context once per scoring chunk, and
+training time follows the resolved precision."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from iclft import models
+from iclft.datasets.schema import Dataset, Document, Question
+from iclft.learners import Estimate, Job, augmented, finetune, icl
+from iclft.study import runner
+
+PAIRS = [("glon", "femp"), ("troff", "yomp"), ("dax", "wug"), ("blick", "zorp")]
+
+
+def _job(chunk: int = 256) -> Job:
+    docs = [Document(id=f"d{i}", text=f"The {a} are heavier than the {b}. They sleep by the river.")
+            for i, (a, b) in enumerate(PAIRS)]
+    qs = [Question(id=f"q{i}", prompt=f"The {b} are", choices=[f" lighter than the {a}.", f" heavier than {a}."],
+                   answer=0) for i, (a, b) in enumerate(PAIRS)]
+    return Job(dataset=Dataset(name="toy", train=docs, test=qs), model=models.DEFAULT_MODEL, seed=0, questions=qs,
+               chunk=chunk)
+
+
+def test_icl_context_is_counted_once_per_scoring_chunk():
+    whole = icl.estimate(_job(chunk=256), icl.Options())
+    single = icl.estimate(_job(chunk=1), icl.Options())
+    assert single.score_tokens - whole.score_tokens == 3 * whole.context_tokens > 0  # 4 chunks instead of 1
+
+
+def test_augmented_cells_pay_for_their_optimizer_steps(tmp_path, monkeypatch):
+    (tmp_path / "models").symlink_to(models.cache_dir() / "models")
+    monkeypatch.setenv("ICLFT_CACHE", str(tmp_path))  # no cached generations: the estimate's upper bound
+    ft = {"batch_size": 2, "epochs": 1, "precision": "fp32"}
+    est = augmented.estimate(_job(), augmented.LocalOptions.model_validate({"ft": ft, "local": {"k": 2}}))
+    plain = finetune.estimate(_job(), finetune.Options(**ft))
+    assert est.train_steps > plain.train_steps > 0  # the added restatements are more examples, more steps
+    assert est.train_tokens > plain.train_tokens and est.generate_tokens > 0
+    matched = augmented.LocalOptions.model_validate({"ft": ft, "match_steps": True})
+    assert augmented.estimate(_job(), matched).train_steps == plain.train_steps
+
+
+def test_training_estimate_follows_the_precision():
+    fp32 = finetune.estimate(_job(), finetune.Options(max_steps=3, precision="fp32"))
+    bf16 = finetune.estimate(_job(), finetune.Options(max_steps=3, precision="bf16"))
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16") and fp32.train_steps == bf16.train_steps == 3
+    slow, fast = (runner.phase_seconds(e, int(runner.REFERENCE_PARAMS))["training"] for e in (fp32, bf16))
+    assert fast == pytest.approx(slow / runner.BF16_TRAIN_SPEEDUP) and runner.BF16_TRAIN_SPEEDUP > 1
+    assert runner.phase_seconds(Estimate(score_tokens=100, precision="bf16"), 1)["scoring"] > 0
+    assert not math.isclose(slow, fast)
