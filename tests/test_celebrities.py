@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from berglund_release import write as write_files
 from test_datasets_simple import assert_near_chance
 from wordfreq import zipf_frequency
 
@@ -48,18 +48,11 @@ def public_files() -> dict[str, list[dict]]:
         "d2p_prompts_test.jsonl": _d2p("d2p", D2P_TEST),
         "d2p_reverse_prompts_test.jsonl": _p2d("d2p", P2D_TEST),
         "both_prompts_test.jsonl": _p2d("both", P2D_TEST) + _d2p("both", D2P_TEST),
-        "validation_prompts.jsonl": [{"prompt": f"The distinction of being {PEOPLE['p2d']['Mira Quellstone']} belongs to",
+        "validation_prompts.jsonl": [{"prompt": D2P_TEST[0].format(d=PEOPLE["p2d"]["Mira Quellstone"]),
                                       "completion": "Mira"}],  # the public file answers with first names
     }
     files["all_prompts_train.jsonl"] = [r for f in ("p2d", "d2p", "both") for r in files[f"{f}_prompts_train.jsonl"]]
     return files
-
-
-def write_files(folder: Path, files: dict[str, list[dict]]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, rows in files.items():
-        (folder / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return folder
 
 
 @pytest.fixture

@@ -168,7 +168,8 @@ class People:
                 if group != "both" and direction != group:
                     raise UserError(f"{r.where}: expected a {group} row ({_explain(group)})")
                 if self.group.setdefault(person, group) != group:
-                    raise UserError(f"{r.where}: {person!r} appears in both the {self.group[person]} and {group} groups")
+                    raise UserError(f"{r.where}: {person!r} appears in both the {self.group[person]} and {group} "
+                                    "groups")
 
     def classify(self, r: Row) -> tuple[str, str]:
         """(person, direction): d2p if a name starts the completion, p2d if the prompt names one."""
@@ -252,7 +253,8 @@ def convert(layout: Layout, seed: int = 0, validation_people: int = 3,
     held_out: set[str] = set()
     for g, ps in members.items():
         if ps and validation_people >= len(ps):
-            raise UserError(f"validation_people={validation_people} leaves no test people in group {g} ({len(ps)} people)")
+            raise UserError(f"validation_people={validation_people} leaves no test people in group {g} "
+                            f"({len(ps)} people)")
         held_out.update(rng.sample(ps, validation_people) if ps else [])
 
     test, validation = [], []
