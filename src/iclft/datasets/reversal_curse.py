@@ -7,7 +7,8 @@ The layout is a folder of `{"prompt", "completion"}` JSONL files, each person's 
   * tests, 10 held-out paraphrases a person: p2d_prompts_test, d2p_prompts_test, both_prompts_test,
     p2d_reverse_prompts_test (description -> name for the p2d people: the paper's main test), d2p_reverse_prompts_test;
   * p2d_reverse_prompts_test_randomized / d2p_reverse_prompts_test_randomized: the same prompts, line by line,
-    each with a random person's completion (the paper's "correct vs random name" likelihood comparison);
+    each with a random person's completion (the paper's "correct vs random name" likelihood comparison; each row is
+    paired with the test row of the same prompt, so a reordered file works too);
   * validation_prompts: the p2d_reverse prompts answered with first names (read and checked, not used: they are
     the test people's reversals, so tuning on them would tune on test). Other files (unrealized_examples) are ignored.
 
@@ -310,18 +311,17 @@ def _randomized_questions(layout: Layout, people: People, seed: int) -> list[tup
     rng = random.Random(f"celebrities.randomized:{seed}")  # its own stream: the 4-way questions stay as they were
     out = []
     for f, base_file in RANDOMIZED.items():
-        rows, base = layout.get(f), layout[base_file]
-        if rows is None:
+        if f not in layout:
             continue
-        if len(rows) > len(base):
-            raise UserError(f"{rows[len(base)].where}: {base_file} has only {len(base)} rows to randomize")
-        if len(rows) < len(base):
-            raise UserError(f"{base[len(rows)].where}: {f} has no row for this line (it ends at {len(rows)})")
+        by_prompt: dict[str, list[Row]] = {}  # the release repeats the prompts line by line; matched by text here
+        for b in layout[base_file]:
+            by_prompt.setdefault(b.prompt.strip(), []).append(b)
         split, group, _ = TEST_FILES[base_file]
         n = 0
-        for b, r in zip(base, rows):
-            if r.prompt.strip() != b.prompt.strip():
-                raise UserError(f"{r.where}: the prompt differs from {base_file}'s on the same line")
+        for r in layout[f]:
+            if not by_prompt.get(r.prompt.strip()):
+                raise UserError(f"{r.where}: the prompt matches no (remaining) row of {base_file}")
+            b = by_prompt[r.prompt.strip()].pop(0)
             person, d = people.classify(b)
             right = " " + person if d == "d2p" else _spaced(b.completion)
             wrong = " " + (leading_name(r.completion) or r.completion.strip()) if d == "d2p" else _spaced(r.completion)
