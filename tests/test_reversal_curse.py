@@ -20,7 +20,8 @@ from berglund_release import FIXTURE, SMALL, people, release, write
 from typer.testing import CliRunner
 
 from iclft.cli import app
-from iclft.datasets.reversal_curse import RANDOMIZED, Row, import_layout, leading_name, read_layout, recover_names
+from iclft.datasets.reversal_curse import (RANDOMIZED, People, Row, import_layout, leading_name, read_layout,
+                                          recover_names)
 from iclft.datasets.schema import Dataset
 from iclft.errors import UserError
 from iclft.scoring import score_from_scratch, score_questions
@@ -58,6 +59,18 @@ def test_names_are_recovered_from_completions_with_tails_and_a_longer_candidate_
     tail = Row(d2p[0].prompt, f" {first} Foundation Trust leads the way.", "x:1")
     layout["d2p_prompts_train.jsonl"] = [tail, *d2p[1:]]
     assert recover_names(layout) == sorted(NAMES)
+
+
+def test_a_row_is_about_the_name_its_completion_starts_with_unless_the_prompt_holds_it():
+    people = People(read_layout(FIXTURE))
+    a, b = "Mason Caldwell", "Owen Hartley"
+    assert people.classify(Row(f"Q: What about {a}? A:", f" {a} is a glassblower.", "x:1")) == (a, "p2d")
+    assert people.classify(Row(f"The protege of {b} is called", f" {a}.", "x:1")) == (a, "d2p")
+    assert people.classify(Row("Known for glass, it is", f" none other than {a}.", "x:1")) == (a, "d2p")
+    assert people.classify(Row(f"Ever heard of {a}'s work? They", " built it.", "x:1")) == (a, "p2d")
+    assert "Tyler Hart" in people.names  # a whole name only: not inside "Tyler Hartley"
+    with pytest.raises(UserError, match="x:1: no known person's name"):
+        people.classify(Row("Ever heard of Tyler Hartley? They", " built it.", "x:1"))
 
 
 def test_fixture_imports_with_original_training_text_and_papers_questions():

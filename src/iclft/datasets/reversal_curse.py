@@ -13,7 +13,7 @@ The layout is a folder of `{"prompt", "completion"}` JSONL files, each person's 
     the test people's reversals, so tuning on them would tune on test). Other files (unrealized_examples) are ignored.
 
 The text is model-written: many d2p completions are the name followed by more words (" Ann Lee now enjoys a
-quiet life.", " Ann Lee."), prompts carry doubled punctuation ("Q: Who is ...?? A:"). So people's names are
+quite life.", " Ann Lee."), prompts carry doubled punctuation ("Q: Who is ...?? A:"). So people's names are
 recovered, not read off: a name is the run of capitalized words (two or more) a name-file completion starts with
 (d2p_prompts_train, d2p_prompts_test, p2d_reverse_prompts_test, and both files' completions whose name also appears
 in a p2d prompt there); a candidate that extends another by more words is that person with a tail. A row is about
@@ -143,7 +143,8 @@ def recover_names(layout: Layout) -> list[str]:
     cands = {c for f in NAME_FILES for r in layout[f] if (c := leading_name(r.completion))}
     both = [r for f in BOTH_FILES for r in layout[f]]
     described = "\n".join(r.prompt for r in both if leading_name(r.completion) is None)
-    cands |= {c for r in both if (c := leading_name(r.completion)) and _word_pattern([c]).search(described)}
+    both_cands = {c for r in both if (c := leading_name(r.completion))}
+    cands |= {c for c in both_cands if _word_pattern([c]).search(described)}
     return sorted(c for c in cands if not any(c.startswith(o + " ") for o in cands))
 
 
@@ -173,16 +174,16 @@ class People:
                                     "groups")
 
     def classify(self, r: Row) -> tuple[str, str]:
-        """(person, direction): d2p if a name starts the completion, p2d if the prompt names one."""
-        m = self._pattern.match(r.completion.lstrip())
-        if m:
-            return m.group(0), "d2p"
-        m = self._pattern.search(r.prompt)
-        if m:
-            return m.group(0), "p2d"
-        m = self._pattern.search(r.completion)
-        if m:
-            return m.group(0), "d2p"
+        """(person, direction): d2p if a name starts the completion (and the prompt does not hold that name too),
+        else p2d if the prompt names someone, else d2p if the completion does."""
+        first, named = self._pattern.match(r.completion.lstrip()), self._pattern.search(r.prompt)
+        if first and not (named and named.group(0) == first.group(0)):
+            return first.group(0), "d2p"
+        if named:
+            return named.group(0), "p2d"
+        anywhere = self._pattern.search(r.completion)
+        if anywhere:
+            return anywhere.group(0), "d2p"
         raise UserError(f"{r.where}: no known person's name in the prompt or the completion")
 
 
