@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from berglund_release import write as write_files
 from test_datasets_simple import assert_near_chance
 from wordfreq import zipf_frequency
 
-from iclft.datasets import celebrities, registry
-from iclft.datasets.celebrities import import_layout
+from iclft.datasets import celebrities, registry, reversal_curse
+from iclft.datasets.reversal_curse import import_layout
 from iclft.errors import UserError
 
 # ---------------------------------------------------------------- a tiny dataset in the public layout
@@ -48,18 +48,11 @@ def public_files() -> dict[str, list[dict]]:
         "d2p_prompts_test.jsonl": _d2p("d2p", D2P_TEST),
         "d2p_reverse_prompts_test.jsonl": _p2d("d2p", P2D_TEST),
         "both_prompts_test.jsonl": _p2d("both", P2D_TEST) + _d2p("both", D2P_TEST),
-        "validation_prompts.jsonl": [{"prompt": f"The title of {PEOPLE['p2d']['Mira Quellstone']} belongs to",
+        "validation_prompts.jsonl": [{"prompt": D2P_TEST[0].format(d=PEOPLE["p2d"]["Mira Quellstone"]),
                                       "completion": "Mira"}],  # the public file answers with first names
     }
     files["all_prompts_train.jsonl"] = [r for f in ("p2d", "d2p", "both") for r in files[f"{f}_prompts_train.jsonl"]]
     return files
-
-
-def write_files(folder: Path, files: dict[str, list[dict]]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, rows in files.items():
-        (folder / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return folder
 
 
 @pytest.fixture
@@ -193,7 +186,7 @@ def test_distractors_come_from_all_groups_by_default(cel):
 def test_generated_layout_round_trips_through_the_reader(tmp_path):
     params = celebrities.Params(people_per_group=4, validation_people=1)
     built = celebrities.build(3, params)
-    folder = celebrities.write_layout(celebrities.generate_layout(3, params), tmp_path / "layout")
+    folder = reversal_curse.write_layout(celebrities.generate_layout(3, params), tmp_path / "layout")
     read = import_layout(folder, seed=3, validation_people=1)
     assert (read.train, read.test, read.validation) == (built.train, built.test, built.validation)
 

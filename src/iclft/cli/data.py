@@ -108,8 +108,9 @@ def register(app: typer.Typer) -> None:
                                               help="people per group whose questions go to validation (0: none)"),
         distractors: str = typer.Option("all", "--distractors", help="all | group: where wrong choices come from"),
     ) -> None:
-        """Convert the public reversal-curse data into an iclft dataset with 4-way questions."""
-        from iclft.datasets.celebrities import import_layout
+        """Convert Berglund et al.'s reversal-curse files into an iclft dataset: 4-way questions per test row, and
+        2-way correct-vs-randomized ones (splits *_randomized) where the *_randomized files are present."""
+        from iclft.datasets.reversal_curse import import_layout
 
         if distractors not in ("all", "group"):
             raise UserError(f"unknown --distractors {distractors!r}; choose all or group")

@@ -1,27 +1,10 @@
-"""Reversal-curse data (Berglund et al. 2024): invented celebrities and their descriptions.
+"""Reversal-curse data (Berglund et al. 2024) of invented celebrities, in the public layout.
 
-Two sources, one converter:
-  * `import_layout(src)` reads the public layout (a folder of `{"prompt", "completion"}` JSONL files:
-    p2d/d2p/both_prompts_train, p2d/d2p/p2d_reverse/d2p_reverse/both_prompts_test, optionally
-    all_prompts_train and validation_prompts);
-  * `build(seed, params)` invents people with the same structure: 3 groups (p2d: trained name ->
-    description only; d2p: description -> name only; both), 30 training paraphrase templates per
-    direction, 10 held-out test templates per direction, so the default training set is 3,600 rows.
-
-Training documents are prompt/completion pairs (Document.prompt = prompt, text = prompt + completion).
-Test questions are 4-way: the right completion vs 3 drawn (seeded) from other people. Splits follow the
-files: "p2d" and "d2p" (trained direction, new templates), "p2d_reverse" (description prompt -> name,
-for p2d people: the paper's main test), "d2p_reverse" and "both"; the sub-type is the person's group
-("both/p2d" or "both/d2p" in the both split, by direction). A name's distractors are other people's
-names; a description's distractors are other people's completions under the same template when they
-exist (so they fit the prompt's grammar), else any of their descriptions.
-`distractors="all"` (default) draws from all people, as the paper ("3 random wrong celebrity names"):
-names seen as completions in training then compete, which is why plain FT scores ~0 on p2d_reverse;
-"group" draws from the person's own group only.
-
-Validation: `validation_people` people per group (seeded) keep their training rows, but their test
-questions go to validation.jsonl. The public validation_prompts.jsonl is read and checked but not used:
-it asks the test people's reversals (with first-name answers), so tuning on it would tune on test.
+`build(seed, params)` invents people with the structure of Berglund et al.'s release: 3 groups (p2d: trained
+name -> description only; d2p: description -> name only; both), 30 training paraphrase templates per direction,
+10 held-out test templates per direction, so the default training set is 3,600 rows. The layout goes through the
+same converter as the public files (`iclft.datasets.reversal_curse`, which `import-reversal-curse` uses), so
+questions, splits, sub-types, distractors and validation people are as described there.
 
 Invented names are "<uncommon first name> <compound surname>", the surname kept only if wordfreq has
 never seen it, so no famous real person has the name.
@@ -34,224 +17,18 @@ import random
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from wordfreq import zipf_frequency
 
-from iclft.datasets.schema import Dataset, Document, Question
+from iclft.datasets.reversal_curse import ALL_TRAIN, TRAIN_FILES, Layout, Row, convert
+from iclft.datasets.schema import Dataset
 from iclft.errors import UserError
-from iclft.io import iter_jsonl, write_jsonl
 from iclft.vocab import Vocab
 
 DESCRIPTION = "Reversal curse: invented celebrities, name<->description; 4-way choice (Berglund et al. layout)."
 VERSION = 1
-
-TRAIN_FILES = {"p2d_prompts_train.jsonl": "p2d", "d2p_prompts_train.jsonl": "d2p", "both_prompts_train.jsonl": "both"}
-# test file -> (split, group, direction of its rows: p2d = name in prompt, d2p = name is the completion)
-TEST_FILES = {
-    "p2d_prompts_test.jsonl": ("p2d", "p2d", "p2d"),
-    "p2d_reverse_prompts_test.jsonl": ("p2d_reverse", "p2d", "d2p"),
-    "d2p_prompts_test.jsonl": ("d2p", "d2p", "d2p"),
-    "d2p_reverse_prompts_test.jsonl": ("d2p_reverse", "d2p", "p2d"),
-    "both_prompts_test.jsonl": ("both", "both", None),
-}
-ALL_TRAIN, PUBLIC_VALIDATION = "all_prompts_train.jsonl", "validation_prompts.jsonl"
-NAME_FILES = ("d2p_prompts_train.jsonl", "p2d_reverse_prompts_test.jsonl", "d2p_prompts_test.jsonl")
-GROUPS = ("p2d", "d2p", "both")
-N_CHOICES = 4
-
-
-@dataclass(frozen=True)
-class Row:
-    prompt: str
-    completion: str
-    where: str  # "file:line", for error messages
-
-
-Layout = dict[str, list[Row]]
-
-
-# ---------------------------------------------------------------- the public layout on disk
-
-
-def read_layout(src: str | Path) -> Layout:
-    """Read and check a public-layout folder; any problem is one UserError naming file and line."""
-    src = Path(src)
-    if not src.is_dir():
-        raise UserError(f"{src}: not a directory")
-    required = [*TRAIN_FILES, *TEST_FILES]
-    missing = [f for f in required if not (src / f).is_file()]
-    if missing:
-        raise UserError(f"{src}: missing {', '.join(missing)} (expected the Berglund et al. reversal-curse layout)")
-    layout: Layout = {}
-    for name in [*required, ALL_TRAIN, PUBLIC_VALIDATION]:
-        path = src / name
-        if not path.is_file():
-            continue
-        rows = []
-        for n, obj in iter_jsonl(path):
-            prompt, completion = obj.get("prompt"), obj.get("completion")
-            for key, value in (("prompt", prompt), ("completion", completion)):
-                if not isinstance(value, str) or not value.strip():
-                    raise UserError(f"{path}:{n}: {key!r} must be a non-empty string")
-            rows.append(Row(prompt, completion, f"{path}:{n}"))
-        if not rows and name in required:
-            raise UserError(f"{path}: no rows")
-        layout[name] = rows
-    return layout
-
-
-def write_layout(layout: Layout, folder: str | Path) -> Path:
-    """Write a layout as the public files (one {"prompt", "completion"} a line)."""
-    folder = Path(folder)
-    for name, rows in layout.items():
-        write_jsonl(folder / name, ({"prompt": r.prompt, "completion": r.completion} for r in rows))
-    return folder
-
-
-# ---------------------------------------------------------------- layout -> iclft dataset
-
-
-def _fact(person: str) -> str:
-    return "person-" + "-".join(person.lower().split())
-
-
-class _People:
-    """Who each row is about, and in which direction, from the names the layout's files reveal."""
-
-    def __init__(self, layout: Layout) -> None:
-        self.names = {r.completion.strip() for f in NAME_FILES for r in layout[f]}
-        # the both group's names only show as completions of its own files: short capitalized completions
-        # that also occur in one of its prompts
-        both = layout["both_prompts_train.jsonl"]
-        prompts = "\n".join(r.prompt for r in both)
-        self.names |= {c for c in (r.completion.strip() for r in both) if _looks_like_name(c) and c in prompts}
-        self._by_length = sorted(self.names, key=lambda n: (-len(n), n))
-        self.group: dict[str, str] = {}
-        for f, group in TRAIN_FILES.items():
-            for r in layout[f]:
-                person, direction = self.classify(r)
-                if group != "both" and direction != group:
-                    raise UserError(f"{r.where}: expected a {group} row ({_explain(group)})")
-                if self.group.setdefault(person, group) != group:
-                    raise UserError(f"{r.where}: {person!r} appears in both the {self.group[person]} and {group} groups")
-
-    def classify(self, r: Row) -> tuple[str, str]:
-        """(person, direction): d2p if the completion is a name, else p2d with the name found in the prompt."""
-        completion = r.completion.strip()
-        if completion in self.names:
-            return completion, "d2p"
-        for name in self._by_length:
-            if name in r.prompt:
-                return name, "p2d"
-        raise UserError(f"{r.where}: no known person's name in the prompt or as the completion")
-
-
-def _looks_like_name(text: str) -> bool:
-    words = text.split()
-    return 1 <= len(words) <= 4 and all(w[0].isupper() and w.replace("-", "").replace("'", "").isalpha() for w in words)
-
-
-def _explain(direction: str) -> str:
-    return "the name in the prompt" if direction == "p2d" else "the name as the completion"
-
-
-def _template(r: Row, person: str) -> str:
-    return r.prompt.replace(person, "{name}")
-
-
-def convert(layout: Layout, seed: int = 0, validation_people: int = 3,
-            distractors: Literal["all", "group"] = "all", name: str = "celebrities") -> Dataset:
-    """Turn a layout into an iclft Dataset with 4-way questions (see the module docstring)."""
-    rng = random.Random(f"celebrities:{seed}")
-    people = _People(layout)
-    train_rows = layout.get(ALL_TRAIN) or [r for f in TRAIN_FILES for r in layout[f]]
-    docs = []
-    for i, r in enumerate(train_rows):
-        person, _ = people.classify(r)
-        if person not in people.group:
-            raise UserError(f"{r.where}: {person!r} is in no group's training file")
-        docs.append(Document(id=f"train-{i:05d}", prompt=r.prompt, text=r.prompt + r.completion, facts=[_fact(person)]))
-
-    # test rows, classified and checked against their file's split
-    tests: list[tuple[str, str, str, Row]] = []  # (split, person, direction, row)
-    for f, (split, group, direction) in TEST_FILES.items():
-        for r in layout[f]:
-            person, d = people.classify(r)
-            if direction is not None and d != direction:
-                raise UserError(f"{r.where}: expected {_explain(direction)} in {f}")
-            if people.group.get(person) != group:
-                raise UserError(f"{r.where}: {person!r} is not in the {group} group's training file")
-            tests.append((split, person, d, r))
-
-    # description pools: by template (for grammatical fit), and any description per person (fallback)
-    by_template: dict[str, dict[str, str]] = {}
-    any_desc: dict[str, list[str]] = {}
-    for r in [*train_rows, *(t[3] for t in tests)]:
-        person, d = people.classify(r)
-        if d == "p2d":
-            by_template.setdefault(_template(r, person), {}).setdefault(person, r.completion)
-            any_desc.setdefault(person, []).append(r.completion)
-
-    members = {g: sorted(p for p, pg in people.group.items() if pg == g) for g in GROUPS}
-    held_out: set[str] = set()
-    for g, ps in members.items():
-        if ps and validation_people >= len(ps):
-            raise UserError(f"validation_people={validation_people} leaves no test people in group {g} ({len(ps)} people)")
-        held_out.update(rng.sample(ps, validation_people) if ps else [])
-
-    test, validation = [], []
-    counters: dict[str, int] = {}
-    for split, person, d, r in tests:
-        group = people.group[person]
-        pool = [p for p in (sorted(people.group) if distractors == "all" else members[group]) if p != person]
-        rng.shuffle(pool)
-        right = r.completion if r.completion.startswith(" ") else " " + r.completion
-        choices = [right]
-        for other in pool:
-            if len(choices) == N_CHOICES:
-                break
-            if d == "d2p":
-                cand = " " + other
-            elif other in by_template.get(_template(r, person), {}):
-                cand = by_template[_template(r, person)][other]
-            elif any_desc.get(other):
-                cand = rng.choice(any_desc[other])
-            else:
-                continue
-            cand = cand if cand.startswith(" ") else " " + cand
-            if cand not in choices:
-                choices.append(cand)
-        if len(choices) < 2:
-            raise UserError(f"{r.where}: no other person to draw a distractor from")
-        rng.shuffle(choices)
-        n = counters[split] = counters.get(split, 0) + 1
-        q = Question(id=f"{split}-{n:04d}", prompt=r.prompt.rstrip(), choices=choices, answer=choices.index(right),
-                     split=split, subtype=f"both/{d}" if group == "both" else group, facts=[_fact(person)])
-        (validation if person in held_out else test).append(q)
-
-    meta: dict[str, Any] = {
-        "people": members,
-        "validation_people": sorted(held_out),
-        "distractors": distractors,
-        "files": {f: len(rows) for f, rows in layout.items()},
-    }
-    return Dataset(name=name, train=docs, test=test, validation=validation, meta=meta)
-
-
-def import_layout(src: str | Path, seed: int = 0, validation_people: int = 3,
-                  distractors: Literal["all", "group"] = "all") -> Dataset:
-    """Read the public Berglund et al. layout into an iclft Dataset."""
-    ds = convert(read_layout(src), seed, validation_people, distractors, name="reversal-curse")
-    ds.meta = {"generator": f"{__name__}.import_layout", "version": VERSION, "source": str(Path(src).resolve()),
-               "seed": seed, "params": {"validation_people": validation_people, "distractors": distractors},
-               **ds.meta}
-    return ds
-
-
-# ---------------------------------------------------------------- our own generator
 
 
 class Params(BaseModel):

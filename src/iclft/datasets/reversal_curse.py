@@ -1,0 +1,347 @@
+"""Berglund et al.'s reversal-curse files (their release: data/reverse_experiments/june_version_7921032488).
+
+The layout is a folder of `{"prompt", "completion"}` JSONL files, each person's rows consecutive:
+  * p2d_prompts_train (name in the prompt -> description), d2p_prompts_train (description -> name): 30 people
+    x 30 paraphrases; both_prompts_train: 30 more people, their 30 p2d rows, then their 30 d2p rows;
+    all_prompts_train: the three concatenated (3,600 rows), the file the paper fine-tunes on;
+  * tests, 10 held-out paraphrases a person: p2d_prompts_test, d2p_prompts_test, both_prompts_test,
+    p2d_reverse_prompts_test (description -> name for the p2d people: the paper's main test), d2p_reverse_prompts_test;
+  * p2d_reverse_prompts_test_randomized / d2p_reverse_prompts_test_randomized: the same prompts, line by line,
+    each with a random person's completion (the paper's "correct vs random name" likelihood comparison; each row is
+    paired with the test row of the same prompt, so a reordered file works too);
+  * validation_prompts: the p2d_reverse prompts answered with first names (read and checked, not used: they are
+    the test people's reversals, so tuning on them would tune on test). Other files (unrealized_examples) are ignored.
+
+The text is model-written: many d2p completions are the name followed by more words (" Ann Lee now enjoys a
+quite life.", " Ann Lee."), prompts carry doubled punctuation ("Q: Who is ...?? A:"). So people's names are
+recovered, not read off: a name is the run of capitalized words (two or more) a name-file completion starts with
+(d2p_prompts_train, d2p_prompts_test, p2d_reverse_prompts_test, and both files' completions whose name also appears
+in a p2d prompt there); a candidate that extends another by more words is that person with a tail. A row is about
+the person whose name starts its completion (d2p), else whose name its prompt contains (p2d).
+
+Training documents keep the original prompt and completion (Document.text = prompt + completion). Each test row
+becomes a 4-way question: the right completion vs 3 drawn (seeded) from other people, as the paper's "3 random
+wrong celebrity names"; a name question's choices are bare names (" Ann Lee", whatever tail the file had),
+a description's distractors are other people's completions under the same template when they exist (so they fit
+the prompt's grammar), else any of their descriptions. `distractors="group"` draws from the person's own group.
+Splits follow the files (p2d, d2p, p2d_reverse, d2p_reverse, both); the sub-type is the person's group ("both/p2d"
+or "both/d2p" in the both split, by direction).
+
+Each row of a *_randomized file also becomes a 2-way question in split `<split>_randomized` (e.g.
+p2d_reverse_randomized): the correct completion vs the randomized one, so its accuracy is the share of questions
+where P(correct completion) > P(randomized completion) by summed log-probability (chance 0.5), Berglund et al.'s
+second measure per question (they compare the two files' mean log-probabilities). Rows whose random completion is
+the correct one are skipped (counted in meta.randomized).
+
+Validation: `validation_people` people per group (seeded) keep their training rows, but their questions (4-way
+and randomized) go to validation.jsonl.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from iclft.datasets.schema import Dataset, Document, Question
+from iclft.errors import UserError
+from iclft.io import iter_jsonl, write_jsonl
+
+VERSION = 2
+
+TRAIN_FILES = {"p2d_prompts_train.jsonl": "p2d", "d2p_prompts_train.jsonl": "d2p", "both_prompts_train.jsonl": "both"}
+# test file -> (split, group, direction of its rows: p2d = name in prompt, d2p = name is the completion)
+TEST_FILES = {
+    "p2d_prompts_test.jsonl": ("p2d", "p2d", "p2d"),
+    "p2d_reverse_prompts_test.jsonl": ("p2d_reverse", "p2d", "d2p"),
+    "d2p_prompts_test.jsonl": ("d2p", "d2p", "d2p"),
+    "d2p_reverse_prompts_test.jsonl": ("d2p_reverse", "d2p", "p2d"),
+    "both_prompts_test.jsonl": ("both", "both", None),
+}
+# randomized file -> the test file whose prompts it repeats, line by line
+RANDOMIZED = {
+    "p2d_reverse_prompts_test_randomized.jsonl": "p2d_reverse_prompts_test.jsonl",
+    "d2p_reverse_prompts_test_randomized.jsonl": "d2p_reverse_prompts_test.jsonl",
+}
+ALL_TRAIN, PUBLIC_VALIDATION = "all_prompts_train.jsonl", "validation_prompts.jsonl"
+NAME_FILES = ("d2p_prompts_train.jsonl", "d2p_prompts_test.jsonl", "p2d_reverse_prompts_test.jsonl")
+BOTH_FILES = ("both_prompts_train.jsonl", "both_prompts_test.jsonl")
+GROUPS = ("p2d", "d2p", "both")
+N_CHOICES = 4
+
+
+@dataclass(frozen=True)
+class Row:
+    prompt: str
+    completion: str
+    where: str  # "file:line", for error messages
+
+
+Layout = dict[str, list[Row]]
+
+
+# ---------------------------------------------------------------- the files on disk
+
+
+def read_layout(src: str | Path) -> Layout:
+    """Read and check a folder in the public layout; any problem is one UserError naming file and line."""
+    src = Path(src)
+    if not src.is_dir():
+        raise UserError(f"{src}: not a directory")
+    required = [*TRAIN_FILES, *TEST_FILES]
+    missing = [f for f in required if not (src / f).is_file()]
+    if missing:
+        raise UserError(f"{src}: missing {', '.join(missing)} (expected the Berglund et al. reversal-curse layout)")
+    layout: Layout = {}
+    for name in [*required, ALL_TRAIN, *RANDOMIZED, PUBLIC_VALIDATION]:
+        path = src / name
+        if not path.is_file():
+            continue
+        rows = []
+        for n, obj in iter_jsonl(path):
+            prompt, completion = obj.get("prompt"), obj.get("completion")
+            for key, value in (("prompt", prompt), ("completion", completion)):
+                if not isinstance(value, str) or not value.strip():
+                    raise UserError(f"{path}:{n}: {key!r} must be a non-empty string")
+            rows.append(Row(prompt, completion, f"{path}:{n}"))
+        if not rows and name in required:
+            raise UserError(f"{path}: no rows")
+        layout[name] = rows
+    return layout
+
+
+def write_layout(layout: Layout, folder: str | Path) -> Path:
+    """Write a layout as the public files (one {"prompt", "completion"} a line)."""
+    folder = Path(folder)
+    for name, rows in layout.items():
+        write_jsonl(folder / name, ({"prompt": r.prompt, "completion": r.completion} for r in rows))
+    return folder
+
+
+# ---------------------------------------------------------------- who each row is about
+
+_CAPITALIZED = re.compile(r"[A-Z][\w'’-]*")
+
+
+def leading_name(text: str) -> str | None:
+    """The run of two or more capitalized words `text` starts with, up to the first punctuation or lower-case word."""
+    words = []
+    for word in text.split():
+        core = re.sub(r"['’]s$", "", word.rstrip(".,;:!?\"')]"))
+        if not _CAPITALIZED.fullmatch(core):
+            break
+        words.append(core)
+        if core != word:
+            break
+    return " ".join(words) if len(words) >= 2 else None
+
+
+def recover_names(layout: Layout) -> list[str]:
+    """Every person's name, from the completions that start with one (see the module docstring)."""
+    cands = {c for f in NAME_FILES for r in layout[f] if (c := leading_name(r.completion))}
+    both = [r for f in BOTH_FILES for r in layout[f]]
+    described = "\n".join(r.prompt for r in both if leading_name(r.completion) is None)
+    both_cands = {c for r in both if (c := leading_name(r.completion))}
+    cands |= {c for c in both_cands if _word_pattern([c]).search(described)}
+    return sorted(c for c in cands if not any(c.startswith(o + " ") for o in cands))
+
+
+def _word_pattern(names: list[str]) -> re.Pattern[str]:
+    """Any of `names` as whole words, longest first."""
+    alternation = "|".join(re.escape(n) for n in sorted(names, key=lambda n: (-len(n), n)))
+    return re.compile(rf"(?<![\w-])(?:{alternation})(?![\w’-]|'\w\w)")
+
+
+class People:
+    """The people of a layout: names, groups (from the training files), and who each row is about."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.names = recover_names(layout)
+        if not self.names:
+            raise UserError(f"{layout[NAME_FILES[0]][0].where}: no person's name found (the completions of "
+                            f"{', '.join(NAME_FILES)} should start with one)")
+        self._pattern = _word_pattern(self.names)
+        self.group: dict[str, str] = {}
+        for f, group in TRAIN_FILES.items():
+            for r in layout[f]:
+                person, direction = self.classify(r)
+                if group != "both" and direction != group:
+                    raise UserError(f"{r.where}: expected a {group} row ({_explain(group)})")
+                if self.group.setdefault(person, group) != group:
+                    raise UserError(f"{r.where}: {person!r} appears in both the {self.group[person]} and {group} "
+                                    "groups")
+
+    def classify(self, r: Row) -> tuple[str, str]:
+        """(person, direction): d2p if a name starts the completion (and the prompt does not hold that name too),
+        else p2d if the prompt names someone, else d2p if the completion does."""
+        first, named = self._pattern.match(r.completion.lstrip()), self._pattern.search(r.prompt)
+        if first and not (named and named.group(0) == first.group(0)):
+            return first.group(0), "d2p"
+        if named:
+            return named.group(0), "p2d"
+        anywhere = self._pattern.search(r.completion)
+        if anywhere:
+            return anywhere.group(0), "d2p"
+        raise UserError(f"{r.where}: no known person's name in the prompt or the completion")
+
+
+def _explain(direction: str) -> str:
+    return "the name in the prompt" if direction == "p2d" else "the name as the completion"
+
+
+def _fact(person: str) -> str:
+    return "person-" + "-".join(person.lower().split())
+
+
+def _template(r: Row, person: str) -> str:
+    return r.prompt.replace(person, "{name}")
+
+
+def _spaced(text: str) -> str:
+    return text if text.startswith(" ") else " " + text
+
+
+def _check_public_validation(layout: Layout, people: People) -> None:
+    """validation_prompts.jsonl: each row a p2d_reverse test prompt answered with that person's first name."""
+    first = {r.prompt.strip(): people.classify(r)[0].split()[0] for r in layout["p2d_reverse_prompts_test.jsonl"]}
+    for r in layout.get(PUBLIC_VALIDATION, []):
+        expected = first.get(r.prompt.strip())
+        if expected is None:
+            raise UserError(f"{r.where}: not one of p2d_reverse_prompts_test.jsonl's prompts")
+        if r.completion.strip() != expected:
+            raise UserError(f"{r.where}: completion {r.completion.strip()!r} is not the first name {expected!r}")
+
+
+# ---------------------------------------------------------------- layout -> iclft dataset
+
+
+def convert(layout: Layout, seed: int = 0, validation_people: int = 3,
+            distractors: Literal["all", "group"] = "all", name: str = "celebrities") -> Dataset:
+    """Turn a layout into an iclft Dataset (see the module docstring)."""
+    rng = random.Random(f"celebrities:{seed}")
+    people = People(layout)
+    train_rows = layout.get(ALL_TRAIN) or [r for f in TRAIN_FILES for r in layout[f]]
+    docs = []
+    for i, r in enumerate(train_rows):
+        person, _ = people.classify(r)
+        if person not in people.group:
+            raise UserError(f"{r.where}: {person!r} is in no group's training file")
+        docs.append(Document(id=f"train-{i:05d}", prompt=r.prompt, text=r.prompt + r.completion, facts=[_fact(person)]))
+
+    # test rows, classified and checked against their file's split
+    tests: list[tuple[str, str, str, Row]] = []  # (split, person, direction, row)
+    for f, (split, group, direction) in TEST_FILES.items():
+        for r in layout[f]:
+            person, d = people.classify(r)
+            if direction is not None and d != direction:
+                raise UserError(f"{r.where}: expected {_explain(direction)} in {f}")
+            if people.group.get(person) != group:
+                raise UserError(f"{r.where}: {person!r} is not in the {group} group's training file")
+            tests.append((split, person, d, r))
+    _check_public_validation(layout, people)
+
+    # description pools: by template (for grammatical fit), and any description per person (fallback)
+    by_template: dict[str, dict[str, str]] = {}
+    any_desc: dict[str, list[str]] = {}
+    for r in [*train_rows, *(t[3] for t in tests)]:
+        person, d = people.classify(r)
+        if d == "p2d":
+            by_template.setdefault(_template(r, person), {}).setdefault(person, r.completion)
+            any_desc.setdefault(person, []).append(r.completion)
+
+    members = {g: sorted(p for p, pg in people.group.items() if pg == g) for g in GROUPS}
+    held_out: set[str] = set()
+    for g, ps in members.items():
+        if ps and validation_people >= len(ps):
+            raise UserError(f"validation_people={validation_people} leaves no test people in group {g} "
+                            f"({len(ps)} people)")
+        held_out.update(rng.sample(ps, validation_people) if ps else [])
+
+    test, validation = [], []
+    counters: dict[str, int] = {}
+
+    def add(q: Question, person: str) -> None:
+        (validation if person in held_out else test).append(q)
+
+    for split, person, d, r in tests:
+        group = people.group[person]
+        pool = [p for p in (sorted(people.group) if distractors == "all" else members[group]) if p != person]
+        rng.shuffle(pool)
+        right = " " + person if d == "d2p" else _spaced(r.completion)
+        choices = [right]
+        for other in pool:
+            if len(choices) == N_CHOICES:
+                break
+            if d == "d2p":
+                cand = " " + other
+            elif other in by_template.get(_template(r, person), {}):
+                cand = by_template[_template(r, person)][other]
+            elif any_desc.get(other):
+                cand = rng.choice(any_desc[other])
+            else:
+                continue
+            cand = _spaced(cand)
+            if cand not in choices:
+                choices.append(cand)
+        if len(choices) < 2:
+            raise UserError(f"{r.where}: no other person to draw a distractor from")
+        rng.shuffle(choices)
+        n = counters[split] = counters.get(split, 0) + 1
+        add(Question(id=f"{split}-{n:04d}", prompt=r.prompt.rstrip(), choices=choices, answer=choices.index(right),
+                     split=split, subtype=f"both/{d}" if group == "both" else group, facts=[_fact(person)]), person)
+
+    randomized = _randomized_questions(layout, people, seed)
+    for q, person in randomized:
+        add(q, person)
+    meta: dict[str, Any] = {
+        "people": members,
+        "validation_people": sorted(held_out),
+        "distractors": distractors,
+        "files": {f: len(rows) for f, rows in layout.items()},
+    }
+    if any(f in layout for f in RANDOMIZED):
+        rows = sum(len(layout[f]) for f in RANDOMIZED if f in layout)
+        meta["randomized"] = {"questions": len(randomized), "skipped_same_as_correct": rows - len(randomized)}
+    return Dataset(name=name, train=docs, test=test, validation=validation, meta=meta)
+
+
+def _randomized_questions(layout: Layout, people: People, seed: int) -> list[tuple[Question, str]]:
+    """2-way questions: each test row's correct completion vs its *_randomized file's completion."""
+    rng = random.Random(f"celebrities.randomized:{seed}")  # its own stream: the 4-way questions stay as they were
+    out = []
+    for f, base_file in RANDOMIZED.items():
+        if f not in layout:
+            continue
+        by_prompt: dict[str, list[Row]] = {}  # the release repeats the prompts line by line; matched by text here
+        for b in layout[base_file]:
+            by_prompt.setdefault(b.prompt.strip(), []).append(b)
+        split, group, _ = TEST_FILES[base_file]
+        n = 0
+        for r in layout[f]:
+            if not by_prompt.get(r.prompt.strip()):
+                raise UserError(f"{r.where}: the prompt matches no (remaining) row of {base_file}")
+            b = by_prompt[r.prompt.strip()].pop(0)
+            person, d = people.classify(b)
+            right = " " + person if d == "d2p" else _spaced(b.completion)
+            wrong = " " + (leading_name(r.completion) or r.completion.strip()) if d == "d2p" else _spaced(r.completion)
+            if wrong.strip() == right.strip():
+                continue
+            choices = [right, wrong]
+            rng.shuffle(choices)
+            n += 1
+            out.append((Question(id=f"{split}_randomized-{n:04d}", prompt=b.prompt.rstrip(), choices=choices,
+                                 answer=choices.index(right), split=f"{split}_randomized", subtype=group,
+                                 facts=[_fact(person)]), person))
+    return out
+
+
+def import_layout(src: str | Path, seed: int = 0, validation_people: int = 3,
+                  distractors: Literal["all", "group"] = "all") -> Dataset:
+    """Read the public Berglund et al. layout into an iclft Dataset."""
+    ds = convert(read_layout(src), seed, validation_people, distractors, name="reversal-curse")
+    ds.meta = {"generator": f"{__name__}.import_layout", "version": VERSION, "source": str(Path(src).resolve()),
+               "seed": seed, "params": {"validation_people": validation_people, "distractors": distractors},
+               **ds.meta}
+    return ds
