@@ -6,7 +6,8 @@ import pytest
 
 from iclft.datasets.schema import Question
 from iclft.errors import UserError
-from iclft.scoring import DEFAULT_CALIBRATION_PROMPT, encode_pair, score_from_scratch, score_questions
+from iclft.scoring import DEFAULT_CALIBRATION_PROMPT, score_from_scratch, score_questions
+from iclft.tokenization import encode_pair
 
 CONTEXT = (
     "Field notes on the valley. Femp are more dangerous than glon. Troff are heavier than yomp.\n"
