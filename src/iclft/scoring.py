@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
 import torch
 
@@ -153,7 +154,7 @@ def _encode_context(model, ctx_ids: list[int], device) -> list[tuple[torch.Tenso
     cache = DynamicCache()
     for start in range(0, len(ctx_ids), CONTEXT_CHUNK):
         chunk = torch.tensor([ctx_ids[start : start + CONTEXT_CHUNK]], device=device)
-        model(input_ids=chunk, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        model.base_model(input_ids=chunk, past_key_values=cache, use_cache=True)
     return [(layer.keys, layer.values) for layer in cache.layers]
 
 
@@ -189,7 +190,7 @@ def _pack(rows: Sequence[_Row], n_ctx: int, window: int | None, device) -> _Pack
         seg_pos0 += [0] + [a] * len(r.choices)
         seg_pred0 += [off + a - 1] * n
         off += a + sum(len(c) for c in r.choices)
-    flat = [t for r in rows for part in (r.prefix, *r.choices) for t in part]
+    flat = torch.tensor(list(chain.from_iterable(part for r in rows for part in (r.prefix, *r.choices))))
     lengths = torch.tensor(seg_len)
     is_prefix_seg = torch.tensor(seg_prefix)
     seg_start = torch.cumsum(lengths, 0) - lengths
@@ -212,39 +213,53 @@ def _pack(rows: Sequence[_Row], n_ctx: int, window: int | None, device) -> _Pack
         near = (pos_d[:, None] - key_pos[None, :]) < window
         mask = {"full_attention": mask, "sliding_attention": (full & near)[None, None]}
     return _Packed(
-        ids=torch.tensor(flat, device=device),
+        ids=flat.to(device),
         positions=pos_d,
         mask=mask,
         predictors=predictors.to(device),
-        targets=torch.tensor(flat)[scored].to(device),
+        targets=flat[scored].to(device),
         segments=seg[scored].to(device),
         choice_segments=torch.nonzero(~is_prefix_seg)[:, 0].to(device),
     )
 
 
+class Head:
+    """The LM head in fp32: logits for selected hidden states, upcast before the projection (a bf16 model's
+    logits would otherwise be rounded to bf16, ~0.1 nats at typical logit sizes); the weight is upcast once."""
+
+    def __init__(self, model):
+        self.weight = model.get_output_embeddings().weight.float()
+        self.cap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
+
+    def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = torch.nn.functional.linear(hidden.float(), self.weight)
+        if self.cap:
+            logits = torch.tanh(logits / self.cap) * self.cap
+        return logits
+
+
 @torch.no_grad()
 def _score_batch(
-    model, rows: Sequence[_Row], ctx_kv: list[tuple[torch.Tensor, torch.Tensor]], n_ctx: int
+    model, head: Head, rows: Sequence[_Row], ctx_kv: list[tuple[torch.Tensor, torch.Tensor]], n_ctx: int
 ) -> list[list[float]]:
     """One forward for a group of rows packed into a single sequence; returns per-choice summed log-probs.
 
     Packing (batch dimension 1) lets every row attend to the one shared context cache without copying it; a
     tree mask keeps the rows, and the choices within a row, from seeing each other. Logits are computed only at
-    the positions that predict a choice token, and log-softmaxed in fp32.
+    the positions that predict a choice token, in fp32.
     """
     from transformers import DynamicCache
 
     p = _pack(rows, n_ctx, _sliding_window(model), model.device)
     cache = DynamicCache(ddp_cache_data=ctx_kv) if n_ctx else None
-    out = model(
+    hidden = model.base_model(
         input_ids=p.ids[None],
         position_ids=p.positions[None],
         attention_mask=p.mask,
         past_key_values=cache,
         use_cache=cache is not None,
-        logits_to_keep=p.predictors,
-    )
-    token_lp = torch.log_softmax(out.logits[0].float(), dim=-1).gather(1, p.targets[:, None])[:, 0]
+    ).last_hidden_state
+    token_lp = torch.log_softmax(head(hidden[0, p.predictors]), dim=-1).gather(1, p.targets[:, None])[:, 0]
     sums = torch.zeros(len(p.choice_segments) + len(rows), dtype=torch.float64, device=token_lp.device)
     sums.index_add_(0, p.segments, token_lp.double())
     flat = sums[p.choice_segments].tolist()
@@ -301,9 +316,10 @@ def score_questions(
     budget = batch_tokens or default_batch_tokens(model.device)
     ctx_ids, rows = _layout(lm, questions, context, truncation)
     ctx_kv = _encode_context(model, ctx_ids, model.device) if ctx_ids else []
+    head = Head(model)
     logprobs: list[list[float]] = [[] for _ in questions]
     for batch in _batches(rows, budget, batch_size):
-        for r, sums in zip(batch, _score_batch(model, batch, ctx_kv, len(ctx_ids))):
+        for r, sums in zip(batch, _score_batch(model, head, batch, ctx_kv, len(ctx_ids))):
             logprobs[r.index] = sums
         if progress:
             progress(len(batch))
