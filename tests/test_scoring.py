@@ -6,7 +6,8 @@ import pytest
 
 from iclft.datasets.schema import Question
 from iclft.errors import UserError
-from iclft.scoring import DEFAULT_CALIBRATION_PROMPT, encode_pair, score_from_scratch, score_questions
+from iclft.scoring import DEFAULT_CALIBRATION_PROMPT, score_from_scratch, score_questions
+from iclft.tokenization import encode_pair
 
 CONTEXT = (
     "Field notes on the valley. Femp are more dangerous than glon. Troff are heavier than yomp.\n"
@@ -39,10 +40,41 @@ def test_no_context_equals_from_scratch(lm):
     assert _max_diff([s.logprobs for s in scores], reference) <= TOL
 
 
-def test_batch_size_invariance(lm):
-    runs = [[s.logprobs for s in score_questions(lm, QUESTIONS, CONTEXT, batch_size=b)] for b in (1, 2, 5)]
-    assert _max_diff(runs[0], runs[1]) <= TOL
-    assert _max_diff(runs[0], runs[2]) <= TOL
+def test_batch_size_and_token_budget_invariance(lm):
+    """One question per forward, a few, or all of them in one: the same numbers within 1e-4 nats (fp32)."""
+    settings = [{"batch_size": 1}, {"batch_size": 2}, {"batch_tokens": 1}, {"batch_tokens": 40}, {"batch_tokens": 9999}]
+    runs = [[s.logprobs for s in score_questions(lm, QUESTIONS, CONTEXT, **kw)] for kw in settings]
+    for run in runs[1:]:
+        assert _max_diff(runs[0], run) <= 1e-4
+
+
+def test_the_context_is_tokenized_a_fixed_number_of_times(lm, monkeypatch):
+    """Host work: the long context is tokenized a few times per call, not once or twice per choice."""
+    context = CONTEXT * 8
+    lengths: list[int] = []
+    tok = lm.tokenizer
+    encode, call = type(tok).encode, type(tok).__call__
+
+    def counting_encode(self, text, *args, **kwargs):
+        lengths.append(len(text))
+        return encode(self, text, *args, **kwargs)
+
+    def counting_call(self, texts, *args, **kwargs):
+        lengths.extend(len(t) for t in ([texts] if isinstance(texts, str) else texts))
+        return call(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(type(tok), "encode", counting_encode)
+    monkeypatch.setattr(type(tok), "__call__", counting_call)
+    score_questions(lm, QUESTIONS * 4, context)
+    n_choices = sum(len(q.choices) for q in QUESTIONS * 4)
+    assert len(lengths) >= n_choices  # every choice was tokenized (in a window) ...
+    assert sum(n > len(context) // 2 for n in lengths) <= 5  # ... but the context only a few times in all
+
+
+def test_calibrated_without_calibration_is_a_user_error(lm):
+    (s,) = score_questions(lm, QUESTIONS[:1])
+    with pytest.raises(UserError, match="calibrate=True"):
+        s.normalized("calibrated")
 
 
 def test_normalizations_match_hand_computation(lm):

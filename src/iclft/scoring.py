@@ -9,24 +9,33 @@ Speed: the shared context is run through the model once and its KV cache reused 
 each question is one row `[prompt | choice 1 | ... | choice N]` under a tree-shaped attention mask
 (each choice sees the context, the prompt and itself), so every prompt and choice token is computed
 exactly once; the rows of a batch are packed into one sequence so they all read the one context cache
-without copying it. Results equal scoring every choice from scratch, for any batch size.
+without copying it. Batches are sized by tokens. Results equal scoring every choice from scratch, for any batch size.
+
+Host work is kept small: the context is tokenized once (only a window around each join is re-tokenized, with
+lm-eval's split; see `iclft.tokenization`), layouts and masks are built with torch ops, and logits are computed only
+at the positions that predict a choice token, upcast to fp32 before the log-softmax (so bf16 models lose no
+precision there).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
 import torch
 
 from iclft.datasets.schema import Question
 from iclft.errors import UserError
 from iclft.models import LoadedModel
+from iclft.tokenization import encode_pair, encode_questions, shared_context
 
 NORMALIZATIONS = ("sum", "mean", "char", "calibrated")
 TRUNCATIONS = ("error", "left")
 DEFAULT_CALIBRATION_PROMPT = "Answer:"
 CONTEXT_CHUNK = 1024  # tokens per forward when encoding a long context
+BATCH_TOKENS_CPU = 512  # prompt and choice tokens per forward, by default
+BATCH_TOKENS_ACCELERATOR = 8192
 
 
 @dataclass
@@ -50,7 +59,7 @@ class QuestionScore:
             return [lp / max(n, 1) for lp, n in zip(self.logprobs, self.n_chars)]
         if normalize == "calibrated":
             if self.calibration is None:
-                raise ValueError("calibrated normalization needs scores computed with calibrate=True")
+                raise UserError("calibrated normalization needs scores computed with calibrate=True")
             return [lp - c for lp, c in zip(self.logprobs, self.calibration)]
         raise UserError(f"unknown normalization {normalize!r}; choose one of {', '.join(NORMALIZATIONS)}")
 
@@ -73,15 +82,10 @@ class _Row:
         return len(self.prefix) + sum(len(c) for c in self.choices)
 
 
-def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
-    """lm-evaluation-harness's split of (context, continuation) into token ids."""
-    n_spaces = len(context) - len(context.rstrip())
-    if n_spaces:
-        continuation = context[-n_spaces:] + continuation
-        context = context[:-n_spaces]
-    whole = tokenizer.encode(context + continuation, add_special_tokens=False)
-    ctx = tokenizer.encode(context, add_special_tokens=False)
-    return ctx, whole[len(ctx) :]
+def default_batch_tokens(device: torch.device | str) -> int:
+    """Prompt and choice tokens per forward: small on a CPU (packed rows attend to each other's positions, masked
+    but computed), large on an accelerator."""
+    return BATCH_TOKENS_CPU if torch.device(device).type == "cpu" else BATCH_TOKENS_ACCELERATOR
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -109,23 +113,24 @@ def _sliding_window(model) -> int | None:
 def _layout(
     lm: LoadedModel, questions: Sequence[Question], context: str, truncation: str
 ) -> tuple[list[int], list[_Row]]:
-    """Tokenize everything; return the shared context tokens and one row per question."""
+    """Tokenize everything (the context once); return the shared context tokens and one row per question."""
     tok = lm.tokenizer
-    ctx_ids = tok.encode(context, add_special_tokens=False) if context else []
-    rows, prefixes = [], []
-    for i, q in enumerate(questions):
-        pairs = [encode_pair(tok, context + q.prompt, c) for c in q.choices]
-        prefix = pairs[0][0] or [_start_token(tok)]
-        for j, (_, cont) in enumerate(pairs):
+    ctx = shared_context(tok, context)
+    encoded = encode_questions(tok, ctx, [q.prompt for q in questions], [q.choices for q in questions])
+    rows = []
+    shared = len(ctx.ids)  # the context tokens every question's prefix starts with, leaving each row >= 1 token
+    for i, (q, (prefix, conts)) in enumerate(zip(questions, encoded)):
+        for j, cont in enumerate(conts):
             if not cont:
                 raise UserError(f"question {q.id!r}: choice {j} encodes to no tokens")
-        prefixes.append(prefix)
-        rows.append(_Row(index=i, prefix=prefix, choices=[c for _, c in pairs]))
-    # The shared part: the context tokens every question's prefix starts with, leaving each row >= 1 token.
-    shared = min([len(ctx_ids)] + [min(_common_prefix(ctx_ids, p), len(p) - 1) for p in prefixes])
-    for r in rows:
-        r.prefix = r.prefix[shared:]
-    ctx_ids = ctx_ids[:shared]
+        if ctx.head == 0 and not prefix:
+            prefix = [_start_token(tok)]
+        common = ctx.head + _common_prefix(ctx.ids[ctx.head :], prefix)
+        shared = min(shared, common, ctx.head + len(prefix) - 1)
+        rows.append(_Row(index=i, prefix=prefix, choices=conts))
+    for r in rows:  # prefixes were relative to the context's first ctx.head tokens
+        r.prefix = ctx.ids[shared : ctx.head] + r.prefix[max(shared - ctx.head, 0) :]
+    ctx_ids = ctx.ids[:shared]
 
     window = lm.max_length
     worst = max(rows, key=lambda r: len(r.prefix) + max(len(c) for c in r.choices))
@@ -149,67 +154,134 @@ def _encode_context(model, ctx_ids: list[int], device) -> list[tuple[torch.Tenso
     cache = DynamicCache()
     for start in range(0, len(ctx_ids), CONTEXT_CHUNK):
         chunk = torch.tensor([ctx_ids[start : start + CONTEXT_CHUNK]], device=device)
-        model(input_ids=chunk, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        model.base_model(input_ids=chunk, past_key_values=cache, use_cache=True)
     return [(layer.keys, layer.values) for layer in cache.layers]
+
+
+@dataclass
+class _Packed:
+    """A batch of rows packed into one sequence: token ids, positions, the attention mask and the scored targets."""
+
+    ids: torch.Tensor  # (total,)
+    positions: torch.Tensor  # (total,)
+    mask: torch.Tensor | dict[str, torch.Tensor]  # (1, 1, total, n_ctx + total) bool, or one per attention type
+    predictors: torch.Tensor  # (scored,) positions in the packed sequence whose logits predict a choice token
+    targets: torch.Tensor  # (scored,) the choice tokens
+    segments: torch.Tensor  # (scored,) each target's segment (0 .. n_segments - 1)
+    choice_segments: torch.Tensor  # (n_choices,) the segment of each choice, in row order
+
+
+def _pack(rows: Sequence[_Row], n_ctx: int, window: int | None, device) -> _Packed:
+    """Lay out rows as [prefix | choice 1 | ... | choice N] each, with torch ops over per-segment sizes.
+
+    The tree mask: a token sees the whole context, and within its own row the earlier tokens of its own segment
+    plus (for a choice) the row's prefix.
+    """
+    # Per segment (a prefix or a choice; a Python loop over segments, not tokens): its length, row, whether it is
+    # a prefix, its first position after the context, and the packed index predicting its first token.
+    seg_len, seg_row, seg_prefix, seg_pos0, seg_pred0 = [], [], [], [], []
+    off = 0
+    for b, r in enumerate(rows):
+        a = len(r.prefix)
+        n = 1 + len(r.choices)
+        seg_len += [a] + [len(c) for c in r.choices]
+        seg_row += [b] * n
+        seg_prefix += [True] + [False] * len(r.choices)
+        seg_pos0 += [0] + [a] * len(r.choices)
+        seg_pred0 += [off + a - 1] * n
+        off += a + sum(len(c) for c in r.choices)
+    flat = torch.tensor(list(chain.from_iterable(part for r in rows for part in (r.prefix, *r.choices))))
+    lengths = torch.tensor(seg_len)
+    is_prefix_seg = torch.tensor(seg_prefix)
+    seg_start = torch.cumsum(lengths, 0) - lengths
+    seg = torch.repeat_interleave(torch.arange(len(seg_len)), lengths)
+    index = torch.arange(len(flat))
+    within = index - seg_start[seg]
+    pos = n_ctx + torch.tensor(seg_pos0)[seg] + within
+    scored = ~is_prefix_seg[seg]
+    # A choice's first token is predicted by its row's last prefix token, later ones by the token before.
+    predictors = torch.where(within == 0, torch.tensor(seg_pred0)[seg], index - 1)[scored]
+    row = torch.tensor(seg_row)[seg]
+
+    row_d, seg_d, pos_d = row.to(device), seg.to(device), pos.to(device)
+    packed = (row_d[:, None] == row_d[None, :]) & (pos_d[None, :] <= pos_d[:, None])
+    packed &= (seg_d[:, None] == seg_d[None, :]) | is_prefix_seg.to(device)[seg_d][None, :]
+    full = torch.cat([torch.ones((len(flat), n_ctx), dtype=torch.bool, device=device), packed], dim=1)
+    mask: torch.Tensor | dict[str, torch.Tensor] = full[None, None]
+    if window is not None:
+        key_pos = torch.cat([torch.arange(n_ctx, device=device), pos_d])
+        near = (pos_d[:, None] - key_pos[None, :]) < window
+        mask = {"full_attention": mask, "sliding_attention": (full & near)[None, None]}
+    return _Packed(
+        ids=flat.to(device),
+        positions=pos_d,
+        mask=mask,
+        predictors=predictors.to(device),
+        targets=flat[scored].to(device),
+        segments=seg[scored].to(device),
+        choice_segments=torch.nonzero(~is_prefix_seg)[:, 0].to(device),
+    )
+
+
+class Head:
+    """The LM head in fp32: logits for selected hidden states, upcast before the projection (a bf16 model's
+    logits would otherwise be rounded to bf16, ~0.1 nats at typical logit sizes); the weight is upcast once."""
+
+    def __init__(self, model):
+        self.weight = model.get_output_embeddings().weight.float()
+        self.cap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
+
+    def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = torch.nn.functional.linear(hidden.float(), self.weight)
+        if self.cap:
+            logits = torch.tanh(logits / self.cap) * self.cap
+        return logits
 
 
 @torch.no_grad()
 def _score_batch(
-    model, rows: Sequence[_Row], ctx_kv: list[tuple[torch.Tensor, torch.Tensor]], n_ctx: int
+    model, head: Head, rows: Sequence[_Row], ctx_kv: list[tuple[torch.Tensor, torch.Tensor]], n_ctx: int
 ) -> list[list[float]]:
     """One forward for a group of rows packed into a single sequence; returns per-choice summed log-probs.
 
-    Packing (batch dimension 1) lets every row attend to the one shared context cache without copying it;
-    a block-diagonal tree mask keeps the rows, and the choices within a row, from seeing each other.
+    Packing (batch dimension 1) lets every row attend to the one shared context cache without copying it; a
+    tree mask keeps the rows, and the choices within a row, from seeing each other. Logits are computed only at
+    the positions that predict a choice token, in fp32.
     """
     from transformers import DynamicCache
 
-    device = model.device
-    total = sum(r.length for r in rows)
-    ids = torch.empty(total, dtype=torch.long)
-    pos = torch.empty(total, dtype=torch.long)
-    allowed = torch.zeros((total, total), dtype=torch.bool)  # the packed part of the mask
-    targets = []  # (position whose logits predict, target token, row, choice)
-    off = 0
-    for b, r in enumerate(rows):
-        a = len(r.prefix)
-        ids[off : off + a] = torch.tensor(r.prefix)
-        pos[off : off + a] = torch.arange(n_ctx, n_ctx + a)
-        allowed[off : off + a, off : off + a] = torch.ones(a, a, dtype=torch.bool).tril()
-        start = off + a
-        for j, cont in enumerate(r.choices):
-            n = len(cont)
-            end = start + n
-            ids[start:end] = torch.tensor(cont)
-            pos[start:end] = torch.arange(n_ctx + a, n_ctx + a + n)
-            allowed[start:end, off : off + a] = True
-            allowed[start:end, start:end] = torch.ones(n, n, dtype=torch.bool).tril()
-            prev = [off + a - 1] + list(range(start, end - 1))
-            targets.extend((p, t, b, j) for p, t in zip(prev, cont))
-            start = end
-        off = start
-    full = torch.cat([torch.ones((total, n_ctx), dtype=torch.bool), allowed], dim=1)
-    mask: torch.Tensor | dict[str, torch.Tensor] = full[None, None].to(device)
-    window = _sliding_window(model)
-    if window is not None:
-        key_pos = torch.cat([torch.arange(n_ctx), pos])
-        near = (pos[:, None] - key_pos[None, :]) < window
-        mask = {"full_attention": mask, "sliding_attention": (full & near)[None, None].to(device)}
+    p = _pack(rows, n_ctx, _sliding_window(model), model.device)
     cache = DynamicCache(ddp_cache_data=ctx_kv) if n_ctx else None
-    out = model(
-        input_ids=ids[None].to(device),
-        position_ids=pos[None].to(device),
-        attention_mask=mask,
+    hidden = model.base_model(
+        input_ids=p.ids[None],
+        position_ids=p.positions[None],
+        attention_mask=p.mask,
         past_key_values=cache,
         use_cache=cache is not None,
-    )
-    pi, ti, bi, ci = (torch.tensor(x) for x in zip(*targets))
-    logits = out.logits[0, pi.to(device)].float()
-    token_lp = torch.log_softmax(logits, dim=-1).gather(1, ti.to(device)[:, None])[:, 0].cpu()
-    sums = [[0.0] * len(r.choices) for r in rows]
-    for b, j, lp in zip(bi.tolist(), ci.tolist(), token_lp.tolist()):
-        sums[b][j] += lp
-    return sums
+    ).last_hidden_state
+    token_lp = torch.log_softmax(head(hidden[0, p.predictors]), dim=-1).gather(1, p.targets[:, None])[:, 0]
+    sums = torch.zeros(len(p.choice_segments) + len(rows), dtype=torch.float64, device=token_lp.device)
+    sums.index_add_(0, p.segments, token_lp.double())
+    flat = sums[p.choice_segments].tolist()
+    out_rows, k = [], 0
+    for r in rows:
+        out_rows.append(flat[k : k + len(r.choices)])
+        k += len(r.choices)
+    return out_rows
+
+
+def _batches(rows: Sequence[_Row], batch_tokens: int, batch_size: int | None) -> list[list[_Row]]:
+    """Rows by length, grouped greedily up to `batch_tokens` tokens (and `batch_size` rows) each."""
+    out: list[list[_Row]] = []
+    size = 0
+    for r in sorted(rows, key=lambda r: r.length):
+        if out and size + r.length <= batch_tokens and (batch_size is None or len(out[-1]) < batch_size):
+            out[-1].append(r)
+            size += r.length
+        else:
+            out.append([r])
+            size = r.length
+    return out
 
 
 def score_questions(
@@ -217,7 +289,8 @@ def score_questions(
     questions: Sequence[Question],
     context: str = "",
     *,
-    batch_size: int = 8,
+    batch_size: int | None = None,
+    batch_tokens: int | None = None,
     calibrate: bool = False,
     calibration_prompt: str = DEFAULT_CALIBRATION_PROMPT,
     truncation: str = "error",
@@ -225,25 +298,28 @@ def score_questions(
 ) -> list[QuestionScore]:
     """Score every choice of every question after a shared `context`; see the module docstring.
 
-    `truncation`: 'error' (default) refuses a context that does not fit the model's window; 'left' drops
-    the context's earliest tokens until it fits. `calibrate` also scores each choice after
-    `calibration_prompt` with no context (for the 'calibrated' normalization). `progress(n)` is called
-    after every n questions scored.
+    Each forward takes up to `batch_tokens` prompt and choice tokens (default by device: `default_batch_tokens`)
+    and, if given, at most `batch_size` questions; neither changes the results. `truncation`: 'error' (default)
+    refuses a context that does not fit the model's window; 'left' drops the context's earliest tokens until it
+    fits. `calibrate` also scores each choice after `calibration_prompt` with no context (for the 'calibrated'
+    normalization). `progress(n)` is called after every n questions scored.
     """
     if truncation not in TRUNCATIONS:
         raise UserError(f"unknown truncation {truncation!r}; choose one of {', '.join(TRUNCATIONS)}")
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise UserError("batch size must be at least 1")
+    if batch_tokens is not None and batch_tokens < 1:
+        raise UserError("batch tokens must be at least 1")
     if not questions:
         return []
-    ctx_ids, rows = _layout(lm, questions, context, truncation)
     model = lm.model
+    budget = batch_tokens or default_batch_tokens(model.device)
+    ctx_ids, rows = _layout(lm, questions, context, truncation)
     ctx_kv = _encode_context(model, ctx_ids, model.device) if ctx_ids else []
+    head = Head(model)
     logprobs: list[list[float]] = [[] for _ in questions]
-    order = sorted(rows, key=lambda r: r.length)
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        for r, sums in zip(batch, _score_batch(model, batch, ctx_kv, len(ctx_ids))):
+    for batch in _batches(rows, budget, batch_size):
+        for r, sums in zip(batch, _score_batch(model, head, batch, ctx_kv, len(ctx_ids))):
             logprobs[r.index] = sums
         if progress:
             progress(len(batch))
@@ -259,7 +335,7 @@ def score_questions(
     ]
     if calibrate:
         neutral = [Question(id=q.id, prompt=calibration_prompt, choices=q.choices) for q in questions]
-        for s, c in zip(scores, score_questions(lm, neutral, batch_size=batch_size)):
+        for s, c in zip(scores, score_questions(lm, neutral, batch_size=batch_size, batch_tokens=batch_tokens)):
             s.calibration = c.logprobs
     return scores
 

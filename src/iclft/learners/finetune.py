@@ -127,7 +127,7 @@ def examples(docs: Sequence[Document], split: str = "independent") -> list[Examp
 
 def encode(tokenizer, ex: Example, max_length: int, eos: bool = True) -> dict[str, list[int]]:
     """input_ids / labels (-100 on the prompt) / attention_mask, cut to the last `max_length` tokens."""
-    from iclft.scoring import encode_pair
+    from iclft.tokenization import encode_pair
 
     if ex.prompt:
         prompt, completion = encode_pair(tokenizer, ex.prompt, ex.completion)
