@@ -26,6 +26,8 @@ Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content":
 # Prompts a local model generates together: on 2 CPU threads, 16 gave 1.17x the tokens/s of 8 (32: 1.23x) on
 # local-augmentation prompts of SmolLM2-135M; larger batches cost memory over long (global) prompts.
 GENERATE_BATCH = 16
+# ...and at most this many tokens, rows x (prompt + max_new_tokens): short prompts go many at a time, long ones few.
+GENERATE_TOKENS = 16384
 
 
 class Sampling(BaseModel):
