@@ -8,7 +8,8 @@ from iclft.augment.generators import Request, Sampling, generate
 from iclft.augment.local import LocalGenerator
 from iclft.augment.prefix import common_prefix, token_batches
 
-SYSTEM = {"role": "system", "content": "You restate facts. Write two new sentences with the same meaning, one per line."}
+SYSTEM = {"role": "system",
+          "content": "You restate facts. Write two new sentences with the same meaning, one per line."}
 ITEMS = ["Femp are more dangerous than glon.", "The wug lives near the big blue sea, far from the zept.", "Troff swim."]
 GREEDY = Sampling(temperature=0.0, max_new_tokens=12)
 REQUESTS = [Request.chat([SYSTEM, {"role": "user", "content": f"Statement: {t}"}], seed=i) for i, t in enumerate(ITEMS)]

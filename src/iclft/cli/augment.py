@@ -17,7 +17,7 @@ from typing import Any
 import typer
 from pydantic import BaseModel, ValidationError
 
-from iclft.augment.generators import GENERATE_BATCH
+from iclft.augment.generators import GENERATE_BATCH, GENERATE_TOKENS
 from iclft.errors import UserError
 from iclft.io import write_json, write_jsonl
 from iclft.models import DEFAULT_MODEL
@@ -31,7 +31,9 @@ COMMON: dict[str, tuple[Any, Any]] = {
     "model": (str, Opt(DEFAULT_MODEL, "--model", help="local: registry name or Hugging Face folder")),
     "device": (str | None, Opt(None, "--device", help="local: cpu, cuda, ... (default: cuda if present)")),
     "dtype": (str, Opt("float32", "--dtype", help="local: float32 | bfloat16 | float16")),
-    "batch_size": (int, Opt(GENERATE_BATCH, "--batch-size", min=1, help="local: prompts generated together")),
+    "batch_size": (int, Opt(GENERATE_BATCH, "--batch-size", min=1, help="local: prompts generated together, at most")),
+    "batch_tokens": (int, Opt(GENERATE_TOKENS, "--batch-tokens", min=1,
+                              help="local: tokens generated together, at most: rows x (prompt + max new tokens)")),
     "base_url": (str | None, Opt(None, "--base-url", help="openai: endpoint, e.g. http://127.0.0.1:8000/v1")),
     "api_model": (str | None, Opt(None, "--api-model", help="openai: the served model's name")),
     "api_key_env": (str, Opt("OPENAI_API_KEY", "--api-key-env", help="openai: environment variable holding the key")),
@@ -59,8 +61,8 @@ GLOBAL: dict[str, tuple[Any, Any]] = {
     "fraction": (float, Opt(0.25, "--fraction", help="context=subsample: share of documents shown")),
     "budget": (int, Opt(2048, "--budget", min=1, help="context=budget: tokens of context at most")),
 }
-GENERATOR_KEYS = ("model", "device", "dtype", "batch_size", "base_url", "api_model", "api_key_env", "concurrency",
-                  "rate", "timeout", "retries")
+GENERATOR_KEYS = ("model", "device", "dtype", "batch_size", "batch_tokens", "base_url", "api_model", "api_key_env",
+                  "concurrency", "rate", "timeout", "retries")
 OPTION_KEYS = ("samples", "temperature", "top_p", "max_new_tokens", "seed", "unit", "k", "granularity", "context",
                "fraction", "budget")
 
