@@ -16,7 +16,8 @@ import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from iclft import models
-from iclft.augment.generators import GENERATE_BATCH, Generation, Message, Request, Sampling
+from iclft.augment.generators import GENERATE_BATCH, GENERATE_TOKENS, Generation, Message, Request, Sampling
+from iclft.augment.prefix import PrefixCache, common_prefix, fits_window, token_batches
 from iclft.errors import UserError
 
 
@@ -41,17 +42,19 @@ class _RowSampler(LogitsProcessor):
 
 
 class LocalGenerator:
-    """Generate with a model, `batch_size` prompts at a time, left-padded.
+    """Generate with a model in batches of at most `batch_size` prompts and `batch_tokens` tokens (rows x
+    (prompt + max_new_tokens)); the prompts' shared prefix is encoded once (`prefix_cache`, see augment.prefix).
 
     `model` is a loaded model (`models.load`) or a registry name / folder, loaded only when first needed:
     a run whose generations are all cached never loads the weights.
     """
 
     def __init__(self, model: models.LoadedModel | str | Path = models.DEFAULT_MODEL, batch_size: int = GENERATE_BATCH,
-                 device: str | None = None, dtype: str = "float32") -> None:
-        if batch_size < 1:
-            raise UserError("batch size must be at least 1")
-        self.batch_size = batch_size
+                 device: str | None = None, dtype: str = "float32", batch_tokens: int = GENERATE_TOKENS,
+                 prefix_cache: bool = True) -> None:
+        if batch_size < 1 or batch_tokens < 1:
+            raise UserError("batch size and batch tokens must be at least 1")
+        self.batch_size, self.batch_tokens, self.prefix_cache = batch_size, batch_tokens, prefix_cache
         if isinstance(model, models.LoadedModel):
             self._lm: models.LoadedModel | None = model
             name, path, dtype = model.name, Path(model.path), str(model.model.dtype).removeprefix("torch.")
@@ -98,19 +101,32 @@ class LocalGenerator:
             if len(ids) + sampling.max_new_tokens > limit:
                 raise UserError(f"a prompt of {len(ids)} tokens plus max_new_tokens={sampling.max_new_tokens} "
                                 f"exceeds the {limit}-token context of {self.lm.name}")
+        if not prompts:
+            return
+        shared = common_prefix(prompts) if self.prefix_cache else 0
+        if not fits_window(self.lm.model, max(map(len, prompts)) + sampling.max_new_tokens):
+            shared = 0
+        prefix = PrefixCache(self.lm.model, prompts[0][:shared]) if shared else None
         order = sorted(range(len(requests)), key=lambda i: len(prompts[i]))  # similar lengths: less padding
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            texts = self._generate_batch([prompts[i] for i in batch], [requests[i].seed for i in batch], sampling)
+        lengths = [len(prompts[i]) for i in order]
+        for run in token_batches(lengths, sampling.max_new_tokens, self.batch_tokens, self.batch_size):
+            batch = [order[j] for j in run]
+            texts = self._generate_batch([prompts[i] for i in batch], [requests[i].seed for i in batch], sampling,
+                                         prefix)
             yield from zip(batch, texts)
 
     @torch.inference_mode()
-    def _generate_batch(self, prompts: list[list[int]], seeds: list[int], sampling: Sampling) -> list[Generation]:
+    def _generate_batch(self, prompts: list[list[int]], seeds: list[int], sampling: Sampling,
+                        prefix: PrefixCache | None = None) -> list[Generation]:
+        """Rows laid out as prefix + padding + tail (plain left padding without a prefix cache)."""
         tok, model = self.lm.tokenizer, self.lm.model
-        width = max(map(len, prompts))
+        shared = len(prefix) if prefix is not None else 0
+        head = prompts[0][:shared]
+        tails = [p[shared:] for p in prompts]
+        width = max(map(len, tails))
         pad = tok.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=model.device)
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=model.device)
+        input_ids = torch.tensor([head + [pad] * (width - len(t)) + t for t in tails], device=model.device)
+        mask = torch.tensor([[1] * shared + [0] * (width - len(t)) + [1] * len(t) for t in tails], device=model.device)
         eos = model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos]) | {tok.eos_token_id}
         config = GenerationConfig(
@@ -122,10 +138,11 @@ class LocalGenerator:
         processors = LogitsProcessorList()
         if sampling.temperature > 0:
             processors.append(_RowSampler(seeds, sampling.temperature, sampling.top_p))
+        cache = {"past_key_values": prefix.expand(len(prompts))} if prefix is not None else {}
         out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config,
-                             logits_processor=processors)
+                             logits_processor=processors, **cache)
         results = []
-        for prompt, row in zip(prompts, out[:, width:].tolist()):
+        for prompt, row in zip(prompts, out[:, shared + width:].tolist()):
             stop = next((j for j, t in enumerate(row) if t in eos_ids), None)
             new = row if stop is None else row[:stop]
             text = tok.decode(new, skip_special_tokens=True)

@@ -42,7 +42,10 @@ COMMON: dict[str, tuple[Any, Any]] = {
     "model": (str, Opt(_gen("model"), "--model", help="local: registry name or Hugging Face folder")),
     "device": (str | None, Opt(_gen("device"), "--device", help="local: cpu, cuda, ... (default: cuda if present)")),
     "dtype": (str, Opt(_gen("dtype"), "--dtype", help="local: float32 | bfloat16 | float16")),
-    "batch_size": (int, Opt(_gen("batch_size"), "--batch-size", min=1, help="local: prompts generated together")),
+    "batch_size": (int, Opt(_gen("batch_size"), "--batch-size", min=1,
+                            help="local: prompts generated together, at most")),
+    "batch_tokens": (int, Opt(_gen("batch_tokens"), "--batch-tokens", min=1,
+                              help="local: tokens generated together, at most: rows x (prompt + max new tokens)")),
     "base_url": (str | None, Opt(_gen("base_url"), "--base-url",
                                  help="openai: endpoint, e.g. http://127.0.0.1:8000/v1")),
     "api_model": (str | None, Opt(_gen("api_model"), "--api-model", help="openai: the served model's name")),
@@ -73,8 +76,8 @@ GLOBAL: dict[str, tuple[Any, Any]] = {
     "fraction": (float, Opt(_aug("fraction"), "--fraction", help="context=subsample: share of documents shown")),
     "budget": (int, Opt(_aug("budget"), "--budget", min=1, help="context=budget: tokens of context at most")),
 }
-GENERATOR_KEYS = ("model", "device", "dtype", "batch_size", "base_url", "api_model", "api_key_env", "concurrency",
-                  "rate", "timeout", "retries")
+GENERATOR_KEYS = ("model", "device", "dtype", "batch_size", "batch_tokens", "base_url", "api_model", "api_key_env",
+                  "concurrency", "rate", "timeout", "retries")
 OPTION_KEYS = ("samples", "temperature", "top_p", "max_new_tokens", "seed", "unit", "k", "granularity", "context",
                "fraction", "budget")
 
