@@ -184,6 +184,22 @@ def test_syllogism_answers_follow_from_the_training_text(syl):
         assert {q.choices[i] for i in q.correct_choices} == valid
 
 
+def test_syllogisms_both_orders_doubles_questions_not_training(syl):
+    both = registry.build("syllogisms", seed=0, params={"both_orders": True})
+    assert [d.text for d in both.train] == [d.text for d in syl.train]
+    assert len(both.test) == 2 * len(syl.test) and len(both.validation) == 2 * len(syl.validation)
+    first = [q for q in both.test if not q.id.endswith("-swapped")]
+    assert [q.model_dump() for q in first] == [q.model_dump() for q in syl.test]  # the first form is unchanged
+    by_id = {q.id: q for q in both.test + both.validation}
+    for q in both.test + both.validation:
+        if q.id.endswith("-swapped"):
+            orig = by_id[q.id.removesuffix("-swapped")]
+            x, z = re.fullmatch(r"The relationships between (\w+) and (\w+) are:", orig.prompt).groups()
+            assert q.prompt == f"The relationships between {z} and {x} are:" and q.subtype == orig.subtype
+            assert {q.choices[i] for i in q.correct_choices} == {orig.choices[i] for i in orig.correct_choices}
+    test_syllogism_answers_follow_from_the_training_text(both)
+
+
 # ---------------------------------------------------------------- determinism
 
 

@@ -136,6 +136,18 @@ def test_checker_recomputes_every_answer(small):
         D.check(t, [twin])
 
 
+def test_canonical_choice_order_prints_choices_as_training_prints_results(small):
+    ds, t = small
+    canon = registry.build("derivatoids", 0, {**SMALL, "choice_order": "canonical"})
+    assert [d.text for d in canon.train] == [d.text for d in ds.train]
+    assert [q.prompt for q in canon.test + canon.validation] == [q.prompt for q in ds.test + ds.validation]
+    assert D.check(t, canon.test + canon.validation) == len(canon.test) + len(canon.validation)
+    printed = {c.strip().removesuffix(".") for q in canon.test for c in q.choices}
+    assert printed == {str(t.parse(c)) for c in printed}  # sympy's order, the order of the worked examples
+    shuffled = {c.strip().removesuffix(".") for q in ds.test for c in q.choices}
+    assert shuffled != {str(t.parse(c)) for c in shuffled}
+
+
 def test_same_seed_same_bytes(tmp_path):
     for folder, seed in (("a", 5), ("b", 5), ("c", 6)):
         registry.build("derivatoids", seed, SMALL).save(tmp_path / folder)

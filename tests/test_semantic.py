@@ -211,6 +211,24 @@ def test_test_and_validation_items_are_disjoint(small):
     assert not {item(q) for q in ds.test} & {item(q) for q in ds.validation}
 
 
+def test_more_wordings_per_item_ask_the_same_items_again_with_the_same_training(small):
+    ds, world, _ = small
+    two = build(0, SMALL.model_copy(update={"wordings_per_item": 2}))
+    assert [d.text for d in two.train] == [d.text for d in ds.train]
+    assert check(world, [*two.test, *two.validation]) == len(two.test) + len(two.validation)
+
+    def item(q):
+        return q.split, q.subtype, canonical(world.parse_statement(q.prompt + q.choices[q.answer]))
+
+    by_item = defaultdict(set)
+    for q in two.test:
+        by_item[item(q)].add(q.prompt)
+    assert len(two.test) > 1.5 * len(ds.test)
+    assert max(len(p) for p in by_item.values()) == 2  # a second question is a second wording, never a repeat
+    assert sum(len(p) for p in by_item.values()) == len(two.test)
+    assert not set(by_item) & {item(q) for q in two.validation}  # items still disjoint
+
+
 def test_no_english_reaches_the_text_and_meta_keeps_the_gloss(small):
     ds, world, _ = small
     gloss = ds.meta["gloss"]

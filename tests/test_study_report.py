@@ -36,6 +36,11 @@ def test_accuracy_is_mean_over_subtype_seed_groups_with_standard_error():
     ft = aggs[("ft", "sum")]
     assert (ft.accuracy, ft.se, ft.chance) == (0.5, None, 0.25)
     assert aggs[("ft", "mean")].accuracy == 1.0
+    # error bars: over sub-types where there are several; over questions (Laplace-corrected) where there is one
+    assert (icl.subtypes, icl.error) == (2, icl.se)
+    assert (ft.subtypes, ft.one_subtype) == (1, True)
+    assert ft.error == ft.question_se == pytest.approx(math.sqrt(0.5 * 0.5 / 2))
+    assert aggs[("ft", "mean")].question_se == pytest.approx(math.sqrt(0.75 * 0.25 / 2))  # 2 of 2: p = 3/4
 
 
 def _fake_study(root, records_by_cell):
@@ -68,7 +73,8 @@ def test_report_files_from_stored_records(tmp_path):
     text = path.read_text()
     # pretrained always wrong; ft wrong on seed 0, right on seed 1 -> 0.5 +- 0.5 over the two seed groups
     assert "| split | pretrained | ft | chance |" in text
-    assert "| rephrased | 0.00 ± 0.00 | 0.50 ± 0.50 | 0.50 |" in text
+    # one sub-type per split: the bars are question-level (the spread over the two seeds, 0.00 and 0.50, is not)
+    assert "| rephrased | 0.00 ± 0.14* | 0.50 ± 0.20* | 0.50 |" in text and "binomial standard error" in text
     assert "config hash: `abc123`" in text and "toy.ft.m.s1.0000 | 12.5 | 10.0" in text
     for fig in ("toy-m-test.png", "toy-m-loss.png"):
         assert (tmp_path / "figures" / fig).read_bytes()[:4] == b"\x89PNG"

@@ -46,7 +46,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import sympy as sp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -304,6 +304,9 @@ class Params(BaseModel):
     max_depth: int = Field(3, ge=2, le=5, description="deepest expression tree")
     max_functions: int = Field(4, ge=2, description="most function applications in an expression")
     n_choices: int = Field(4, ge=2, le=6, description="choices per question")
+    choice_order: Literal["shuffled", "canonical"] = Field(
+        "shuffled", description="terms and factors of the choices in random order, or in the canonical (sympy) order "
+                                "the training documents print results in")
 
     @model_validator(mode="after")
     def _combos(self) -> Params:
@@ -553,13 +556,15 @@ class Chooser:
         return [c.result for c in best]
 
 
-def _question(t: Transform, item: Item, qid: str, split: str, rng: random.Random, chooser: Chooser) -> Question:
-    """The question on item's expression: its result among distractors the chooser picks, in random order."""
+def _question(t: Transform, item: Item, qid: str, split: str, rng: random.Random, chooser: Chooser,
+              order: str = "shuffled") -> Question:
+    """The question on item's expression: its result among distractors the chooser picks, in random order; each
+    choice printed with its terms and factors shuffled, or canonically (`order`)."""
     e, right = item[0], t.apply(item[0])
     wrong = chooser.pick(qid[: qid.index(".") + 2], e, right, item[1], rng)  # group: split and label
     rng.shuffle(wrong)
     answer = rng.randrange(chooser.n_choices)
-    results = [shuffled(r, rng) for r in wrong[:answer] + [right] + wrong[answer:]]
+    results = [shuffled(r, rng) if order == "shuffled" else str(r) for r in wrong[:answer] + [right] + wrong[answer:]]
     return Question(id=qid, prompt=f"The {t.name} of {e} is", choices=[f" {r}." for r in results], answer=answer,
                     split=split, subtype=combo(e))
 
@@ -614,7 +619,7 @@ def build(seed: int, params: Params) -> Dataset:
             for label, target in (("v", validation), ("t", test)):
                 for item in pools[c][label]:
                     qid = f"{split}.{label}{len(test) + len(validation):05d}"
-                    target.append(_question(t, item, qid, split, rng, chooser))
+                    target.append(_question(t, item, qid, split, rng, chooser, params.choice_order))
     check(t, test + validation)
     meta = {"transform": t.to_dict(), "vocab": [name, *fns], "train_combos": trained, "heldout": params.heldout,
             "rules": {r: RULE_TEXT[r][0].format(m=name) for r in RULES}}

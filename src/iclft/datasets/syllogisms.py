@@ -18,6 +18,10 @@ says the same as "No S are P"). Chance is therefore 1/6 for the All forms and 2/
 With existential_import=True, weaker conclusions ("Some S are P" from Barbara) are accepted too and
 the weakened forms (Darapti AAI-3, Bramantip AAI-4) are added.
 
+With both_orders=True each item is asked twice, "between yomp and troff" and "between troff and yomp" (the
+same valid conclusions, the choices in the other order): twice the test questions for the same training;
+the two questions of an item are not independent evidence.
+
 Validation: `validation_items` of the `n_items` items (seeded, spread over forms) keep their training
 document but ask their question in validation.jsonl instead of test.jsonl. Train is the paper's 69 items.
 """
@@ -128,6 +132,8 @@ class Params(BaseModel):
     n_items: int = Field(69, ge=1, description="syllogisms in training (test + validation items)")
     validation_items: int = Field(10, ge=0, description="items whose questions go to validation, not test")
     existential_import: bool = Field(False, description="traditional semantics: terms are non-empty")
+    both_orders: bool = Field(False, description="ask each item's conclusion a second time, its terms in the other "
+                                                 "order (more test questions, same training)")
 
     @model_validator(mode="after")
     def _some_test_items(self) -> Params:
@@ -157,13 +163,16 @@ def build(seed: int, params: Params) -> Dataset:
                              f"and {terms[2]} are: {sentence(premises[0])} {sentence(premises[1])}"))
         valid = valid_conclusions(premises, s, p, params.existential_import)
         x, z = (s, p) if rng.random() < 0.5 else (p, s)
-        cands = conclusions(x, z)
-        answer = cands.index(strongest(valid, s))
-        accepted = [j for j, c in enumerate(cands) if c in valid and j != answer]
-        q = Question(id=f"{item_id}-conclusion", prompt=f"The relationships between {x} and {z} are:",
-                     choices=[" " + sentence(c) for c in cands], answer=answer, accepted=accepted,
-                     split="syllogism", subtype=name, facts=[item_id])
-        (validation if i in validation_ids else test).append(q)
+        orders = [(x, z), (z, x)] if params.both_orders else [(x, z)]
+        for k, (a, b) in enumerate(orders):
+            cands = conclusions(a, b)
+            answer = cands.index(strongest(valid, s))
+            accepted = [j for j, c in enumerate(cands) if c in valid and j != answer]
+            q = Question(id=f"{item_id}-conclusion" + ("-swapped" if k else ""),
+                         prompt=f"The relationships between {a} and {b} are:",
+                         choices=[" " + sentence(c) for c in cands], answer=answer, accepted=accepted,
+                         split="syllogism", subtype=name, facts=[item_id])
+            (validation if i in validation_ids else test).append(q)
     rng.shuffle(docs)
     return Dataset(name="syllogisms", train=docs, test=test, validation=validation,
                    meta={"vocab": list(vocab.issued), "forms": {f[0]: FORM_NAMES.get(f[0], "") for f in form_list},

@@ -71,9 +71,7 @@ PRETRAINED = "pretrained: near chance (no contamination)"
 
 
 def standard_error(a: Aggregate) -> float:
-    p = (a.correct + 1) / (a.questions + 2)
-    se = math.sqrt(p * (1 - p) / max(a.questions, 1))
-    return max(se, a.se or 0.0)
+    return max(a.question_se, a.se or 0.0)
 
 
 def _fmt(label: str, a: Aggregate) -> str:

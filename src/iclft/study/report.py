@@ -1,8 +1,11 @@
 """`iclft report DIR`: aggregates, figures in the paper's style and report.md, from stored records only.
 
 Accuracy of a (dataset, model, questions part, split, condition) is the mean over its (sub-type, seed)
-groups of each group's accuracy; the error bar is the standard error over those groups (as in the
-paper: over sub-types, and here seeds too). Chance is the mean over questions of correct/choices.
+groups of each group's accuracy; `se` is the standard error over those groups (as in the paper: over
+sub-types, and here seeds too). A split with one sub-type has no spread over sub-types to measure (and over
+seeds alone the spread leaves out the questions' own noise), so its error bar (`Aggregate.error`) is the
+question-level binomial standard error instead, Laplace-corrected (`question_se`) so that 0 or 1 on few
+questions still shows doubt. Chance is the mean over questions of correct/choices.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from iclft.io import atomic_open
 from iclft.study.store import Store
 
 CSV_FIELDS = ("dataset", "model", "part", "split", "condition", "normalization", "accuracy", "se", "groups",
-              "questions", "correct", "chance")
+              "questions", "correct", "chance", "subtypes")
+ERROR_BARS = ("error bars: ±1 standard error over sub-types (and seeds); * = one sub-type: binomial standard error "
+              "over questions (Laplace-corrected)")
 
 
 @dataclass
@@ -38,6 +43,22 @@ class Aggregate:
     questions: int
     correct: int
     chance: float
+    subtypes: int = 0  # distinct sub-types among the groups (0: not counted)
+
+    @property
+    def question_se(self) -> float:
+        """Binomial standard error over questions, sqrt(p(1-p)/n) with p = (correct+1)/(n+2) (never 0)."""
+        p = (self.correct + 1) / (self.questions + 2)
+        return math.sqrt(p * (1 - p) / max(self.questions, 1))
+
+    @property
+    def one_subtype(self) -> bool:
+        return self.subtypes == 1
+
+    @property
+    def error(self) -> float | None:
+        """The error bar: over sub-types and seeds, or over questions where the split has one sub-type."""
+        return self.question_se if self.one_subtype else self.se
 
     def row(self) -> dict[str, Any]:
         d = self.__dict__.copy()
@@ -73,7 +94,7 @@ def aggregate(records: list[dict[str, Any]], normalizations: list[str] | None = 
         n_q = sum(len(g) for g in groups.values())
         n_c = sum(sum(g) for g in groups.values())
         ch = chance[key[:5]]
-        out.append(Aggregate(*key, mean, se, k, n_q, n_c, sum(ch) / len(ch)))
+        out.append(Aggregate(*key, mean, se, k, n_q, n_c, sum(ch) / len(ch), len({st for st, _ in groups})))
     return out
 
 
@@ -92,7 +113,8 @@ def write_csv(path: Path, aggs: list[Aggregate]) -> None:
 
 def _figure_bars(path: Path, title: str, splits: list[str], conditions: list[str],
                  table: dict[tuple[str, str], Aggregate]) -> None:
-    """Accuracy per split grouped by condition, standard-error bars, dashed chance line per split."""
+    """Accuracy per split grouped by condition, standard-error bars (`Aggregate.error`, said in a caption),
+    dashed chance line per split."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,7 +131,7 @@ def _figure_bars(path: Path, title: str, splits: list[str], conditions: list[str
             if a is not None:
                 xs.append(i - 0.4 + width * (j + 0.5))
                 ys.append(a.accuracy)
-                es.append(math.nan if a.se is None else a.se)  # a single group has no error bar
+                es.append(math.nan if a.error is None else a.error)
         ax.bar(xs, ys, width * 0.92, yerr=es, capsize=3, label=cond, color=colors[j % len(colors)],
                error_kw={"elinewidth": 1})
     for i, split in enumerate(splits):
@@ -117,12 +139,15 @@ def _figure_bars(path: Path, title: str, splits: list[str], conditions: list[str
         if ch:
             ax.hlines(ch[0], i - 0.45, i + 0.45, colors="black", linestyles="dashed", linewidth=1,
                       label="chance" if i == 0 else None)
-    ax.set_xticks(range(len(splits)), [s.replace("_", "\n") for s in splits])
+    single = {s for (s, _), a in table.items() if a.one_subtype}
+    ax.set_xticks(range(len(splits)), [s.replace("_", "\n") + ("*" if s in single else "") for s in splits])
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("accuracy")
     ax.set_title(title, fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    caption = ERROR_BARS if single else ERROR_BARS.split(";")[0]
+    fig.text(0.01, -0.02, caption, fontsize=7, ha="left", va="top", wrap=True)
     fig.tight_layout()
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", bbox_inches="tight")
@@ -155,7 +180,7 @@ def _figure_losses(path: Path, title: str, curves: dict[str, list[dict[str, floa
 def _cell_text(a: Aggregate | None) -> str:
     if a is None:
         return "–"
-    return f"{a.accuracy:.2f}" + (f" ± {a.se:.2f}" if a.se is not None else "")
+    return f"{a.accuracy:.2f}" + (f" ± {a.error:.2f}" if a.error is not None else "") + ("*" if a.one_subtype else "")
 
 
 def write_report(out: str | Path) -> Path:
@@ -176,7 +201,9 @@ def write_report(out: str | Path) -> Path:
     cond_order = _ordered(c["condition"] for c in study["cells"])  # grid order (JSON keys are sorted)
     lines = [f"# Study `{study['name']}`", "",
              f"{len(keys)} of {len(study['cells'])} cells finished; {len(records)} records. "
-             f"Accuracy under `{primary}` normalization; ± is the standard error over sub-types and seeds; "
+             f"Accuracy under `{primary}` normalization; ± is the standard error over sub-types and seeds, or "
+             f"(marked *) for a split with one sub-type the binomial standard error over questions "
+             f"(Laplace-corrected); "
              f"every aggregate for every normalization is in `aggregates.csv`.", ""]
     for ds in _ordered(r["dataset"] for r in records):
         for model in _ordered(r["model"] for r in records if r["dataset"] == ds):

@@ -37,7 +37,9 @@ class Params(BaseModel):
     holdout_fraction: float = Field(0.08, ge=0, le=0.5, description="categories held out (only their parent)")
     n_choices: int = Field(4, ge=2, le=8, description="choices per question")
     validation_fraction: float = Field(0.2, ge=0, lt=1, description="items per sub-type that go to validation")
-    max_per_subtype: int = Field(200, ge=1, description="questions per sub-type in test (and in validation)")
+    max_per_subtype: int = Field(200, ge=1, description="items per sub-type in test (and in validation)")
+    wordings_per_item: int = Field(1, ge=1, description="templates each item is asked in, where its relation has "
+                                   "that many of the item's kind (more test questions, same training)")
     min_sentences: int = Field(4, ge=1, description="shortest article, in sentences")
     max_sentences: int = Field(20, ge=1, description="longest article, in sentences")
     hierarchy: str | None = Field(None, description="a hierarchy YAML file of the packaged file's shape")
@@ -58,7 +60,7 @@ def build(seed: int, params: Params) -> Dataset:
                                params.min_sentences, max(params.min_sentences, params.max_sentences))
     train += documents.qa_examples(world, held_out, round(params.qa_per_category * n_topics), rng)
     test, validation = questions.build_questions(world, held_out, rng, params.n_choices, params.validation_fraction,
-                                                 params.max_per_subtype)
+                                                 params.max_per_subtype, params.wordings_per_item)
     check(world, [*test, *validation])
     meta = {"gloss": gloss, "world": world.to_dict(), "holdout": held_out, "vocab": sorted(gloss),
             "categories": len(selected), "facts": len(world.facts)}  # fmt: skip

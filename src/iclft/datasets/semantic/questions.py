@@ -12,6 +12,8 @@ A question is a prompt ending where the asked-for word goes ("things that are ro
 choice is " word." A distractor is true of another entity in the world and false of this one: for an
 object slot, some other category has that object; for a subject slot, the category has some fact of
 the relation. Among those, the ones nearest to the right answer in the hierarchy are preferred.
+With wordings_per_item > 1 an item is also asked in its relation's other templates of the same kind (the
+other forward wording, rephrased or reverse one): more questions for the same training, not independent ones.
 `check()` re-parses every choice and proves the answer entailed and every distractor not.
 """
 
@@ -87,11 +89,25 @@ def _distractors(world: World, triple: Triple, slot: str) -> list[tuple[int, str
     return out
 
 
-def make_question(world: World, item: Item, qid: str, n_choices: int, rng: random.Random) -> Question | None:
-    """The item as an n-way question (None if the world has too few valid distractors for it)."""
+def wordings(world: World, item: Item, k: int, rng: random.Random) -> list[str]:
+    """Up to k distinct templates to ask the item in: the first is forward[0] (canonical) or a random one of
+    its wording; the others are the rest of that wording's templates (the other forward ones for canonical)."""
+    rel = world.relations[item.triple[1]]
+    pool = list(rel.forward if item.wording == "canonical" else getattr(rel, item.wording))
+    first = pool[0] if item.wording == "canonical" else rng.choice(pool)
+    rest = [t for t in pool if t != first]
+    if k > 1:
+        rng.shuffle(rest)
+    return [first, *rest][:k]
+
+
+def make_question(world: World, item: Item, qid: str, n_choices: int, rng: random.Random,
+                  template: str | None = None) -> Question | None:
+    """The item as an n-way question in `template` (default: its first wording); None if the world has too few
+    valid distractors for it."""
     s, r, o = item.triple
     rel = world.relations[r]
-    template = rel.forward[0] if item.wording == "canonical" else rng.choice(getattr(rel, item.wording))
+    template = template or wordings(world, item, 1, rng)[0]
     slot = "s" if template.endswith("{s}") else "o"
     ranked = sorted(_distractors(world, item.triple, slot), key=lambda dw: (dw[0], rng.random()))
     if len(ranked) < n_choices - 1:
@@ -112,8 +128,11 @@ def build_questions(
     n_choices: int,
     validation_fraction: float,
     max_per_subtype: int,
+    wordings_per_item: int = 1,
 ) -> tuple[list[Question], list[Question]]:
-    """(test, validation): per split and sub-type, items are shuffled and dealt out disjointly."""
+    """(test, validation): per split and sub-type, items are shuffled and dealt out disjointly; each item is
+    asked in up to `wordings_per_item` wordings (one question each, own distractors), at most
+    `max_per_subtype` items per sub-type and side."""
     groups: dict[tuple[str, str], list[Item]] = {}
     for it in items(world, held_out):
         groups.setdefault((it.split, it.subtype), []).append(it)
@@ -129,10 +148,14 @@ def build_questions(
             for it in part:
                 if made >= max_per_subtype:
                     break
-                q = make_question(world, it, f"{split}.{subtype}.{len(test) + len(validation):05d}", n_choices, rng)
-                if q is not None:
-                    target.append(q)
-                    made += 1
+                asked = False
+                for template in wordings(world, it, wordings_per_item, rng):
+                    qid = f"{split}.{subtype}.{len(test) + len(validation):05d}"
+                    q = make_question(world, it, qid, n_choices, rng, template)
+                    if q is not None:
+                        target.append(q)
+                        asked = True
+                made += asked
     return test, validation
 
 
