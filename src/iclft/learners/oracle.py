@@ -4,10 +4,12 @@ The ceiling of augmentation: what a perfect augmenter could add from the trainin
 dataset's own logic writes the facts the training documents imply but do not state, in training-style
 phrasings, as many as the self-augmented conditions add (`count`, or `ratio` x the training documents;
 default 2.0: ft_aug_local on the quick study kept 210 sentences for 120 reversal documents and 216 for 96
-celebrity documents, ~1.75-2.25x). The union is fine-tuned with the shared recipe (`finetune.prepare_finetuned`).
+celebrity documents, ~1.75-2.25x). Each oracle document is one statement (one training example). The union
+is fine-tuned with the shared recipe (`finetune.prepare_finetuned`).
 
-    reversals    each stated fact's converse, "The glon are less dangerous than the femp." after one of the
-                 dataset's lead-ins (the dataset writes bare nouns: "glon are ..." would be a test statement)
+    reversals    each stated fact's converse, "The glon are less dangerous than the femp." (the dataset writes
+                 bare nouns: "glon are ..." would be a test statement; lead-ins are left out: each is a
+                 training example of its own under sentence splitting, and says nothing)
     syllogisms   each item's valid conclusions linking its outer terms, "The relationships between a, b and
                  c are: All a are c." (three terms, as training items; test prompts name two)
     semantic     every statement the world entails through inheritance (1+ isa steps: the syllogism and
@@ -19,9 +21,8 @@ celebrity documents, ~1.75-2.25x). The union is fine-tuned with the shared recip
 
 No test leakage: besides the phrasings above, any phrasing that is, or has a sentence that is, the text of a
 test or validation question with any of its choices (lower case, spaces and end punctuation aside) is
-dropped before dealing. Dealing is
-round-robin over the facts (seeded order), each round taking the next phrasing of each fact, so the facts
-are covered evenly; when every phrasing is used the rounds repeat. Every added sentence is true in the
+dropped before dealing. Dealing is round-robin over the facts (seeded order), each round taking the next
+phrasing of each fact, so the facts are covered evenly; when every phrasing is used the rounds repeat. Every added sentence is true in the
 dataset's world (`augment.worlds`); the cell's `audit` artifact shows it, as for ft_aug_*.
 """
 
@@ -62,8 +63,6 @@ class Options(BaseModel):
 
 
 def _reversals(ds: Dataset) -> list[list[Variant]]:
-    from iclft.datasets.reversals import LEAD_INS
-
     logic = logic_for(ds)
     assert isinstance(logic, ReversalLogic)
     comparative = {(f, pol): c for c, (f, pol) in logic.comparatives.items()}
@@ -72,8 +71,7 @@ def _reversals(ds: Dataset) -> list[list[Variant]]:
     for x, f, pol, y in stated:  # type: ignore[misc]
         if (y, f, -pol, x) in stated:
             continue  # both directions trained
-        fact = f"The {y} are {comparative[(f, -pol)]} than the {x}."
-        out.append([(None, f"{lead} {fact}") for lead in LEAD_INS])
+        out.append([(None, f"The {y} are {comparative[(f, -pol)]} than the {x}.")])
     return out
 
 
