@@ -131,7 +131,7 @@ def _generator(ds: Dataset) -> str:
     name = str(ds.meta.get("generator", "")).rsplit(".", 1)[-1]
     if name not in FACTS or (name == "semantic" and "world" not in ds.meta):
         raise UserError(f"ft_aug_oracle: no oracle for dataset {ds.name!r} (generator {name or 'unknown'}); "
-                        f"it needs one of {', '.join(FACTS)} built by iclft")
+                        f"it needs one of {', '.join(FACTS)} built by iclft (restrict the condition with datasets: [...])")
     return name
 
 
