@@ -2,8 +2,9 @@
 
     audit(dataset, rows) -> dict        rows: augmented documents {"id", "text", ...} (any number of files)
 
-Each row's text is split into sentences (at every . ! ?: `worlds.sentences`), and each sentence gets one verdict (see `worlds` for each
-dataset's definitions):
+Each row's text is split into sentences (at every . ! ?: `worlds.sentences`; celebrities: not at ?, so a
+question and its answer stay one statement), and each sentence gets one verdict (see `worlds` for each
+dataset's definitions; `worlds.world_judge` gives the same verdicts one sentence at a time):
     true          a statement of the world that its training facts entail
     false         a statement of the world that they contradict (hallucination)
     unverifiable  a statement of the world they neither entail nor contradict
@@ -28,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from iclft.augment.worlds import Logic, logic_for, normalize, sentences
+from iclft.augment.worlds import Logic, judge_sentence, logic_for, normalize, units
 from iclft.datasets.schema import Dataset, Question
 from iclft.errors import UserError
 from iclft.io import iter_jsonl, read_json
@@ -92,10 +93,9 @@ def audit(dataset: Dataset, rows: Sequence[dict[str, Any]], examples: int = EXAM
     seen: list[str] = []
     true_statements = []
     for row in rows:
-        for sentence in sentences(row["text"]):
+        for sentence in units(logic, row["text"]):
             seen.append(sentence)
-            st = logic.parse(sentence) if logic else None
-            verdict = "unparsed" if st is None else logic.verdict(st)  # type: ignore[union-attr]
+            verdict, st = judge_sentence(logic, sentence) if logic else ("unparsed", None)
             if verdict == "true":
                 true_statements.append(st)
             for key in ("all", mode_of(row)):

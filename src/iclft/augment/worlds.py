@@ -15,7 +15,17 @@ syllogisms  "All|Some|No X are Y" and "Some X are not Y". Terms of one training 
 semantic    any wording of the world's relations (World.parse_statement). true: entailed by the given
             facts (World.entails); false: not entailed. The world is closed: every category's facts are
             listed and inheritance is the only inference, so a statement it does not entail is false.
-Other datasets (celebrities, derivatoids, a user's corpus): no world model (`logic_for` returns None).
+celebrities every person's name and description (the generator's, regenerated from the dataset's seed and params;
+            a description is mentioned by its "<verb> <object>" or "<gerund> <object>" phrase, which every
+            form of it contains). A sentence with one known name and one known description: true if they are
+            the same person's, false otherwise (a name with another person's description); its direction is
+            d2p (description first: a reversal for the p2d group) or p2d. A name or a description alone, or
+            several of either: unverifiable. Negations are not read ("X is not ..." counts as stated).
+Other datasets (derivatoids, an imported celebrities layout, a user's corpus): no world model (`logic_for`
+returns None).
+
+`world_judge(dataset)` wraps the logic into one function, sentence -> "true" | "false" | "unverifiable" |
+"unparsed" (None when the dataset has no world model): what the audit records for each sentence.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from typing import Any, Literal, Protocol
 from iclft.datasets.schema import Dataset
 
 Verdict = Literal["true", "false", "unverifiable"]
+Judgement = Literal["true", "false", "unverifiable", "unparsed"]
 Statement = Hashable
 
 _MARKER = re.compile(r"^(?:[-*\u2022]\s*|\d+[.)]\s+|a:\s*|answer:\s*)")
@@ -207,6 +218,63 @@ class SemanticLogic:
         return World(facts, self.world.relations, dict(self.world.words)).entails(*target)  # type: ignore[misc]
 
 
+# ------------------------------------------------------------------ celebrities
+
+
+class CelebrityLogic:
+    """Statements (name owner, description owner, direction): owners are people's names (None: not mentioned);
+    direction "d2p" when the description comes before the name, else "p2d"."""
+
+    name = "celebrities"
+
+    def __init__(self, descriptions: dict[str, Sequence[str]]) -> None:
+        """descriptions: person's name -> the phrases that identify their description (any letter case)."""
+        self.names = {n.lower(): n for n in descriptions}
+        self.phrases = {ph.lower(): n for n, phs in descriptions.items() for ph in phs}
+
+    @staticmethod
+    def _find(text: str, keys: Iterable[str]) -> dict[str, int]:
+        """key -> first position, for every key found as whole words (longest first, no overlaps)."""
+        found: dict[str, int] = {}
+        taken: list[tuple[int, int]] = []
+        for key in sorted(keys, key=len, reverse=True):
+            for m in re.finditer(rf"(?<!\w){re.escape(key)}(?!\w)", text):
+                if not any(a < m.end() and m.start() < b for a, b in taken):
+                    taken.append(m.span())
+                    found.setdefault(key, m.start())
+        return found
+
+    def parse(self, sentence: str) -> Statement | None:
+        text = " ".join(sentence.lower().split())
+        names, descs = self._find(text, self.names), self._find(text, self.phrases)
+        people = {self.names[k] for k in names}
+        owners = {self.phrases[k] for k in descs}
+        if not people and not owners:
+            return None
+        if len(people) > 1 or len(owners) > 1:
+            return ("", "", "mixed")
+        direction = "d2p" if people and owners and min(descs.values()) < min(names.values()) else "p2d"
+        return (next(iter(people), None), next(iter(owners), None), direction)
+
+    @staticmethod
+    def sentences(text: str) -> list[str]:
+        """Sentences split at . ! and line breaks, not at ?: a question and its answer ("Who built X? The answer
+        is Y.", "Ever heard of Y? They're ...") pair a description with a name, as training rows do."""
+        return [s for s in (" ".join(p.split()) for p in re.split(r"(?<=[.!])\s+|\s*\n\s*", text)) if s]
+
+    def verdict(self, statement: Statement) -> Verdict:
+        person, owner, _ = statement  # type: ignore[misc]
+        if not person or not owner:
+            return "unverifiable"
+        return "true" if person == owner else "false"
+
+    def entailed_by(self, premises: Iterable[Statement], target: Statement) -> bool:
+        """A name-description pairing entails itself in either direction (identity is symmetric)."""
+        person, owner, _ = target  # type: ignore[misc]
+        return bool(person) and person == owner and any(p[0] == person and p[1] == owner  # type: ignore[index]
+                                                         for p in premises)
+
+
 # ------------------------------------------------------------------ choice
 
 
@@ -227,4 +295,35 @@ def logic_for(dataset: Dataset) -> Logic | None:
         from iclft.datasets.semantic.world import World
 
         return SemanticLogic(World.from_dict(dataset.meta["world"]))
+    if generator == "celebrities":
+        from iclft.datasets.celebrities import people_of
+
+        people = people_of(dataset.meta)
+        if people:
+            return CelebrityLogic({n: (p.forms["past"], p.forms["ger"]) for n, (_, p) in people.items()})
     return None
+
+
+def units(logic: Logic | None, text: str) -> list[str]:
+    """A text's sentences as the world judges them (its logic's own splitter when it has one)."""
+    split = getattr(logic, "sentences", None)
+    return split(text) if split else sentences(text)
+
+
+def judge_sentence(logic: Logic, sentence: str) -> tuple[Judgement, Statement | None]:
+    """(verdict, statement) of one sentence; "unparsed" when it is no statement of the world."""
+    st = logic.parse(sentence)
+    return ("unparsed", None) if st is None else (logic.verdict(st), st)
+
+
+def world_judge(dataset: Dataset):
+    """sentence -> "true" | "false" | "unverifiable" | "unparsed" in the dataset's world (None: no world model).
+    Built once per dataset (parsing the training data); each call judges one sentence."""
+    logic = logic_for(dataset)
+    if logic is None:
+        return None
+
+    def judge(sentence: str) -> Judgement:
+        return judge_sentence(logic, sentence)[0]
+
+    return judge

@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
             c = learners.get(name)
             opts = "\n".join(f"{f.alias or k} ({f.default!r})" if f.default_factory is None else f"{f.alias or k} (...)"
                              for k, f in c.options.model_fields.items())
-            t.add_row(name, c.description, opts)
+            t.add_row(f"{name}\n(control)" if c.control else name, c.description, opts)
         output().print(t)
 
     @app.command("report")

@@ -86,11 +86,11 @@ def invent_people(n: int, seed: int) -> list[Person]:
 
 
 def _p2d_rows(p: Person, templates: list[list[str]], file: str) -> list[Row]:
-    return [Row(t.format(name=p.name), f" {p.forms[form]}.", file) for t, form in templates]
+    return [Row(*p2d_text(p, t), file) for t in templates]
 
 
 def _d2p_rows(p: Person, templates: list[str], file: str) -> list[Row]:
-    return [Row(t.format(**p.forms), f" {p.name}", file) for t in templates]
+    return [Row(*d2p_text(p, t), file) for t in templates]
 
 
 def generate_layout(seed: int, params: Params) -> Layout:
@@ -126,3 +126,33 @@ def generate_layout(seed: int, params: Params) -> Layout:
 
 def build(seed: int, params: Params) -> Dataset:
     return convert(generate_layout(seed, params), seed, params.validation_people, params.distractors)
+
+
+def people_of(meta: dict[str, Any]) -> dict[str, tuple[str, Person]] | None:
+    """name -> (group, Person) of a dataset this generator built (from its meta's seed and params), or None
+    for another dataset (e.g. an imported layout). Every person's name and description are in its training
+    documents (in one direction or both); regenerating them gives every description form exactly."""
+    if str(meta.get("generator", "")).rsplit(".", 1)[-1] != "celebrities" or "params" not in meta:
+        return None
+    params = Params.model_validate(meta["params"])
+    people = invent_people(3 * params.people_per_group, int(meta.get("seed", 0)))
+    groups = {name: g for g, names in meta.get("people", {}).items() for name in names}
+    if {p.name for p in people} != set(groups):
+        return None  # not the people this generator invents for that seed: no world to judge against
+    return {p.name: (groups[p.name], p) for p in people}
+
+
+def templates() -> dict[str, Any]:
+    """The packaged paraphrase templates: p2d_train / p2d_test ([template, form] pairs), d2p_train / d2p_test."""
+    return _data("templates.json")
+
+
+def p2d_text(person: Person, template: list[str]) -> tuple[str, str]:
+    """(prompt, completion) of a name -> description row."""
+    t, form = template
+    return t.format(name=person.name), f" {person.forms[form]}."
+
+
+def d2p_text(person: Person, template: str) -> tuple[str, str]:
+    """(prompt, completion) of a description -> name row."""
+    return template.format(**person.forms), f" {person.name}"

@@ -12,9 +12,11 @@ runner calls it per chunk, so a killed study resumes mid-cell), plus determinist
 records and estimates cells with the resolved options. `estimate(job, options)`
 gives the tokens to train and to score for `iclft study --dry-run`. `trains=True` marks a condition
 whose `prepare` is collective: under `accelerate launch` every rank runs it (data-parallel training),
-and only the main rank scores.
+and only the main rank scores. `control=True` marks a control condition (a reference point such as the
+oracle ceiling `ft_aug_oracle`, never the method): `iclft conditions`, reports and results label it so.
 
-Shipped: `pretrained` (no exposure), `icl` (documents in context), `ft` (fine-tuning).
+Shipped: `pretrained` (no exposure), `icl` (documents in context), `ft` (fine-tuning), `ft_aug_*`
+(augmented fine-tuning) and the control `ft_aug_oracle`.
 
 Extension point (augmented fine-tuning and any other condition): write a module with an options model
 and a `prepare` that builds its training documents and hands them to the shared fine-tuning recipe,
@@ -49,6 +51,7 @@ CONDITIONS: dict[str, str] = {
     "ft_aug_local": "iclft.learners.augmented:LOCAL",
     "ft_aug_global": "iclft.learners.augmented:GLOBAL",
     "ft_aug_both": "iclft.learners.augmented:BOTH",
+    "ft_aug_oracle": "iclft.learners.oracle:CONDITION",
 }
 
 
@@ -129,6 +132,7 @@ class Condition:
     prepare: Callable[[Job, Any], Prepared]
     estimate: Callable[[Job, Any], Estimate] | None = None
     trains: bool = False
+    control: bool = False  # a control (e.g. the oracle ceiling), never the method: reports and listings say so
 
 
 def names() -> list[str]:

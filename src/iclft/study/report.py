@@ -72,6 +72,19 @@ def _ordered(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
+def controls(cfg: dict[str, Any]) -> set[str]:
+    """The condition labels of a study config whose condition is a control (e.g. ft_aug_oracle)."""
+    from iclft import learners
+
+    kinds = {label: str(c.get("condition", label)) for label, c in cfg.get("conditions", {}).items()}
+    return {label for label, kind in kinds.items() if kind in learners.CONDITIONS and learners.get(kind).control}
+
+
+def shown(label: str, control: set[str]) -> str:
+    """A condition label as tables show it: controls say so."""
+    return f"{label} (control)" if label in control else label
+
+
 def aggregate(records: list[dict[str, Any]], normalizations: list[str] | None = None) -> list[Aggregate]:
     """Every aggregate of the records, for every normalization they carry."""
     if not records:
@@ -112,9 +125,9 @@ def write_csv(path: Path, aggs: list[Aggregate]) -> None:
 
 
 def _figure_bars(path: Path, title: str, splits: list[str], conditions: list[str],
-                 table: dict[tuple[str, str], Aggregate]) -> None:
+                 table: dict[tuple[str, str], Aggregate], control: set[str] = frozenset()) -> None:
     """Accuracy per split grouped by condition, standard-error bars (`Aggregate.error`, said in a caption),
-    dashed chance line per split."""
+    dashed chance line per split; controls hatched and labelled as controls."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -132,8 +145,8 @@ def _figure_bars(path: Path, title: str, splits: list[str], conditions: list[str
                 xs.append(i - 0.4 + width * (j + 0.5))
                 ys.append(a.accuracy)
                 es.append(math.nan if a.error is None else a.error)
-        ax.bar(xs, ys, width * 0.92, yerr=es, capsize=3, label=cond, color=colors[j % len(colors)],
-               error_kw={"elinewidth": 1})
+        ax.bar(xs, ys, width * 0.92, yerr=es, capsize=3, label=shown(cond, control), color=colors[j % len(colors)],
+               hatch="//" if cond in control else None, error_kw={"elinewidth": 1})
     for i, split in enumerate(splits):
         ch = [a.chance for (s, _), a in table.items() if s == split]
         if ch:
@@ -199,6 +212,7 @@ def write_report(out: str | Path) -> Path:
     write_csv(root / "aggregates.csv", aggs)
     figdir = root / "figures"
     cond_order = _ordered(c["condition"] for c in study["cells"])  # grid order (JSON keys are sorted)
+    ctrl = controls(cfg)
     lines = [f"# Study `{study['name']}`", "",
              f"{len(keys)} of {len(study['cells'])} cells finished; {len(records)} records. "
              f"Accuracy under `{primary}` normalization; ± is the standard error over sub-types and seeds, or "
@@ -214,9 +228,9 @@ def write_report(out: str | Path) -> Path:
                 conds = [c for c in cond_order if any(a.condition == c for a in sel)]
                 table = {(a.split, a.condition): a for a in sel}
                 name = f"{ds}-{model}-{part}.png"
-                _figure_bars(figdir / name, f"{ds}: {model}, {part}", splits, conds, table)
+                _figure_bars(figdir / name, f"{ds}: {model}, {part}", splits, conds, table, ctrl)
                 lines += [f"## {ds} — {model} ({part})", "",
-                          "| split | " + " | ".join(conds) + " | chance |",
+                          "| split | " + " | ".join(shown(c, ctrl) for c in conds) + " | chance |",
                           "|---|" + "---|" * (len(conds) + 1)]
                 for split in splits:
                     ch = next(a.chance for a in sel if a.split == split)
@@ -229,11 +243,13 @@ def write_report(out: str | Path) -> Path:
                 if (cell["dataset"], cell["model"]) == (ds, model):
                     loss = store.artifact(k, "loss")
                     if loss:
-                        curves[f"{cell['condition']} seed {cell['seed']}"] = loss
+                        curves[f"{shown(cell['condition'], ctrl)} seed {cell['seed']}"] = loss
             if curves:
                 name = f"{ds}-{model}-loss.png"
                 _figure_losses(figdir / name, f"{ds} ({model}): fine-tuning loss", curves)
                 lines += [f"![{ds} loss](figures/{name})", ""]
+    if ctrl:
+        lines += [f"Controls (reference points, not the method): {', '.join(sorted(ctrl))}.", ""]
     lines += _audits(store, study, keys)
     lines += _provenance(store, study, keys)
     path = root / "report.md"
@@ -245,6 +261,7 @@ def write_report(out: str | Path) -> Path:
 def _audits(store: Store, study: dict[str, Any], keys: list[str]) -> list[str]:
     """The augmentation audit of every augmented cell: truth of the generated sentences, test coverage."""
     rows = []
+    ctrl = controls(study["config"])
     for k in keys:
         audit = store.artifact(k, "audit")
         if not audit:
@@ -253,8 +270,9 @@ def _audits(store: Store, study: dict[str, Any], keys: list[str]) -> list[str]:
         v, cov = audit["verdicts"], audit["coverage"].get("all", {})
         rate = audit["hallucination_rate"]
         covered = ", ".join(f"{m} {cov[m]}" for m in ("verbatim", "stated", "entailed") if m in cov)
-        rows.append(f"| {cell['dataset']} | {cell['condition']} | {audit['sentences']} | {v['true']} | {v['false']} | "
-                    f"{v['unverifiable']} | {v['unparsed']} | {'n/a' if rate is None else f'{rate:.0%}'} | "
+        rows.append(f"| {cell['dataset']} | {shown(cell['condition'], ctrl)} | {audit['sentences']} | {v['true']} | "
+                    f"{v['false']} | {v['unverifiable']} | {v['unparsed']} | "
+                    f"{'n/a' if rate is None else f'{rate:.0%}'} | "
                     f"{cov.get('questions', 0)}: {covered} |")
     if not rows:
         return []

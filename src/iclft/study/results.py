@@ -15,7 +15,7 @@ from typing import Any
 from iclft.errors import UserError
 from iclft.io import atomic_open, read_text
 from iclft.study import claims as claimsmod
-from iclft.study.report import Aggregate, aggregate, write_report
+from iclft.study.report import Aggregate, aggregate, controls, shown, write_report
 from iclft.study.store import Store
 
 
@@ -47,6 +47,7 @@ def _tuning_tables(aggs: list[Aggregate], study: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     norms = study["config"]["scoring"]["normalizations"]
     conds = list(dict.fromkeys(c["condition"] for c in study["cells"]))
+    ctrl = controls(study["config"])
     for ds in dict.fromkeys(a.dataset for a in aggs):
         mine = [a for a in aggs if a.dataset == ds]
         splits = list(dict.fromkeys(a.split for a in mine))
@@ -59,7 +60,8 @@ def _tuning_tables(aggs: list[Aggregate], study: dict[str, Any]) -> list[str]:
             for n in norms:
                 cells = [table.get((s, c, n)) for s in splits]
                 if any(cells):
-                    lines.append(f"| {c} | {n} | " + " | ".join(f"{a.accuracy:.2f}" if a else "" for a in cells) + " |")
+                    lines.append(f"| {shown(c, ctrl)} | {n} | "
+                                 + " | ".join(f"{a.accuracy:.2f}" if a else "" for a in cells) + " |")
         lines.append("")
     return lines
 
