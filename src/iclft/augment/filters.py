@@ -1,0 +1,202 @@
+"""Filters that need no ground truth (faithful, self-verified) and the ground-truth control (verified).
+
+faithful        a generated sentence adds no content word absent from its source: every word of it is a word
+                of the source (same stem: "directed" ~ "director", "gruds" ~ "grud"), a function word
+                (FUNCTION_WORDS), a word of the small relation vocabulary (RELATION_WORDS: "include", "kind",
+                "known", "called", ...), or the comparative opposite of a source word ("softer" in the source
+                allows "harder": OPPOSITES). Numbers count as content. Source: the item restated (local) or
+                the document and the documents shown with it (global). It keeps "spib are harder than sirm"
+                from "sirm are softer than spib" and drops "Seraphina Bramcombe is a British typographer".
+self-verified   the model's own in-context judgement: a sentence is kept if reading its source first raises
+                its log-likelihood by at least `threshold` nats per token over reading it with no source
+                (`SelfVerifier`, the shared-context scorer of `iclft.scoring`: one context encode per source).
+verified        a CONTROL (uses the answers): keeps only sentences that the dataset's world judges true
+                (`world_judge`: `iclft.augment.worlds.logic_for`); never part of the proposed method.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from iclft.errors import UserError
+
+_TOKEN = re.compile(r"[^\W_][\w'\u2019-]*")
+
+# Closed-class English words: articles, pronouns, auxiliaries, prepositions, conjunctions, quantifiers.
+FUNCTION_WORDS = frozenset("""
+a an the this that these those such what which who whom whose where when why how whether
+i me my mine we us our ours you your yours he him his she her hers it its they them their theirs one ones
+someone somebody something anyone anything everyone everything nobody nothing itself themselves himself herself
+is am are was were be been being do does did done doing have has had having will would shall should can could
+may might must not no nor n't cannot
+of in on at by for with about against between into through during before after above below to from up down out
+off over under again further then once here there all any both each few more most other some own same so than
+too very just also only even still yet as until while because if or and but either neither
+less least fewer fewest many much several every another further
+""".split())
+
+# Words a restatement may use to relate its source's facts without adding one: relations, converses, naming.
+RELATION_WORDS = frozenset("""
+include includes included including contain contains contained containing
+kind kinds type types sort sorts example examples member members instance instances category categories group
+part parts belong belongs belonged
+compared comparison compare relative relation related
+known called named name names person people someone thing things who whose
+true fact facts case way ways example
+able ability can
+famous famed renowned known
+""".split())
+
+# Base adjectives and their opposites; comparative forms (-er, -ier, doubled consonant) are derived.
+_PAIRS = """
+large small big small long short tall short high low heavy light bright dim bright dark fast slow quick slow
+old young old new strong weak loud quiet loud soft warm cold hot cold warm cool hard soft wide narrow broad narrow
+deep shallow thick thin wet dry rich poor clean dirty rough smooth sharp dull happy sad early late near far
+expensive cheap common rare safe dangerous easy hard full empty good bad dense sparse fat thin hungry full
+healthy sick brave timid calm wild friendly hostile kind cruel noisy quiet clever stupid smart dumb
+fresh stale sweet sour tight loose thick thin rich poor fierce gentle
+""".split()
+_IRREGULAR = {"good": ("better", "best"), "bad": ("worse", "worst"), "far": ("farther", "farthest"),
+              "many": ("more", "most"), "little": ("less", "least")}
+
+
+def _forms(adjective: str) -> set[str]:
+    """An adjective with its comparative and superlative forms (regular English spelling rules)."""
+    if adjective in _IRREGULAR:
+        return {adjective, *_IRREGULAR[adjective]}
+    a = adjective
+    if a.endswith("e"):
+        stem = a[:-1]
+    elif a.endswith("y") and len(a) > 2 and a[-2] not in "aeiou":
+        stem = a[:-1] + "i"
+    elif len(a) >= 3 and a[-1] not in "aeiouwxy" and a[-2] in "aeiou" and a[-3] not in "aeiou":
+        stem = a + a[-1]
+    else:
+        stem = a
+    return {a, stem + "er", stem + "est"}
+
+
+def _opposites() -> dict[str, frozenset[str]]:
+    table: dict[str, set[str]] = {}
+    for a, b in zip(_PAIRS[::2], _PAIRS[1::2]):
+        fa, fb = _forms(a), _forms(b)
+        for w in fa:
+            table.setdefault(w, set()).update(fb)
+        for w in fb:
+            table.setdefault(w, set()).update(fa)
+    return {w: frozenset(v) for w, v in table.items()}
+
+
+OPPOSITES = _opposites()
+_SUFFIXES = ("ations", "ation", "ions", "ion", "ers", "ors", "ings", "ing", "ies", "ied", "ed", "er", "or", "es",
+             "s", "ly", "e", "y")
+
+
+def words(text: str) -> list[str]:
+    """Lowercased word tokens (possessive 's removed; hyphenated words split)."""
+    out = []
+    for t in _TOKEN.findall(text):
+        t = t.lower().replace("\u2019", "'")
+        t = t[:-2] if t.endswith("'s") else t
+        out.extend(p for p in re.split(r"[-']", t) if p)
+    return out
+
+
+def stem(word: str) -> str:
+    """A crude stem: one common suffix off, keeping at least 3 letters ("directed", "director" -> "direct")."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def _same(a: str, b: str) -> bool:
+    """Two stems of one word: equal, or sharing a prefix of 4+ letters that leaves at most 3 letters of the shorter
+    ("built" ~ "builder", "compos" ~ "composit")."""
+    if a == b:
+        return True
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n >= 4 and n >= min(len(a), len(b)) - 3
+
+
+class Vocabulary:
+    """The words a faithful restatement of some source texts may use."""
+
+    def __init__(self, texts: Iterable[str]) -> None:
+        ws = {w for t in texts for w in words(t)}
+        self.words = ws | {o for w in ws for o in OPPOSITES.get(w, ())}
+        self.stems = {stem(w) for w in self.words}
+        self._by_prefix: dict[str, list[str]] = {}
+        for s in self.stems:
+            self._by_prefix.setdefault(s[:4], []).append(s)
+
+    def allows(self, word: str) -> bool:
+        if word in FUNCTION_WORDS or word in RELATION_WORDS or word in self.words:
+            return True
+        s = stem(word)
+        return s in self.stems or any(_same(s, t) for t in self._by_prefix.get(s[:4], ()))
+
+
+def new_words(sentence: str, vocabulary: Vocabulary) -> list[str]:
+    """The content words of `sentence` that its source does not license (empty: faithful)."""
+    return list(dict.fromkeys(w for w in words(sentence) if not vocabulary.allows(w)))
+
+
+class SelfVerifier:
+    """Per-token log-likelihood gain of sentences from reading their source in context (the model's own judgement).
+
+    gain = (log p(sentence | source) - log p(sentence | nothing)) / tokens, both by `iclft.scoring.score_questions`:
+    every sentence of one source is a choice of one question after the source as shared context.
+    """
+
+    def __init__(self, lm: Any, threshold: float, batch_size: int = 8) -> None:
+        self.lm, self.threshold, self.batch_size = lm, threshold, batch_size
+
+    def gains(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """The gain of each (source, sentence) pair, in order."""
+        from iclft.datasets.schema import Question
+        from iclft.scoring import score_questions
+
+        by_source: dict[str, list[int]] = {}
+        for i, (source, _) in enumerate(pairs):
+            by_source.setdefault(source, []).append(i)
+        out = [0.0] * len(pairs)
+        prompt = "Another true statement:"
+        for source, idx in sorted(by_source.items()):
+            q = Question(id="verify", prompt=prompt, choices=[" " + pairs[i][1] for i in idx])
+            (with_source,) = score_questions(self.lm, [q], context=source.strip() + "\n", batch_size=self.batch_size)
+            (without,) = score_questions(self.lm, [q], context="", batch_size=self.batch_size)
+            for j, i in enumerate(idx):
+                n = max(min(with_source.n_tokens[j], without.n_tokens[j]), 1)
+                out[i] = (with_source.logprobs[j] - without.logprobs[j]) / n
+        return out
+
+
+def world_judge(dataset: Any) -> Callable[[str], str]:
+    """The dataset's world as a sentence judge: "true" | "false" | "unverifiable" | "unparsed" (for the verified
+    CONTROL). A dataset without a world model is a UserError. Uses `worlds.world_judge` where the worlds module
+    has one, else each sentence's `Logic` verdict."""
+    from iclft.augment import worlds
+    from iclft.augment.worlds import logic_for, sentences
+
+    shared = getattr(worlds, "world_judge", None)
+    if shared is not None:
+        return shared(dataset)
+    logic = logic_for(dataset)
+    if logic is None:
+        raise UserError(f"dataset {dataset.name!r} has no world model: the verified control cannot judge its sentences")
+
+    def judge(sentence: str) -> str:
+        verdicts = []
+        for s in sentences(sentence):
+            st = logic.parse(s)
+            verdicts.append("unparsed" if st is None else logic.verdict(st))
+        return "true" if verdicts and all(v == "true" for v in verdicts) else (verdicts[0] if verdicts else "unparsed")
+
+    return judge
