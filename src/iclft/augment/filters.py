@@ -7,6 +7,8 @@ faithful        a generated sentence adds no content word absent from its source
                 allows "harder": OPPOSITES). Numbers count as content. Source: the item restated (local) or
                 the document and the documents shown with it (global). It keeps "spib are harder than sirm"
                 from "sirm are softer than spib" and drops "Seraphina Bramcombe is a British typographer".
+consistent      a generated sentence is not its source with one side of a reversal changed (two names swapped,
+                or one comparative turned into its opposite: that states the converse; `contradicts`).
 self-verified   the model's own in-context judgement: a sentence is kept if reading its source first raises
                 its log-likelihood by at least `threshold` nats per token over reading it with no source
                 (`SelfVerifier`, the shared-context scorer of `iclft.scoring`: one context encode per source).
@@ -86,6 +88,9 @@ def _opposites() -> dict[str, frozenset[str]]:
             table.setdefault(w, set()).update(fb)
         for w in fb:
             table.setdefault(w, set()).update(fa)
+    for a, b in (("more", "less"), ("more", "fewer"), ("most", "least"), ("most", "fewest")):
+        table.setdefault(a, set()).add(b)
+        table.setdefault(b, set()).add(a)
     return {w: frozenset(v) for w, v in table.items()}
 
 
@@ -148,33 +153,73 @@ def new_words(sentence: str, vocabulary: Vocabulary) -> list[str]:
     return list(dict.fromkeys(w for w in words(sentence) if not vocabulary.allows(w)))
 
 
+def contradicts(sentence: str, source_sentences: Iterable[str], entities: Iterable[str]) -> bool:
+    """True if `sentence` is a source sentence with exactly one side of a reversal changed, which states the converse
+    of an asymmetric relation: two entities swapped ("spib are softer than sirm" from "sirm are softer than spib")
+    or one word turned into its opposite ("sirm are harder than spib"). Both changes together make the reversal
+    ("spib are harder than sirm"), which is kept. (Symmetric relations, "A met B", are rare in restatements.)"""
+    names = set(entities)
+    c = words(sentence)
+    for source in source_sentences:
+        s = words(source)
+        if len(s) != len(c):
+            continue
+        diff = [i for i, (a, b) in enumerate(zip(s, c)) if a != b]
+        if len(diff) == 1 and c[diff[0]] in OPPOSITES.get(s[diff[0]], ()):
+            return True
+        if len(diff) == 2:
+            i, j = diff
+            if c[i] == s[j] and c[j] == s[i] and s[i] in names and s[j] in names:
+                return True
+    return False
+
+
+BASELINES = ("words", "empty")
+VERIFY_PROMPT = "Another true statement:"
+
+
+def baseline_context(source: str, baseline: str) -> str:
+    """What a sentence is read after when its source is not shown: nothing ("empty"), or the source's words in
+    alphabetical order ("words": the names and vocabulary without the statements, so copying a name earns no gain)."""
+    if baseline == "empty":
+        return ""
+    return " ".join(sorted(set(words(source)))) + "\n"
+
+
 class SelfVerifier:
     """Per-token log-likelihood gain of sentences from reading their source in context (the model's own judgement).
 
-    gain = (log p(sentence | source) - log p(sentence | nothing)) / tokens, both by `iclft.scoring.score_questions`:
-    every sentence of one source is a choice of one question after the source as shared context.
+    gain = (log p(sentence | source) - log p(sentence | baseline)) / tokens, each after VERIFY_PROMPT, by
+    `iclft.scoring.score_questions`: all sentences of one source are the choices of one question after one shared
+    context. Baseline (`baseline_context`): the source's words in alphabetical order (default: measures what the
+    statements add beyond their vocabulary) or nothing at all ("empty": copying the source's names scores high).
     """
 
-    def __init__(self, lm: Any, threshold: float, batch_size: int = 8) -> None:
-        self.lm, self.threshold, self.batch_size = lm, threshold, batch_size
+    def __init__(self, lm: Any, threshold: float, baseline: str = "words", batch_size: int = 8) -> None:
+        if baseline not in BASELINES:
+            raise UserError(f"unknown self-verification baseline {baseline!r}; choose one of {', '.join(BASELINES)}")
+        self.lm, self.threshold, self.baseline, self.batch_size = lm, threshold, baseline, batch_size
 
-    def gains(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        """The gain of each (source, sentence) pair, in order."""
+    def _per_token(self, context: str, sentences: list[str]) -> list[float]:
         from iclft.datasets.schema import Question
         from iclft.scoring import score_questions
 
+        q = Question(id="verify", prompt=VERIFY_PROMPT, choices=[" " + s for s in sentences])
+        (r,) = score_questions(self.lm, [q], context=context, batch_size=self.batch_size)
+        return [lp / max(n, 1) for lp, n in zip(r.logprobs, r.n_tokens)]
+
+    def gains(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """The gain of each (source, sentence) pair, in order."""
         by_source: dict[str, list[int]] = {}
         for i, (source, _) in enumerate(pairs):
             by_source.setdefault(source, []).append(i)
         out = [0.0] * len(pairs)
-        prompt = "Another true statement:"
         for source, idx in sorted(by_source.items()):
-            q = Question(id="verify", prompt=prompt, choices=[" " + pairs[i][1] for i in idx])
-            (with_source,) = score_questions(self.lm, [q], context=source.strip() + "\n", batch_size=self.batch_size)
-            (without,) = score_questions(self.lm, [q], context="", batch_size=self.batch_size)
-            for j, i in enumerate(idx):
-                n = max(min(with_source.n_tokens[j], without.n_tokens[j]), 1)
-                out[i] = (with_source.logprobs[j] - without.logprobs[j]) / n
+            sentences = [pairs[i][1] for i in idx]
+            read = self._per_token(source.strip() + "\n", sentences)
+            base = self._per_token(baseline_context(source, self.baseline), sentences)
+            for i, a, b in zip(idx, read, base):
+                out[i] = a - b
         return out
 
 

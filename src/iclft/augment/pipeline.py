@@ -75,8 +75,12 @@ class AugmentOptions(BaseModel):
     grounded: int = Field(1, ge=0, description="filter: names at least this many distinct entities of its source "
                                                "(capped at the source's; 0: off)")
     faithful: bool = Field(True, description="filter: no content word absent from its source (adds no facts)")
+    consistent: bool = Field(True, description="filter: not its source with one side of a reversal changed (the "
+                                               "converse: two names swapped, or a comparative turned into its opposite)")
     self_verify: float | None = Field(SELF_VERIFY, description="filter: the source in context raises the sentence's "
                                       "log-likelihood by at least this many nats per token (None: off)")
+    verify_baseline: Literal["words", "empty"] = Field("words", description="self-verification reads the sentence "
+                                                       "without its source after: the source's words | nothing")
     dedupe: bool = Field(True, description="filter: drop copies of the source and repeated sentences")
     verified: bool = Field(False, description="CONTROL (uses the answers): keep only sentences the dataset's world "
                                               "judges true")
@@ -298,8 +302,8 @@ def run(plan: Plan, generator: Generator, cache: GenerationCache | None = None,
     # the examples' made-up words (not their capitalized common words), unless the corpus uses them too
     examples = " ".join(t.example_text() for t in plan.templates.values())
     foreign = frozenset(entity_forms(examples, options.rare_zipf, names=False) - corpus)
-    filters = [SourceFilter(doc.text, options.rare_zipf, foreign, options.grounded, options.faithful, options.dedupe)
-               for doc in plan.documents]
+    filters = [SourceFilter(doc.text, options.rare_zipf, foreign, options.grounded, options.faithful,
+                            options.consistent, options.dedupe) for doc in plan.documents]
     sources: dict[tuple[int, int], ItemSource] = {}
     # pass 1, the rules needing no model; verdicts[t] = [sentence, reason, detail] per sentence of task t
     verdicts: list[list[list[Any]]] = []
@@ -313,7 +317,7 @@ def run(plan: Plan, generator: Generator, cache: GenerationCache | None = None,
     # pass 2, the model's own judgement, then the ground-truth control, on what survived
     alive = [(t, j) for t, vs in enumerate(verdicts) for j, v in enumerate(vs) if v[1] is None]
     if options.self_verify is not None and alive:
-        verifier = SelfVerifier(_scorer(generator, scorer), options.self_verify)
+        verifier = SelfVerifier(_scorer(generator, scorer), options.self_verify, options.verify_baseline)
         gains = verifier.gains([(_verify_context(plan, plan.tasks[t]), verdicts[t][j][0]) for t, j in alive])
         for (t, j), gain in zip(alive, gains):
             verdicts[t][j][2] = round(gain, 4)
@@ -371,8 +375,8 @@ def _assemble(plan: Plan, generator: Generator, gens: list[Generation], verdicts
 
 def steps(options: AugmentOptions) -> dict[str, Any]:
     """The filter steps and their settings, as reported beside their drop counts (the control labelled)."""
-    return {"grounded": options.grounded, "faithful": options.faithful, "dedupe": options.dedupe,
-            "self_verify": options.self_verify, "verified (CONTROL: uses the answers)": options.verified}
+    return {"grounded": options.grounded, "faithful": options.faithful, "consistent": options.consistent,
+            "dedupe": options.dedupe, "self_verify": options.self_verify, "verify_baseline": options.verify_baseline, "verified (CONTROL: uses the answers)": options.verified}
 
 
 def augment(documents: Sequence[Document], generator: Generator, options: AugmentOptions | None = None,

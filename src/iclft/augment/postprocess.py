@@ -15,6 +15,7 @@ the model's own verification and the ground-truth control after these):
     leak            mentions an entity of the prompt's own examples that the corpus never uses (the model
                     copying the few-shot examples: "dax are a type of blick")
     unfaithful      (step `faithful`) uses a content word its source does not license (`filters.new_words`)
+    contradiction   (step `consistent`) its source with one side of a reversal changed (`filters.contradicts`)
     copy            (step `dedupe`) the same as a sentence of the source document (ignoring case, punctuation,
                     spacing)
     duplicate       (step `dedupe`) the same as an augmentation already kept for this source document
@@ -28,11 +29,11 @@ from dataclasses import dataclass, field
 
 from wordfreq import zipf_frequency
 
-from iclft.augment.filters import Vocabulary, new_words
+from iclft.augment.filters import Vocabulary, contradicts, new_words
 from iclft.text import split_sentences
 from iclft.vocab import related_forms
 
-RULES = ("empty", "truncated", "ungrounded", "leak", "unfaithful", "copy", "duplicate")
+RULES = ("empty", "truncated", "ungrounded", "leak", "unfaithful", "contradiction", "copy", "duplicate")
 RARE_ZIPF = 3.0  # rarer than ~1 use per million words: made-up words, most names
 PROPER_ZIPF = 5.5  # capitalized mid-sentence and below this: a name ("Paris", "Marie"), not "The"
 
@@ -120,13 +121,15 @@ class ItemSource:
 @dataclass
 class SourceFilter:
     """The filter state for one source document: its sentences, its entities, what was kept so far.
-    `grounded`: distinct source entities a sentence must name (0: off); `faithful`, `dedupe`: steps on or off."""
+    `grounded`: distinct source entities a sentence must name (0: off); `faithful`, `consistent`, `dedupe`: steps
+    on or off."""
 
     text: str
     rare_zipf: float = RARE_ZIPF
     foreign: frozenset[str] = frozenset()  # entity forms that must not appear (see `leak`)
     grounded: int = 1
     faithful: bool = False
+    consistent: bool = False
     dedupe: bool = True
     originals: set[str] = field(init=False)
     entities: set[str] = field(init=False)
@@ -156,6 +159,8 @@ class SourceFilter:
             return "leak"
         if self.faithful and new_words(sentence, item.vocabulary):
             return "unfaithful"
+        if self.consistent and contradicts(sentence, split_sentences(item.entities_of), item.entities):
+            return "contradiction"
         if self.dedupe and norm in self.originals:
             return "copy"
         if self.dedupe and norm in self.kept:

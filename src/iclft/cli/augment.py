@@ -57,6 +57,8 @@ COMMON: dict[str, tuple[Any, Any]] = {
     "grounded": (int, _opt("grounded", min=0)),
     "faithful": (bool, _opt("faithful", "--faithful/--no-faithful")),
     "self_verify": (float, _opt("self_verify")),
+    "verify_baseline": (str, _opt("verify_baseline")),
+    "consistent": (bool, _opt("consistent", "--consistent/--no-consistent")),
     "no_self_verify": (bool, Opt(False, "--no-self-verify", help="filter off: no self-verification")),
     "dedupe": (bool, _opt("dedupe", "--dedupe/--no-dedupe")),
     "verified": (bool, _opt("verified", "--verified", help="CONTROL (uses the answers; --docs must be a dataset "
@@ -78,7 +80,7 @@ GLOBAL: dict[str, tuple[Any, Any]] = {
 GENERATOR_KEYS = ("model", "device", "dtype", "batch_size", "base_url", "api_model", "api_key_env", "concurrency",
                   "rate", "timeout", "retries")
 OPTION_KEYS = ("samples", "greedy", "temperature", "top_p", "max_new_tokens", "seed", "unit", "k", "granularity",
-               "context", "fraction", "budget", "grounded", "faithful", "self_verify", "dedupe", "verified")
+               "context", "fraction", "budget", "grounded", "faithful", "consistent", "self_verify", "verify_baseline", "dedupe", "verified")
 
 
 def _validated(cls: type[BaseModel], **values: Any) -> Any:
