@@ -29,6 +29,7 @@ class Counting:
     def __init__(self, inner, die_after: int | None = None) -> None:
         self.inner, self.die_after, self.calls = inner, die_after, 0
         self.identity, self.count_tokens, self.prompt_tokens = inner.identity, inner.count_tokens, inner.prompt_tokens
+        self.lm = inner.lm  # self-verification scores with the generator's model
 
     @property
     def context_length(self):
