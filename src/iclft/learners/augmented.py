@@ -8,7 +8,7 @@ recipe (`finetune.prepare_finetuned`), then scored with no context. Config (stud
     ft_aug_local:
       ft: {lr: 1.0e-4, epochs: 3}             # FTOptions, as the `ft` condition takes them (flat there)
       local: {k: 4, temperature: 0.7, max_new_tokens: 96}   # AugmentOptions of iclft.augment (mode implied)
-      # filters, in the same block: grounded: 1, faithful: true, self_verify: 0.5 (nats/token; null: off),
+      # filters, in the same block: grounded: 1, faithful: true, self_verify: 0.0 (nats/token; null: off),
       # dedupe: true; verified: true is a CONTROL (keeps what the dataset's world judges true: uses the answers)
     ft_aug_global:
       ft: {lr: 1.0e-4, epochs: 3}
