@@ -105,7 +105,8 @@ def test_drop_counts_are_recorded_and_augmentation_is_deterministic(gen, cache):
         if d["reason"] == "unfaithful":
             assert d["detail"] and all(isinstance(w, str) for w in d["detail"])
     again = augment(DOCS, gen, options)  # no cache: generated again
-    assert again.generated == first.generated == 4 and [a.row() for a in again.items] == [a.row() for a in first.items] and again.drops == first.drops
+    assert again.generated == first.generated == 4
+    assert [a.row() for a in again.items] == [a.row() for a in first.items] and again.drops == first.drops
     assert first.summary == again.summary
 
 

@@ -5,11 +5,16 @@
     augment(documents, generator, options)     -> AugmentResult   (both in one call)
 
 Local: each item (a sentence of a document, or the whole document with granularity="document") is
-restated `k` ways per generation, `samples` generations per item; items naming no entity (a rare word or a
-name: lead-ins, filler) are skipped, since their outputs could not pass the off-vocabulary filter. Global: each document is shown after a
-context of the *other* documents (all of them, a seeded `fraction`, or as many as fit `budget` tokens, in
-seeded random choice), and the model writes the inferences linking it to them, `samples` traces per
-document. Generation `s` of any item is sampled with seed derive_seed(seed, s).
+restated `k` ways per generation with few-shot examples of its shape (`prompts.shape_of`), `samples`
+generations per item; items naming no entity (a rare word or a name: lead-ins, filler) are skipped, since
+their outputs could not pass the grounded filter. Global: each document is shown after a context of the
+*other* documents (all of them, a seeded `fraction`, or as many as fit `budget` tokens, in seeded random
+choice), and the model writes the inferences linking it to them, `samples` traces per document.
+Generation `s` of any item is sampled with seed derive_seed(seed, s); with `greedy`, generation 0 is greedy.
+
+Filters: the rules of `postprocess` (grounded, faithful, consistent, dedupe, ...), then the model's own
+self-verification (`filters.SelfVerifier`, scored with `scorer`), then, only when asked, the verified CONTROL
+(`world`: the dataset's judge). Every drop is recorded with its reason (REASONS) and detail.
 
 Each kept sentence becomes a Document "<source id>/<mode>/<n>" (n counts the source's kept outputs) that
 inherits the source's facts; with unit="generation", a generation's kept sentences form one Document.
@@ -57,7 +62,8 @@ class AugmentOptions(BaseModel):
     mode: Literal["local", "global"] = "local"
     k: int = Field(4, ge=1, le=100, description="local: restatements asked for per item and generation")
     samples: int = Field(1, ge=1, description="generations per item (local) or per document (global)")
-    granularity: Literal["sentence", "document"] = Field("sentence", description="local: the item restated: each sentence | each whole document")
+    granularity: Literal["sentence", "document"] = Field(
+        "sentence", description="local: the item restated: each sentence | each whole document")
     context: Literal["all", "subsample", "budget"] = Field("all", description="global: which other documents")
     fraction: float = Field(0.25, gt=0.0, le=1.0, description="global, context=subsample: share of documents")
     budget: int = Field(2048, ge=1, description="global, context=budget: tokens of context at most")
@@ -65,7 +71,8 @@ class AugmentOptions(BaseModel):
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="nucleus sampling: the smallest set of tokens of this mass")
     max_new_tokens: int = Field(128, ge=1, description="tokens generated per prompt at most")
     seed: int = Field(0, description="sampling seed (generation s of an item: derive_seed(seed, s))")
-    unit: Literal["sentence", "generation"] = Field("sentence", description="one output document per kept sentence | per generation")
+    unit: Literal["sentence", "generation"] = Field(
+        "sentence", description="one output document per kept sentence | per generation")
     template: str | None = Field(None, description="template file (default: the packaged one for the mode)")
     rare_zipf: float = Field(RARE_ZIPF, description="entity words: wordfreq zipf below this")
     skip_entityless: bool = Field(True, description="local: do not restate items that name no entity (lead-ins, "
@@ -76,7 +83,7 @@ class AugmentOptions(BaseModel):
                                                "(capped at the source's; 0: off)")
     faithful: bool = Field(True, description="filter: no content word absent from its source (adds no facts)")
     consistent: bool = Field(True, description="filter: not its source with one side of a reversal changed (the "
-                                               "converse: two names swapped, or a comparative turned into its opposite)")
+                                               "converse: names swapped, or a comparative turned into its opposite)")
     self_verify: float | None = Field(SELF_VERIFY, description="filter: the source in context raises the sentence's "
                                       "log-likelihood by at least this many nats per token (None: off)")
     verify_baseline: Literal["words", "empty"] = Field("words", description="self-verification reads the sentence "
@@ -261,20 +268,13 @@ def _generate(plan: Plan, generator: Generator, cache: GenerationCache | None,
 
 
 def _item_source(plan: Plan, task: Task) -> ItemSource:
-    """What a task's outputs must be grounded in and faithful to: local, the item restated; global, the document
-    (entities) and everything the prompt showed (words)."""
+    """What a task's outputs must be grounded in, be faithful to and be read after for self-verification: local, the
+    item restated; global, the document (entities) and everything the prompt showed (words, self-verification)."""
     doc = plan.documents[task.source]
     if plan.options.mode == "local":
         text = _items(doc, plan.options)[task.item]
         return ItemSource(text, text, plan.options.rare_zipf)
     return ItemSource(doc.text, task.request.messages[-1][1], plan.options.rare_zipf)
-
-
-def _verify_context(plan: Plan, task: Task) -> str:
-    """The source a sentence is read after for self-verification: the item (local) or the prompt's documents."""
-    if plan.options.mode == "local":
-        return _items(plan.documents[task.source], plan.options)[task.item]
-    return task.request.messages[-1][1]
 
 
 def _scorer(generator: Generator, scorer: Any) -> Any:
@@ -318,7 +318,8 @@ def run(plan: Plan, generator: Generator, cache: GenerationCache | None = None,
     alive = [(t, j) for t, vs in enumerate(verdicts) for j, v in enumerate(vs) if v[1] is None]
     if options.self_verify is not None and alive:
         verifier = SelfVerifier(_scorer(generator, scorer), options.self_verify, options.verify_baseline)
-        gains = verifier.gains([(_verify_context(plan, plan.tasks[t]), verdicts[t][j][0]) for t, j in alive])
+        shown = [sources[(plan.tasks[t].source, plan.tasks[t].item)].vocabulary_of for t, _ in alive]
+        gains = verifier.gains([(text, verdicts[t][j][0]) for text, (t, _) in zip(shown, alive)])
         for (t, j), gain in zip(alive, gains):
             verdicts[t][j][2] = round(gain, 4)
             if gain < options.self_verify:
@@ -376,7 +377,8 @@ def _assemble(plan: Plan, generator: Generator, gens: list[Generation], verdicts
 def steps(options: AugmentOptions) -> dict[str, Any]:
     """The filter steps and their settings, as reported beside their drop counts (the control labelled)."""
     return {"grounded": options.grounded, "faithful": options.faithful, "consistent": options.consistent,
-            "dedupe": options.dedupe, "self_verify": options.self_verify, "verify_baseline": options.verify_baseline, "verified (CONTROL: uses the answers)": options.verified}
+            "dedupe": options.dedupe, "self_verify": options.self_verify, "verify_baseline": options.verify_baseline,
+            "verified (CONTROL: uses the answers)": options.verified}
 
 
 def augment(documents: Sequence[Document], generator: Generator, options: AugmentOptions | None = None,

@@ -54,7 +54,7 @@ COMMON: dict[str, tuple[Any, Any]] = {
     "seed": (int, _opt("seed")),
     "unit": (str, _opt("unit")),
     # filters (docs/augmentation.md)
-    "grounded": (int, _opt("grounded", min=0)),
+    "grounded": (int, _opt("grounded")),
     "faithful": (bool, _opt("faithful", "--faithful/--no-faithful")),
     "self_verify": (float, _opt("self_verify")),
     "verify_baseline": (str, _opt("verify_baseline")),
@@ -80,7 +80,8 @@ GLOBAL: dict[str, tuple[Any, Any]] = {
 GENERATOR_KEYS = ("model", "device", "dtype", "batch_size", "base_url", "api_model", "api_key_env", "concurrency",
                   "rate", "timeout", "retries")
 OPTION_KEYS = ("samples", "greedy", "temperature", "top_p", "max_new_tokens", "seed", "unit", "k", "granularity",
-               "context", "fraction", "budget", "grounded", "faithful", "consistent", "self_verify", "verify_baseline", "dedupe", "verified")
+               "context", "fraction", "budget", "grounded", "faithful", "consistent", "self_verify", "verify_baseline",
+               "dedupe", "verified")
 
 
 def _validated(cls: type[BaseModel], **values: Any) -> Any:
