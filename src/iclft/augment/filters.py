@@ -158,20 +158,28 @@ def contradicts(sentence: str, source_sentences: Iterable[str], entities: Iterab
     of an asymmetric relation: two entities swapped ("spib are softer than sirm" from "sirm are softer than spib")
     or one word turned into its opposite ("sirm are harder than spib"). Both changes together make the reversal
     ("spib are harder than sirm"), which is kept. (Symmetric relations, "A met B", are rare in restatements.)"""
-    names = set(entities)
+    names = {_form(e) for e in entities}
     c = words(sentence)
     for source in source_sentences:
         s = words(source)
         if len(s) != len(c):
             continue
-        diff = [i for i, (a, b) in enumerate(zip(s, c)) if a != b]
+        diff = [i for i, (a, b) in enumerate(zip(s, c)) if _form(a) != _form(b)]
         if len(diff) == 1 and c[diff[0]] in OPPOSITES.get(s[diff[0]], ()):
             return True
         if len(diff) == 2:
             i, j = diff
-            if c[i] == s[j] and c[j] == s[i] and s[i] in names and s[j] in names:
+            if _form(c[i]) == _form(s[j]) and _form(c[j]) == _form(s[i]) and {_form(s[i]), _form(s[j])} <= names:
                 return True
     return False
+
+
+_COPULA = {"is": "are", "was": "were", "has": "have", "does": "do"}
+
+
+def _form(word: str) -> str:
+    """A word compared up to number: "is" ~ "are", "femps" ~ "femp"."""
+    return _COPULA.get(word, word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word)
 
 
 BASELINES = ("words", "empty")

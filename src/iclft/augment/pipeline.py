@@ -318,8 +318,9 @@ def run(plan: Plan, generator: Generator, cache: GenerationCache | None = None,
     alive = [(t, j) for t, vs in enumerate(verdicts) for j, v in enumerate(vs) if v[1] is None]
     if options.self_verify is not None and alive:
         verifier = SelfVerifier(_scorer(generator, scorer), options.self_verify, options.verify_baseline)
-        shown = [sources[(plan.tasks[t].source, plan.tasks[t].item)].vocabulary_of for t, _ in alive]
-        gains = verifier.gains([(text, verdicts[t][j][0]) for text, (t, _) in zip(shown, alive)])
+        pairs = [(sources[(plan.tasks[t].source, plan.tasks[t].item)].vocabulary_of, verdicts[t][j][0])
+                 for t, j in alive]
+        gains = verifier.gains(pairs)
         for (t, j), gain in zip(alive, gains):
             verdicts[t][j][2] = round(gain, 4)
             if gain < options.self_verify:
