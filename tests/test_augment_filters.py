@@ -83,7 +83,7 @@ def gen(lm):
 
 
 DOCS = [Document(id="p", text=PERSON, facts=["f1"]), Document(id="r", text="Femp are more dangerous than glon.")]
-SMALL = {"mode": "local", "k": 2, "samples": 2, "max_new_tokens": 24, "seed": 3}  # 4 short generations
+SMALL = {"mode": "local", "k": 2, "samples": 2, "max_new_tokens": 16, "seed": 3}  # 4 short generations
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +91,16 @@ def cache(tmp_path_factory):
     return GenerationCache(tmp_path_factory.mktemp("gens"))
 
 
-def test_drop_counts_are_recorded_and_augmentation_is_deterministic(gen, cache):
-    options = AugmentOptions(**SMALL, self_verify=1.0)
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """SMALL with a one-line prompt (the packaged few-shot prompts are long for a CPU test)."""
+    path = tmp_path_factory.mktemp("templates") / "local.txt"
+    path.write_text("[user]\nRestate this in $k short sentences, one per line: $text\n", encoding="utf-8")
+    return {**SMALL, "template": str(path)}
+
+
+def test_drop_counts_are_recorded_and_augmentation_is_deterministic(gen, cache, small):
+    options = AugmentOptions(**small, self_verify=1.0)
     first = augment(DOCS, gen, options, cache=cache)
     summary = first.summary
     assert summary["steps"]["faithful"] and summary["steps"]["self_verify"] == 1.0
@@ -110,8 +118,8 @@ def test_drop_counts_are_recorded_and_augmentation_is_deterministic(gen, cache):
     assert first.summary == again.summary
 
 
-def test_verified_control_keeps_only_what_the_world_judges_true(gen, cache):
-    options = AugmentOptions(**SMALL, self_verify=None, faithful=False, verified=True)
+def test_verified_control_keeps_only_what_the_world_judges_true(gen, cache, small):
+    options = AugmentOptions(**small, self_verify=None, faithful=False, verified=True)
     with pytest.raises(UserError, match="world"):
         augment(DOCS, gen, options, cache=cache)
     true = {"Glon are less dangerous than femp."}
