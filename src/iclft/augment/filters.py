@@ -10,8 +10,9 @@ faithful        a generated sentence adds no content word absent from its source
 consistent      a generated sentence is not its source with one side of a reversal changed (two names swapped,
                 or one comparative turned into its opposite: that states the converse; `contradicts`).
 self-verified   the model's own in-context judgement: a sentence is kept if reading its source first raises
-                its log-likelihood by at least `threshold` nats per token over reading it with no source
-                (`SelfVerifier`, the shared-context scorer of `iclft.scoring`: one context encode per source).
+                its log-likelihood by at least `threshold` nats per token over reading it without the source (after
+                the source's words in alphabetical order, or nothing: `baseline_context`) (`SelfVerifier`, the
+                shared-context scorer of `iclft.scoring`: one context encode per source and baseline).
 verified        a CONTROL (uses the answers): keeps only sentences that the dataset's world judges true
                 (`world_judge`: `iclft.augment.worlds.logic_for`); never part of the proposed method.
 """
@@ -46,9 +47,8 @@ kind kinds type types sort sorts example examples member members instance instan
 part parts belong belongs belonged
 compared comparison compare relative relation related
 known called named name names person people someone thing things who whose
-true fact facts case way ways example
-able ability can
-famous famed renowned known
+true fact facts case way ways
+able ability
 """.split())
 
 # Base adjectives and their opposites; comparative forms (-er, -ier, doubled consonant) are derived.
