@@ -29,6 +29,7 @@ class Counting:
     def __init__(self, inner, die_after: int | None = None) -> None:
         self.inner, self.die_after, self.calls = inner, die_after, 0
         self.identity, self.count_tokens, self.prompt_tokens = inner.identity, inner.count_tokens, inner.prompt_tokens
+        self.lm = inner.lm  # self-verification scores with the generator's model
 
     @property
     def context_length(self):
@@ -167,6 +168,8 @@ def test_cli_augments_a_folder_and_reruns_from_cache(templates, tmp_path, monkey
     (["--context", "everything"], "--context: Input should be 'all', 'subsample' or 'budget' (got 'everything')"),
     (["--generator", "openai"],
      "the openai generator needs a base URL and an API model name (--base-url, --api-model)"),
+    (["--grounded", "-1"], "--grounded: Input should be greater than or equal to 0"),
+    (["--verify-baseline", "source"], "--verify-baseline: Input should be 'words' or 'empty'"),
 ])
 def test_cli_bad_input_is_one_line(tmp_path, monkeypatch, capsys, extra, message):
     (tmp_path / "c").mkdir()
@@ -174,6 +177,23 @@ def test_cli_bad_input_is_one_line(tmp_path, monkeypatch, capsys, extra, message
     code, err = _cli(monkeypatch, capsys, "augment", "global", "--docs", str(tmp_path / "c"), "--out",
                      str(tmp_path / "o.jsonl"), *extra)
     assert code == 2 and err.strip() == f"iclft: error: {message}" and not (tmp_path / "o.jsonl").exists()
+
+
+def test_cli_verified_control_needs_a_dataset_folder(tmp_path, monkeypatch, capsys):
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "a.txt").write_text("Femp are larger than glon.", encoding="utf-8")
+    code, err = _cli(monkeypatch, capsys, "augment", "local", "--docs", str(tmp_path / "c"), "--out",
+                     str(tmp_path / "o.jsonl"), "--verified")
+    assert code == 2 and "--verified is a control" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_option_defaults_come_from_the_options_model():
+    from iclft.augment import AugmentOptions
+    from iclft.cli.augment import COMMON, LOCAL
+
+    for name, (_, option) in {**COMMON, **LOCAL}.items():
+        if name in AugmentOptions.model_fields:
+            assert option.default == AugmentOptions.model_fields[name].default, name
 
 
 def test_cli_empty_corpus_is_a_clear_error(tmp_path, monkeypatch, capsys):

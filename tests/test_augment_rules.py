@@ -21,7 +21,7 @@ def test_packaged_templates_render_as_few_shot_chats():
     assert local[0]["role"] == "system" and "write 3 new sentences" in local[0]["content"]
     assert [m["role"] for m in local[1:]] == ["user", "assistant"] * 3 + ["user"]
     assert local[-1]["content"] == "Statement: Femp are more dangerous than glon."
-    assert "reversal" in local[0]["content"] and "converse" in local[0]["content"]
+    assert "reversal" in local[0]["content"] and "Do not add anything" in local[0]["content"]
     assert not any("$" in m["content"] for m in local)
 
     examples = extract_entities(load_template("global").example_text(), names=False)
@@ -73,13 +73,13 @@ def test_filter_rules_each_reason():
         "Glon are less dangerous than femp.",   # kept
         "...",                                  # empty
         "Glon are less dangerous than",         # truncated: no end punctuation
-        "Cats are nice.",                       # off vocabulary
+        "Cats are nice.",                       # ungrounded: names no entity of the source
         "Femp are a kind of blick.",            # leak: a made-up word of the prompt's examples
         "femp ARE more dangerous than glon!",  # copy of the source
         "Glon are less dangerous than femp.",   # duplicate of a kept one
         "Femps outrank glons in danger.",       # kept: plural forms count as mentions
     ], source, cut=False)
-    assert [r for _, r in verdicts] == [None, "empty", "truncated", "off_vocabulary", "leak", "copy", "duplicate",
+    assert [r for _, r in verdicts] == [None, "empty", "truncated", "ungrounded", "leak", "copy", "duplicate",
                                         None]
 
 

@@ -4,16 +4,21 @@ Parsing: the text is read line by line and stops at a line that echoes a prompt 
 "New document:", ...: the model starting another example); list markers ("- ", "1. ", "a) ") are removed,
 and each line is split into sentences with `iclft.text.split_sentences`.
 
-Filtering, first matching rule wins:
+Filtering, first matching rule wins (the rules needing no model; `iclft.augment.filters` and the pipeline add
+the model's own verification and the ground-truth control after these):
     empty           no letter or digit (or the generation was empty)
     truncated       no end punctuation (. ! ? maybe followed by a quote or bracket), or the last sentence
                     of a generation that was cut by max_new_tokens
-    off_vocabulary  mentions no entity of its source document (see `extract_entities`); a source with no
-                    entities cannot be judged, so this rule is skipped for it
+    ungrounded      (step `grounded`) names fewer distinct entities of its source (see `extract_entities`; local:
+                    the item restated, global: the document) than `grounded` asks, capped at the number the
+                    source has; a source with no entities cannot be judged, so this rule is skipped for it
     leak            mentions an entity of the prompt's own examples that the corpus never uses (the model
                     copying the few-shot examples: "dax are a type of blick")
-    copy            the same as a sentence of the source document (ignoring case, punctuation, spacing)
-    duplicate       the same as an augmentation already kept for this source document
+    unfaithful      (step `faithful`) uses a content word its source does not license (`filters.new_words`)
+    contradiction   (step `consistent`) its source with one side of a reversal changed (`filters.contradicts`)
+    copy            (step `dedupe`) the same as a sentence of the source document (ignoring case, punctuation,
+                    spacing)
+    duplicate       (step `dedupe`) the same as an augmentation already kept for this source document
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ from dataclasses import dataclass, field
 
 from wordfreq import zipf_frequency
 
+from iclft.augment.filters import Vocabulary, contradicts, new_words
 from iclft.text import split_sentences
 from iclft.vocab import related_forms
 
-REASONS = ("empty", "truncated", "off_vocabulary", "leak", "copy", "duplicate")
+RULES = ("empty", "truncated", "ungrounded", "leak", "unfaithful", "contradiction", "copy", "duplicate")
 RARE_ZIPF = 3.0  # rarer than ~1 use per million words: made-up words, most names
 PROPER_ZIPF = 5.5  # capitalized mid-sentence and below this: a name ("Paris", "Marie"), not "The"
 
@@ -78,7 +84,12 @@ def extract_entities(text: str, rare_zipf: float = RARE_ZIPF, names: bool = True
 
 def entity_forms(text: str, rare_zipf: float = RARE_ZIPF, names: bool = True) -> set[str]:
     """The entities of a text with their plural and singular forms, as matched in generated sentences."""
-    return {f for e in extract_entities(text, rare_zipf, names) for f in related_forms(e)}
+    return set(entity_map(text, rare_zipf, names))
+
+
+def entity_map(text: str, rare_zipf: float = RARE_ZIPF, names: bool = True) -> dict[str, str]:
+    """Each form of each entity of a text (plural, singular) -> the entity as written."""
+    return {f: e for e in sorted(extract_entities(text, rare_zipf, names)) for f in related_forms(e)}
 
 
 def normalize(sentence: str) -> str:
@@ -86,13 +97,40 @@ def normalize(sentence: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", sentence.lower()).split())
 
 
+def _mentioned(sentence: str, forms: dict[str, str]) -> set[str]:
+    """The entities (values of `forms`) that a sentence names."""
+    return {forms[w] for w in map(_norm_word, _WORD.findall(sentence)) if w in forms}
+
+
+@dataclass
+class ItemSource:
+    """What one generation restates or links (local: the item; global: the document and its context): the
+    entities a sentence must name (`grounded`) and the words it may use (`faithful`)."""
+
+    entities_of: str  # the text whose entities ground a sentence
+    vocabulary_of: str  # the text whose words a faithful sentence may use
+    rare_zipf: float = RARE_ZIPF
+    entities: dict[str, str] = field(init=False)
+    vocabulary: Vocabulary = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.entities = entity_map(self.entities_of, self.rare_zipf)
+        self.vocabulary = Vocabulary([self.vocabulary_of])
+
+
 @dataclass
 class SourceFilter:
-    """The filter state for one source document: its sentences, its entities, what was kept so far."""
+    """The filter state for one source document: its sentences, its entities, what was kept so far.
+    `grounded`: distinct source entities a sentence must name (0: off); `faithful`, `consistent`, `dedupe`: steps
+    on or off."""
 
     text: str
     rare_zipf: float = RARE_ZIPF
     foreign: frozenset[str] = frozenset()  # entity forms that must not appear (see `leak`)
+    grounded: int = 1
+    faithful: bool = False
+    consistent: bool = False
+    dedupe: bool = True
     originals: set[str] = field(init=False)
     entities: set[str] = field(init=False)
     kept: set[str] = field(init=False, default_factory=set)
@@ -104,30 +142,38 @@ class SourceFilter:
     def mentions(self, sentence: str, words: set[str] | frozenset[str]) -> bool:
         return any(_norm_word(w) in words for w in _WORD.findall(sentence))
 
-    def reason(self, sentence: str, cut: bool = False) -> str | None:
-        """Why `sentence` is dropped (a REASONS entry), or None to keep it; kept ones are remembered.
-        `cut`: it ends a generation stopped by max_new_tokens."""
+    def reason(self, sentence: str, cut: bool = False, item: ItemSource | None = None) -> str | None:
+        """Why `sentence` is dropped (a RULES entry), or None to keep it; kept ones are remembered.
+        `cut`: it ends a generation stopped by max_new_tokens; `item`: what the generation restates (default:
+        the whole document)."""
         norm = normalize(sentence)
         if not norm:
             return "empty"
         if cut or not _END.search(sentence):
             return "truncated"
-        if self.entities and not self.mentions(sentence, self.entities):
-            return "off_vocabulary"
+        item = item or ItemSource(self.text, self.text, self.rare_zipf)
+        need = min(self.grounded, len(set(item.entities.values())))
+        if need and len(_mentioned(sentence, item.entities)) < need:
+            return "ungrounded"
         if self.foreign and self.mentions(sentence, self.foreign):
             return "leak"
-        if norm in self.originals:
+        if self.faithful and new_words(sentence, item.vocabulary):
+            return "unfaithful"
+        if self.consistent and contradicts(sentence, split_sentences(item.entities_of), item.entities):
+            return "contradiction"
+        if self.dedupe and norm in self.originals:
             return "copy"
-        if norm in self.kept:
+        if self.dedupe and norm in self.kept:
             return "duplicate"
         self.kept.add(norm)
         return None
 
 
-def judge(sentences: Iterable[str], source: SourceFilter, cut: bool) -> list[tuple[str, str | None]]:
+def judge(sentences: Iterable[str], source: SourceFilter, cut: bool,
+          item: ItemSource | None = None) -> list[tuple[str, str | None]]:
     """(sentence, drop reason or None) for each sentence of one generation, in order."""
     sentences = list(sentences)
     if not sentences:
         return [("", "empty")]
     last = len(sentences) - 1
-    return [(s, source.reason(s, cut=cut and i == last)) for i, s in enumerate(sentences)]
+    return [(s, source.reason(s, cut=cut and i == last, item=item)) for i, s in enumerate(sentences)]

@@ -6,6 +6,11 @@ and the last must be `[user]`. Message text uses `string.Template` variables (`$
 literal dollar sign. Each mode has its variables:
     local:  $text (the sentence or document to restate), $k (restatements asked for)
     global: $context (the selected documents, blank-line separated), $document (the one to link to them)
+
+Local items come in shapes, each with its own packaged template whose few-shot examples look like the item
+(`shape_of`): "fact" (a one-sentence statement: local.txt), "name" (a person's name with a description:
+local-name.txt) and "article" (three or more sentences: local-article.txt). A template file given by the
+user replaces all three.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ from iclft.errors import UserError
 from iclft.io import read_text
 
 MODES = ("local", "global")
+SHAPES = ("fact", "name", "article")
+COMMON_ZIPF = 5.0  # a capitalized word this common starting a sentence is not part of a name ("The", "When")
+ARTICLE_SENTENCES = 3  # an item of this many sentences or more is an article
+_FULL_NAME = re.compile(r"\b[A-Z][a-z]+(?:[- ][A-Z][a-z]+)+\b")
 VARIABLES = {"local": ({"text"}, {"text", "k"}), "global": ({"context", "document"}, {"context", "document"})}
 _SECTION = re.compile(r"^\[(system|user|assistant)\]\s*$", re.MULTILINE)
 
@@ -42,8 +51,30 @@ class PromptTemplate:
         return [{"role": role, "content": t.substitute(values)} for role, t in self.messages]
 
 
-def default_path(mode: str) -> Path:
-    return Path(str(resources.files("iclft.augment") / "templates" / f"{mode}.txt"))
+def default_path(mode: str, shape: str = "fact") -> Path:
+    """The packaged template of a mode (local: of an item shape)."""
+    name = mode if mode == "global" or shape == "fact" else f"{mode}-{shape}"
+    return Path(str(resources.files("iclft.augment") / "templates" / f"{name}.txt"))
+
+
+def shape_of(text: str) -> str:
+    """The shape of a local item: "article" (ARTICLE_SENTENCES+ sentences), "name" (names someone: two or more
+    capitalized words in a row, not counting a common word that starts a sentence: "The Hague"), else "fact"."""
+    from wordfreq import zipf_frequency
+
+    from iclft.text import split_sentences
+
+    sentences = split_sentences(text)
+    if len(sentences) >= ARTICLE_SENTENCES:
+        return "article"
+    for sentence in sentences or [text]:
+        for m in _FULL_NAME.finditer(sentence):
+            words = m.group().replace("-", " ").split()
+            if m.start() == 0 and zipf_frequency(words[0].lower(), "en") >= COMMON_ZIPF:
+                words = words[1:]
+            if len(words) >= 2:
+                return "name"
+    return "fact"
 
 
 def parse_template(text: str, mode: str, source: str = "<template>") -> PromptTemplate:
@@ -81,10 +112,18 @@ def _identifiers(t: Template, source: str) -> set[str]:
     return names - {""}
 
 
-def load_template(mode: str, path: str | Path | None = None) -> PromptTemplate:
-    """The mode's template from `path`, or the packaged default."""
-    path = Path(path) if path is not None else default_path(mode)
+def load_template(mode: str, path: str | Path | None = None, shape: str = "fact") -> PromptTemplate:
+    """The mode's template from `path`, or the packaged default (local: for items of `shape`)."""
+    path = Path(path) if path is not None else default_path(mode, shape)
     return parse_template(read_text(path, "template file"), mode, str(path))
+
+
+def load_templates(mode: str, path: str | Path | None = None) -> dict[str, PromptTemplate]:
+    """The templates by item shape: a user's file for every shape, else the packaged one of each (global: one)."""
+    if path is not None or mode == "global":
+        one = load_template(mode, path)
+        return {shape: one for shape in SHAPES}
+    return {shape: load_template(mode, None, shape) for shape in SHAPES}
 
 
 def local_messages(template: PromptTemplate, text: str, k: int) -> list[Message]:

@@ -29,9 +29,10 @@ def _gen(field: str) -> Any:
     return GeneratorSpec.model_fields[field].default
 
 
-def _aug(field: str) -> Any:
-    """An augmentation option's default (AugmentOptions: one source for the CLI and study configs)."""
-    return AugmentOptions.model_fields[field].default
+def _opt(field: str, *flags: str, **kw: Any) -> Any:
+    """A typer option whose default and help come from AugmentOptions (the one source of each default)."""
+    info = AugmentOptions.model_fields[field]
+    return Opt(info.default, *(flags or ("--" + field.replace("_", "-"),)), help=kw.pop("help", info.description), **kw)
 
 
 COMMON: dict[str, tuple[Any, Any]] = {
@@ -56,30 +57,42 @@ COMMON: dict[str, tuple[Any, Any]] = {
     "timeout": (float, Opt(_gen("timeout"), "--timeout", help="openai: seconds per request (CPU servers are slow)")),
     "retries": (int, Opt(_gen("retries"), "--retries", min=0,
                          help="openai: retries of a failed request (exponential backoff)")),
-    "samples": (int, Opt(_aug("samples"), "--samples", min=1, help="generations per item")),
-    "temperature": (float, Opt(_aug("temperature"), "--temperature", min=0.0, help="0 = greedy")),
-    "top_p": (float, Opt(_aug("top_p"), "--top-p")),
-    "max_new_tokens": (int, Opt(_aug("max_new_tokens"), "--max-new-tokens", min=1)),
-    "seed": (int, Opt(_aug("seed"), "--seed")),
-    "unit": (str, Opt(_aug("unit"), "--unit", help="one output per kept sentence | per generation")),
+    "samples": (int, _opt("samples", min=1)),
+    "greedy": (bool, _opt("greedy", "--greedy/--no-greedy")),
+    "temperature": (float, _opt("temperature", min=0.0, help="0 = greedy")),
+    "top_p": (float, _opt("top_p")),
+    "max_new_tokens": (int, _opt("max_new_tokens", min=1)),
+    "seed": (int, _opt("seed")),
+    "unit": (str, _opt("unit")),
+    # filters (docs/augmentation.md)
+    "grounded": (int, _opt("grounded")),
+    "faithful": (bool, _opt("faithful", "--faithful/--no-faithful")),
+    "self_verify": (float, _opt("self_verify")),
+    "verify_baseline": (str, _opt("verify_baseline")),
+    "consistent": (bool, _opt("consistent", "--consistent/--no-consistent")),
+    "no_self_verify": (bool, Opt(False, "--no-self-verify", help="filter off: no self-verification")),
+    "dedupe": (bool, _opt("dedupe", "--dedupe/--no-dedupe")),
+    "verified": (bool, _opt("verified", "--verified", help="CONTROL (uses the answers; --docs must be a dataset "
+                                                            "folder): keep only sentences its world judges true")),
     "template": (Path | None, Opt(None, "--template", help="prompt template file (default: the packaged one)")),
     "cache_dir": (Path | None, Opt(None, "--cache-dir", help="generation cache (default: <iclft cache>/generations)")),
     "no_cache": (bool, Opt(False, "--no-cache", help="neither read nor write the generation cache")),
     "dry_run": (bool, Opt(False, "--dry-run", help="print the plan and its token cost, generate nothing")),
 }
 LOCAL: dict[str, tuple[Any, Any]] = {
-    "k": (int, Opt(_aug("k"), "--k", min=1, help="restatements asked for per item and generation")),
-    "granularity": (str, Opt(_aug("granularity"), "--granularity", help="restate each sentence | each whole document")),
+    "k": (int, _opt("k", min=1)),
+    "granularity": (str, _opt("granularity")),
 }
 GLOBAL: dict[str, tuple[Any, Any]] = {
-    "context": (str, Opt(_aug("context"), "--context", help="all | subsample | budget: the other documents shown")),
-    "fraction": (float, Opt(_aug("fraction"), "--fraction", help="context=subsample: share of documents shown")),
-    "budget": (int, Opt(_aug("budget"), "--budget", min=1, help="context=budget: tokens of context at most")),
+    "context": (str, _opt("context", help="all | subsample | budget: the other documents shown")),
+    "fraction": (float, _opt("fraction")),
+    "budget": (int, _opt("budget", min=1)),
 }
 GENERATOR_KEYS = ("model", "device", "dtype", "batch_size", "batch_tokens", "base_url", "api_model", "api_key_env",
                   "concurrency", "rate", "timeout", "retries")
-OPTION_KEYS = ("samples", "temperature", "top_p", "max_new_tokens", "seed", "unit", "k", "granularity", "context",
-               "fraction", "budget")
+OPTION_KEYS = ("samples", "greedy", "temperature", "top_p", "max_new_tokens", "seed", "unit", "k", "granularity",
+               "context", "fraction", "budget", "grounded", "faithful", "consistent", "self_verify", "verify_baseline",
+               "dedupe", "verified")
 
 
 def _validated(cls: type[BaseModel], **values: Any) -> Any:
@@ -101,6 +114,17 @@ def side_paths(out: Path) -> tuple[Path, Path]:
     return out.with_name(stem + ".drops.jsonl"), out.with_name(stem + ".summary.json")
 
 
+def _world(docs: Path) -> Any:
+    """The sentence judge of a dataset folder's world, for the verified control."""
+    from iclft.augment.filters import world_judge
+    from iclft.datasets.schema import Dataset
+
+    if not (docs.is_dir() and (docs / "meta.json").is_file()):
+        raise UserError(f"--verified is a control that judges sentences in a dataset's world: {docs} is not a "
+                        "dataset folder")
+    return world_judge(Dataset.load(docs))
+
+
 def run_augment(mode: str, **kw: Any) -> None:
     """Load the corpus, plan, show the cost, generate (cached), write the outputs."""
     from iclft.augment import GenerationCache, load_documents, plan, run
@@ -109,8 +133,11 @@ def run_augment(mode: str, **kw: Any) -> None:
     if kw["out"].resolve() == kw["docs"].resolve():
         raise UserError(f"--out {kw['out']} would overwrite the corpus")
     docs = load_documents(kw["docs"])
-    options = _validated(AugmentOptions, mode=mode, template=str(kw["template"]) if kw["template"] else None,
-                         **{k: kw[k] for k in OPTION_KEYS if k in kw})
+    values = {k: kw[k] for k in OPTION_KEYS if k in kw}
+    if kw["no_self_verify"]:
+        values["self_verify"] = None
+    options = _validated(AugmentOptions, mode=mode, template=str(kw["template"]) if kw["template"] else None, **values)
+    world = _world(kw["docs"]) if options.verified else None
     spec = _validated(GeneratorSpec, kind=kw["generator"], **{k: kw[k] for k in GENERATOR_KEYS})
     cache = None if kw["no_cache"] else GenerationCache(kw["cache_dir"])
     generator = spec.build()
@@ -119,7 +146,7 @@ def run_augment(mode: str, **kw: Any) -> None:
     if kw["dry_run"]:
         return
     with progress_bar(work.to_generate, f"augment {mode}", enabled=work.to_generate > 0) as advance:
-        result = run(work, generator, cache, advance)
+        result = run(work, generator, cache, advance, world=world)
     drops_path, summary_path = side_paths(kw["out"])
     write_jsonl(kw["out"], [a.row() for a in result.items])
     write_jsonl(drops_path, result.drops)

@@ -8,6 +8,8 @@ recipe (`finetune.prepare_finetuned`), then scored with no context. Config (stud
     ft_aug_local:
       ft: {lr: 1.0e-4, epochs: 3}             # FTOptions, as the `ft` condition takes them (flat there)
       local: {k: 4, temperature: 0.7, max_new_tokens: 96}   # AugmentOptions of iclft.augment (mode implied)
+      # filters, in the same block: grounded: 1, faithful: true, self_verify: 0.0 (nats/token; null: off),
+      # dedupe: true; verified: true is a CONTROL (keeps what the dataset's world judges true: uses the answers)
     ft_aug_global:
       ft: {lr: 1.0e-4, epochs: 3}
       global: {context: budget, budget: 1500, max_new_tokens: 160}
@@ -25,15 +27,20 @@ Data-matched control. `match_steps: true` fixes the number of optimizer steps to
 spends the same compute and the augmented data replaces repetition instead of adding steps. Equivalently,
 give both conditions the same `ft: {max_steps: N}` (flat `max_steps: N` for `ft`).
 
-Stored per cell: info `augmentation` (per mode: prompts, kept sentences, drops by reason, generator tokens)
-and the artifacts `augmented` (every added document as {"id", "text", "source"}), `augment_drops` (every
+Self-verification scores with the cell's model (the model judging its own outputs in context), whatever the
+generator; the verified control judges with the dataset's world (`iclft.augment.filters.world_judge`).
+
+Stored per cell: info `augmentation` (per mode: prompts, kept sentences, drops by reason, filter steps, generator
+tokens) and the artifacts `augmented` (every added document as {"id", "text", "source"}), `augment_drops` (every
 dropped sentence and why) and `audit` (`iclft.augment.audit` of the added documents against the dataset's
-world: true / false / unverifiable sentences, hallucination rate, test coverage; the report shows it).
+world: true / false / unverifiable sentences, hallucination rate, test coverage; plus `filters`: each mode's
+filter steps and drop counts; the report shows it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -41,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from iclft import distributed, precision
 from iclft.augment import AugmentOptions, AugmentResult, GenerationCache, plan, run
 from iclft.augment.audit import audit
+from iclft.augment.filters import world_judge
 from iclft.augment.generators import Generator, GeneratorSpec
 from iclft.datasets.schema import Document
 from iclft.learners import Condition, Estimate, Job
@@ -139,7 +147,9 @@ def _augment(job: Job, opts: _Base, cache: GenerationCache, generator: Generator
                                f"{cache.root} after the main process generated them (is it shared by all ranks?)")
         job.log(f"augment {block.mode}: {work.describe()}")
         job.reporter.start(f"augmenting ({block.mode})", work.to_generate)
-        results.append(run(work, generator, cache, job.reporter.advance))
+        scorer = job.load() if block.self_verify is not None else None  # the cell's model judges its own outputs
+        world = world_judge(job.dataset) if block.verified else None  # the CONTROL's ground truth
+        results.append(run(work, generator, cache, job.reporter.advance, scorer=scorer, world=world))
     return results
 
 
@@ -157,7 +167,7 @@ def training_options(job: Job, opts: _Base) -> FTOptions:
 
 
 def _summary(r: AugmentResult) -> dict[str, Any]:
-    keys = ("prompts", "kept_sentences", "outputs", "dropped", "tokens", "generator")
+    keys = ("prompts", "kept_sentences", "outputs", "dropped", "steps", "tokens", "generator")
     return {k: r.summary[k] for k in keys}
 
 
@@ -175,7 +185,10 @@ def prepare(job: Job, opts: _Base):
         info["matched_steps"] = ft.max_steps
     prepared = prepare_finetuned(job, list(job.dataset.train) + added, ft, opts.format, opts.instruction, info=info)
     prepared.artifacts["augmented"] = [a.row() for r in results for a in r.items]
-    prepared.artifacts["audit"] = audit(job.dataset, prepared.artifacts["augmented"], examples=3)
+    prepared.artifacts["audit"] = {
+        **audit(job.dataset, prepared.artifacts["augmented"], examples=3),
+        "filters": {r.summary["mode"]: {"steps": r.summary["steps"], "dropped": r.summary["dropped"]} for r in results},
+    }
     prepared.artifacts["augment_drops"] = [d for r in results for d in r.drops]
     prepared.timing["augment_generated"] = sum(r.generated for r in results)
     prepared.timing["augment_cache_hits"] = sum(r.cache_hits for r in results)
@@ -194,8 +207,10 @@ def estimate(job: Job, opts: _Base) -> Estimate:
     ft = training_options(job, opts)
     docs: list[Document] = list(job.dataset.train)
     extra, per_sentence = 0, 1.0  # tokens (and their examples, at a sentence's size) still to be generated
-    if all(p.to_generate == 0 for p in plans):
-        docs += [d for p in plans for d in run(p, generator, cache).documents]
+    if all(p.to_generate == 0 for p in plans):  # the model-based filters off: an upper bound, no weights loaded
+        unverified = [replace(p, options=p.options.model_copy(update={"self_verify": None, "verified": False}))
+                      for p in plans]
+        docs += [d for p in unverified for d in run(p, generator, cache).documents]
     else:
         n, toks = train_tokens(job.model, job.dataset.train, FTOptions(split=ft.split, epochs=1))
         per_sentence = max(toks / max(n, 1), 1.0)

@@ -270,18 +270,21 @@ def _audits(store: Store, study: dict[str, Any], keys: list[str]) -> list[str]:
         v, cov = audit["verdicts"], audit["coverage"].get("all", {})
         rate = audit["hallucination_rate"]
         covered = ", ".join(f"{m} {cov[m]}" for m in ("verbatim", "stated", "entailed") if m in cov)
+        dropped = ", ".join(f"{mode} {reason} {n}" for mode, f in audit.get("filters", {}).items()
+                            for reason, n in f["dropped"].items() if n)
         rows.append(f"| {cell['dataset']} | {shown(cell['condition'], ctrl)} | {audit['sentences']} | {v['true']} | "
                     f"{v['false']} | {v['unverifiable']} | {v['unparsed']} | "
                     f"{'n/a' if rate is None else f'{rate:.0%}'} | "
-                    f"{cov.get('questions', 0)}: {covered} |")
+                    f"{cov.get('questions', 0)}: {covered} | {dropped or '-'} |")
     if not rows:
         return []
     return ["## Augmentation audit", "",
             "Generated sentences judged in each dataset's world (`iclft.augment.audit`): hallucination rate = false / "
             "(true + false + unverifiable); coverage = test questions whose correct statement the augmentations "
-            "contain verbatim, state, or entail.", "",
+            "contain verbatim, state, or entail; dropped = sentences the augmentation's filters removed, by reason "
+            "(docs/augmentation.md).", "",
             "| dataset | condition | sentences | true | false | unverifiable | unparsed | hallucination | "
-            "test questions: covered |", "|---|---|---|---|---|---|---|---|---|", *rows, ""]
+            "test questions: covered | dropped |", "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
 
 
 def _provenance(store: Store, study: dict[str, Any], keys: list[str]) -> list[str]:
