@@ -34,6 +34,7 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from iclft import precision
 from iclft.augment.audit import audit
 from iclft.augment.worlds import ReversalLogic, SyllogismLogic, logic_for, sentences
 from iclft.datasets.schema import Dataset, Document
@@ -196,10 +197,10 @@ def estimate(job: Job, opts: Options) -> Estimate:
     from iclft.learners import tokens
 
     added = _documents(job, opts)
-    n, steps, train = train_size(job.model, list(job.dataset.train) + added, opts.ft)
+    _, steps, train = train_size(job.model, list(job.dataset.train) + added, opts.ft)
     score = tokens.question_tokens(tokens.tokenizer(job.model), job.questions)
     return Estimate(train_tokens=train, train_steps=steps, score_tokens=score,
-                    note=f"{n} examples ({len(added)} oracle documents)")
+                    precision=precision.resolve(opts.ft.precision, job.device))
 
 
 CONDITION = Condition(
