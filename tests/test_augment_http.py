@@ -124,7 +124,8 @@ def test_transient_errors_are_retried_then_exhausted():
 
 def test_endpoint_dying_mid_run_loses_nothing(tmp_path):
     docs = [Document(id=f"d{i}", text=f"Femp number {i} are glon.") for i in range(6)]
-    options = AugmentOptions(mode="local", max_new_tokens=8)
+    # resume is what is tested here: the echo answers are not restatements, so the content filters are off
+    options = AugmentOptions(mode="local", max_new_tokens=8, faithful=False, consistent=False, self_verify=None)
     cache = GenerationCache(tmp_path / "cache")
     server = EchoServer(fail_from=4)  # three good answers, then the endpoint is down
     with running(server.app) as url:
