@@ -168,8 +168,8 @@ def test_cli_augments_a_folder_and_reruns_from_cache(templates, tmp_path, monkey
     (["--context", "everything"], "--context: Input should be 'all', 'subsample' or 'budget' (got 'everything')"),
     (["--generator", "openai"],
      "the openai generator needs a base URL and an API model name (--base-url, --api-model)"),
-    (["--grounded", "-1"], "--grounded: Input should be greater than or equal to 0"),
-    (["--verify-baseline", "source"], "--verify-baseline: Input should be 'words' or 'empty'"),
+    (["--grounded", "-1"], "--grounded: Input should be greater than or equal to 0 (got -1)"),
+    (["--verify-baseline", "source"], "--verify-baseline: Input should be 'words' or 'empty' (got 'source')"),
 ])
 def test_cli_bad_input_is_one_line(tmp_path, monkeypatch, capsys, extra, message):
     (tmp_path / "c").mkdir()

@@ -72,8 +72,11 @@ TINY = {
     "name": "aug",
     "datasets": DATA,
     "models": [models.DEFAULT_MODEL],
+    # the plumbing is tested here (generations into the FT data, drops recorded, reruns from the cache); the
+    # content filters, which drop every restatement the 135M model makes of these two articles, in test_augment_filters
     "conditions": {"ft_aug_local": {"ft": {"epochs": 1, "batch_size": 2}, "match_steps": True,
-                                    "local": {"k": 1, "max_new_tokens": 32, "temperature": 0.0}}},
+                                    "local": {"k": 1, "max_new_tokens": 32, "temperature": 0.0, "faithful": False,
+                                              "consistent": False, "self_verify": None}}},
     "seeds": [0],
     "questions": ["test"],
 }

@@ -14,7 +14,7 @@ from test_study import private_cache
 from iclft import learners, models
 from iclft.augment.audit import audit
 from iclft.augment.worlds import logic_for, units, world_judge
-from iclft.datasets import celebrities, registry
+from iclft.datasets import celebrities, registry, reversal_curse
 from iclft.errors import UserError
 from iclft.learners import oracle
 from iclft.study import config, report, runner
@@ -106,7 +106,7 @@ def test_audit_counts_a_swapped_celebrity_sentence_as_a_hallucination():
 def test_imported_layout_has_no_celebrity_world(tmp_path):
     ds = registry.build("celebrities", 1, PARAMS["celebrities"])
     layout = celebrities.generate_layout(1, celebrities.Params(**PARAMS["celebrities"]))
-    imported = celebrities.import_layout(celebrities.write_layout(layout, tmp_path / "layout"), 1, 1)
+    imported = reversal_curse.import_layout(reversal_curse.write_layout(layout, tmp_path / "layout"), 1, 1)
     assert world_judge(imported) is None and world_judge(ds) is not None
     with pytest.raises(UserError, match="ft_aug_oracle"):
         oracle.oracle_documents(imported, 3, 0)
