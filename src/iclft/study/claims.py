@@ -44,12 +44,16 @@ def _c(dataset: str, split: str, kind: Kind, a: str, b: str | None, text: str) -
 
 AUG = "ft_aug_local"
 GLOBAL = "ft_aug_global"
+ORACLE = "ft_aug_oracle"  # controls: the ceiling of augmentation and a perfect verifier, never the method
+VERIFIED = "ft_aug_verified"
 
 # The claims of paper-notes.md, per dataset and split, against the quick study's condition labels.
 PAPER: list[Claim] = [
     _c("reversals", "reversal", "greater", "icl", "ft", "ICL reverses trained facts better than FT"),
     _c("reversals", "reversal", "near_chance", "ft", None, "FT alone does not reverse (near chance)"),
     _c("reversals", "reversal", "greater", AUG, "ft", "augmented FT reverses better than FT"),
+    _c("reversals", "reversal", "greater", ORACLE, "ft",
+       "CONTROL (oracle): FT on correct reversals reverses better than FT (the ceiling)"),
     _c("syllogisms", "syllogism", "greater", "icl", "ft", "ICL draws syllogistic conclusions better than FT"),
     _c("syllogisms", "syllogism", "greater", AUG, "ft", "augmented FT beats FT on syllogisms"),
     _c("syllogisms", "syllogism", "greater", GLOBAL, "ft", "globally augmented FT beats FT on syllogisms"),
@@ -58,6 +62,10 @@ PAPER: list[Claim] = [
        "reversal curse: FT no better than chance on the reverse (paper: ~0, it prefers names seen as completions)"),
     _c("celebrities", "p2d_reverse", "greater", "icl", "ft", "ICL beats FT on the reversed direction"),
     _c("celebrities", "p2d_reverse", "greater", AUG, "ft", "augmented FT beats FT on the reversed direction"),
+    _c("celebrities", "p2d_reverse", "greater", VERIFIED, "ft",
+       "CONTROL (verified): the model's own restatements that are true beat FT on the reversed direction"),
+    _c("celebrities", "p2d_reverse", "greater", ORACLE, "ft",
+       "CONTROL (oracle): FT on correct reversals beats FT on the reversed direction (the ceiling)"),
     _c("semantic", "rephrased", "above_chance", "ft", None, "FT learns the trained facts (rephrased)"),
     _c("semantic", "reversal", "above_chance", "ft", None, "inside a coherent structure FT reverses above chance"),
     _c("semantic", "reversal", "greater", "icl", "ft", "ICL beats FT on reversals"),
