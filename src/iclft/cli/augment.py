@@ -24,38 +24,42 @@ from iclft.io import describe_validation_error, write_json, write_jsonl
 
 Opt = typer.Option
 
-def _gen(field: str) -> Any:
-    """A generator option's default (GeneratorSpec: one source for the CLI and study configs)."""
-    return GeneratorSpec.model_fields[field].default
+def _field_option(model: type[BaseModel], field: str, *flags: str, **kw: Any) -> Any:
+    """A typer option whose default (and help, unless given) come from a pydantic model's field: one source of
+    each default for the CLI and study configs."""
+    info = model.model_fields[field]
+    return Opt(info.default, *(flags or ("--" + field.replace("_", "-"),)), help=kw.pop("help", info.description), **kw)
+
+
+def _gen(field: str, *flags: str, **kw: Any) -> Any:
+    return _field_option(GeneratorSpec, field, *flags, **kw)
 
 
 def _opt(field: str, *flags: str, **kw: Any) -> Any:
-    """A typer option whose default and help come from AugmentOptions (the one source of each default)."""
-    info = AugmentOptions.model_fields[field]
-    return Opt(info.default, *(flags or ("--" + field.replace("_", "-"),)), help=kw.pop("help", info.description), **kw)
+    return _field_option(AugmentOptions, field, *flags, **kw)
 
 
 COMMON: dict[str, tuple[Any, Any]] = {
     "docs": (Path, Opt(..., "--docs", help="corpus: a folder of .txt/.md files, a dataset folder, or a JSONL file")),
     "out": (Path, Opt(..., "--out", help="output JSONL of augmented documents")),
-    "generator": (str, Opt(_gen("kind"), "--generator",
+    "generator": (str, _gen("kind", "--generator",
                            help="local (a registry model / HF folder) | openai (an endpoint)")),
-    "model": (str, Opt(_gen("model"), "--model", help="local: registry name or Hugging Face folder")),
-    "device": (str | None, Opt(_gen("device"), "--device", help="local: cpu, cuda, ... (default: cuda if present)")),
-    "dtype": (str, Opt(_gen("dtype"), "--dtype", help="local: float32 | bfloat16 | float16")),
-    "batch_size": (int, Opt(_gen("batch_size"), "--batch-size", min=1,
+    "model": (str, _gen("model", "--model", help="local: registry name or Hugging Face folder")),
+    "device": (str | None, _gen("device", "--device", help="local: cpu, cuda, ... (default: cuda if present)")),
+    "dtype": (str, _gen("dtype", "--dtype", help="local: float32 | bfloat16 | float16")),
+    "batch_size": (int, _gen("batch_size", "--batch-size", min=1,
                             help="local: prompts generated together, at most")),
-    "batch_tokens": (int, Opt(_gen("batch_tokens"), "--batch-tokens", min=1,
+    "batch_tokens": (int, _gen("batch_tokens", "--batch-tokens", min=1,
                               help="local: tokens generated together, at most: rows x (prompt + max new tokens)")),
-    "base_url": (str | None, Opt(_gen("base_url"), "--base-url",
+    "base_url": (str | None, _gen("base_url", "--base-url",
                                  help="openai: endpoint, e.g. http://127.0.0.1:8000/v1")),
-    "api_model": (str | None, Opt(_gen("api_model"), "--api-model", help="openai: the served model's name")),
-    "api_key_env": (str, Opt(_gen("api_key_env"), "--api-key-env",
+    "api_model": (str | None, _gen("api_model", "--api-model", help="openai: the served model's name")),
+    "api_key_env": (str, _gen("api_key_env", "--api-key-env",
                              help="openai: environment variable holding the key")),
-    "concurrency": (int, Opt(_gen("concurrency"), "--concurrency", min=1, help="openai: requests in flight")),
-    "rate": (float | None, Opt(_gen("rate"), "--rate", help="openai: requests per second at most")),
-    "timeout": (float, Opt(_gen("timeout"), "--timeout", help="openai: seconds per request (CPU servers are slow)")),
-    "retries": (int, Opt(_gen("retries"), "--retries", min=0,
+    "concurrency": (int, _gen("concurrency", "--concurrency", min=1, help="openai: requests in flight")),
+    "rate": (float | None, _gen("rate", "--rate", help="openai: requests per second at most")),
+    "timeout": (float, _gen("timeout", "--timeout", help="openai: seconds per request (CPU servers are slow)")),
+    "retries": (int, _gen("retries", "--retries", min=0,
                          help="openai: retries of a failed request (exponential backoff)")),
     "samples": (int, _opt("samples", min=1)),
     "greedy": (bool, _opt("greedy", "--greedy/--no-greedy")),
