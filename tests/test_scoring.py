@@ -48,6 +48,17 @@ def test_batch_size_and_token_budget_invariance(lm):
         assert _max_diff(runs[0], run) <= 1e-4
 
 
+def test_eager_attention_gives_the_same_scores(lm):
+    """A model with eager attention takes an additive mask: a boolean one would be added to the scores."""
+    reference = [s.logprobs for s in score_questions(lm, QUESTIONS, CONTEXT)]
+    lm.model.set_attn_implementation("eager")
+    try:
+        eager = [s.logprobs for s in score_questions(lm, QUESTIONS, CONTEXT)]
+    finally:
+        lm.model.set_attn_implementation("sdpa")
+    assert _max_diff(reference, eager) <= 1e-4
+
+
 def test_the_context_is_tokenized_a_fixed_number_of_times(lm, monkeypatch):
     """Host work: the long context is tokenized a few times per call, not once or twice per choice."""
     context = CONTEXT * 8

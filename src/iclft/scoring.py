@@ -223,6 +223,23 @@ def _pack(rows: Sequence[_Row], n_ctx: int, window: int | None, device) -> _Pack
     )
 
 
+def _for_attention(model, mask: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor | dict[str, torch.Tensor]:
+    """The tree mask in the form the model's attention takes a ready 4-D mask: boolean for SDPA, additive (0 or the
+    dtype's minimum) for eager attention. Other kernels (flash, flex) cannot take an arbitrary mask."""
+    impl = getattr(model.config, "_attn_implementation", None) or "sdpa"
+    if impl == "sdpa":
+        return mask
+    if impl != "eager":
+        raise UserError(f"scoring needs a model with sdpa or eager attention, not {impl!r} (it uses a tree-shaped "
+                        "mask); load the model with attn_implementation='sdpa'")
+    dtype = model.dtype
+
+    def additive(m: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(m.shape, dtype=dtype, device=m.device).masked_fill_(~m, torch.finfo(dtype).min)
+
+    return {k: additive(m) for k, m in mask.items()} if isinstance(mask, dict) else additive(mask)
+
+
 class Head:
     """The LM head in fp32: logits for selected hidden states, upcast before the projection (a bf16 model's
     logits would otherwise be rounded to bf16, ~0.1 nats at typical logit sizes); the weight is upcast once."""
@@ -255,7 +272,7 @@ def _score_batch(
     hidden = model.base_model(
         input_ids=p.ids[None],
         position_ids=p.positions[None],
-        attention_mask=p.mask,
+        attention_mask=_for_attention(model, p.mask),
         past_key_values=cache,
         use_cache=cache is not None,
     ).last_hidden_state
