@@ -21,7 +21,9 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Option(models.DEFAULT_MODEL, "--model", help="registry name or local HF folder"),
         context: Path | None = typer.Option(None, "--context", help="text file read once as a shared context"),
         normalize: str = typer.Option("sum", "--normalize", help="sum | mean | char | calibrated"),
-        batch_size: int = typer.Option(8, "--batch-size", min=1),
+        batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="questions per forward (default: no cap)"),
+        batch_tokens: int | None = typer.Option(None, "--batch-tokens", min=1,
+                                                help="prompt and choice tokens per forward (default: by device)"),
         truncate: str = typer.Option("error", "--truncate", help="error | left (drop the context's start)"),
         device: str | None = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda if present)"),
         dtype: str = typer.Option("float32", "--dtype", help="float32 | bfloat16 | float16"),
@@ -40,7 +42,7 @@ def register(app: typer.Typer) -> None:
         ctx = read_text(context, "context file") if context else ""
         lm = models.load(model, device=device, dtype=dtype)
         with progress_bar(len(qs), "scoring", enabled=len(qs) >= 20) as advance:
-            scores = score_questions(lm, qs, ctx, batch_size=batch_size, calibrate=normalize == "calibrated",
+            scores = score_questions(lm, qs, ctx, batch_size=batch_size, batch_tokens=batch_tokens, calibrate=normalize == "calibrated",
                                      truncation=truncate, progress=advance)
         rows = []
         for q, s in zip(qs, scores):

@@ -84,7 +84,8 @@ class Job:
     model: str  # registry name or local Hugging Face folder
     seed: int
     questions: list[Question] = field(default_factory=list)  # what the cell scores (for estimates)
-    batch_size: int = 8
+    batch_size: int | None = None  # questions per forward (None: no cap)
+    batch_tokens: int | None = None  # tokens per forward (None: by device)
     calibrate: bool = False
     chunk: int = SCORE_CHUNK  # questions per scoring call
     device: str | None = None

@@ -58,5 +58,6 @@ def score_framed(
     """Frame, then score with the job's batch size and calibration, reporting progress per question."""
     context, framed = frame(lm, fmt, documents, questions, instruction)
     return score_questions(
-        lm, framed, context, batch_size=job.batch_size, calibrate=job.calibrate, progress=job.reporter.advance
+        lm, framed, context, batch_size=job.batch_size, batch_tokens=job.batch_tokens,
+        calibrate=job.calibrate, progress=job.reporter.advance
     )

@@ -14,7 +14,8 @@
       ft_aug_local: {datasets: [reversals]}   # datasets: run this condition on these datasets only
     seeds: [0, 1]
     questions: [test]                      # test and/or validation
-    scoring: {normalizations: [sum, mean], batch_size: 8, chunk: 256}   # chunk: questions per stored file
+    scoring: {normalizations: [sum, mean], chunk: 256}   # chunk: questions per stored file (also batch_tokens,
+                                           # batch_size: tokens / questions per forward; default by device, no cap)
 
 A condition's `datasets:` (a list of dataset labels) restricts it to those datasets. A dataset's `seed`
 (default: the cell's seed) seeds its builder; its `conditions:` overrides condition
@@ -70,7 +71,8 @@ class ModelEntry(BaseModel):
 class ScoringConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     normalizations: list[Normalization] = Field(default_factory=lambda: ["sum"], min_length=1)
-    batch_size: int = Field(8, gt=0)
+    batch_size: int | None = Field(None, gt=0, description="at most this many questions per forward (default: no cap)")
+    batch_tokens: int | None = Field(None, gt=0, description="prompt and choice tokens per forward (default: by device)")
     chunk: int = Field(SCORE_CHUNK, gt=0, description="questions per stored chunk (the unit of resuming mid-cell)")
 
     @property

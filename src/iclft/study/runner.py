@@ -146,8 +146,8 @@ def plan(study: Study) -> Grid:
                     }
                     key = f"{d.label}.{c.label}.{m.label}.s{seed}.{_digest(spec)[:8]}"
                     job = Job(dataset=ds, model=m.path, seed=seed, questions=[q for _, q in parts],
-                              batch_size=cfg.scoring.batch_size, calibrate=cfg.scoring.calibrate,
-                              chunk=cfg.scoring.chunk,
+                              batch_size=cfg.scoring.batch_size, batch_tokens=cfg.scoring.batch_tokens,
+                              calibrate=cfg.scoring.calibrate, chunk=cfg.scoring.chunk,
                               device=cfg.device, dtype=m.dtype)
                     cells.append(Cell(len(cells), d.label, m.label, c.label, seed, c.kind, learners.get(c.kind), opts,
                                       key, spec, job, parts))
