@@ -19,8 +19,15 @@ tens of minutes on a 2-core CPU; `--lm-eval-questions K` times it on the first K
 linearly (reported as such). The default runs all of them. On a shared CPU, `--clock cpu` counts this process's
 CPU seconds instead of wall seconds (steadier when other processes compete for the cores).
 
+`--random-model 1.2b` times a randomly initialised Llama-shaped model of that size (random weights are fine for
+timing; SmolLM2's tokenizer), saved to a temporary folder so both scorers load the same weights. In bf16 the fp32
+reference is lm-eval in fp32 (`--reference lm-eval`, default) or iclft in fp32 (`--reference iclft`: cheaper for
+large models; in fp32 iclft equals lm-eval to ~1e-5 nats, which the fp32 run of this benchmark checks). The last
+line is the result as JSON.
+
     python benchmarks/scoring.py [--questions 100] [--lm-eval-questions 100] [--context-tokens 2000]
                                  [--device cpu|cuda] [--dtype float32|bfloat16] [--batch-tokens N] [--clock cpu]
+                                 [--random-model 1.2b] [--reference lm-eval|iclft] [--lm-eval-batch-size 32]
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import json
 import random
+import tempfile
 import time
 from unittest import mock
 
@@ -70,6 +79,28 @@ def workload(tokenizer, n_questions: int, context_tokens: int, seed: int = 0) ->
         questions.append(Question(id=f"q{i}", prompt=f"Question {i + 1}. {b.capitalize()} are", choices=choices,
                                   answer=0))
     return context, questions
+
+
+# Llama-shaped sizes for `--random-model` (hidden, intermediate, layers, heads, kv heads), as Llama-3.2-1B / 3B.
+RANDOM_SHAPES = {"1.2b": (2048, 8192, 16, 32, 8), "3b": (3072, 8192, 28, 24, 8), "tiny": (256, 512, 2, 4, 2)}
+
+
+def random_model(size: str, tokenizer_from: str, folder: str, context_tokens: int) -> str:
+    """A randomly initialised Llama-shaped model of `size` in bf16, with `tokenizer_from`'s tokenizer, saved to
+    `folder` (its path is returned)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    hidden, inter, layers, heads, kv = RANDOM_SHAPES[size]
+    tokenizer = models.load(tokenizer_from, device="cpu").tokenizer
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=inter,
+                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv,
+                         max_position_embeddings=max(8192, 2 * context_tokens), tie_word_embeddings=True,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config).to(torch.bfloat16)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
 
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -186,6 +217,11 @@ def max_diff(a: list[list[float]], b: list[list[float]]) -> float:
     return max(abs(x - y) for sa, sb in zip(a, b) for x, y in zip(sa, sb))
 
 
+def mean_diff(a: list[list[float]], b: list[list[float]]) -> float:
+    diffs = [abs(x - y) for sa, sb in zip(a, b) for x, y in zip(sa, sb)]
+    return sum(diffs) / len(diffs)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=models.DEFAULT_MODEL)
@@ -196,6 +232,10 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--batch-tokens", type=int, default=None, help="iclft tokens per forward (default: by device)")
     ap.add_argument("--lm-eval-batch-size", type=int, default=4)
+    ap.add_argument("--random-model", choices=list(RANDOM_SHAPES), default=None,
+                    help="time a randomly initialised Llama-shaped model of this size instead of --model")
+    ap.add_argument("--reference", choices=["lm-eval", "iclft"], default="lm-eval",
+                    help="what computes the fp32 reference for a bf16 run")
     ap.add_argument("--clock", choices=list(CLOCKS), default="wall",
                     help="cpu: this process's CPU seconds (all threads), steadier than wall time on a shared CPU")
     args = ap.parse_args()
@@ -203,24 +243,32 @@ def main() -> None:
     clock = CLOCKS[args.clock]
 
     device = models.pick_device(args.device)
-    lm = models.load(args.model, device=device, dtype=args.dtype)
+    tmp = tempfile.TemporaryDirectory()
+    model = random_model(args.random_model, args.model, tmp.name, args.context_tokens) if args.random_model \
+        else args.model
+    lm = models.load(model, device=device, dtype=args.dtype)
     context, questions = workload(lm.tokenizer, args.questions, args.context_tokens)
     score_questions(lm, questions[:2], context[:200])  # warm-up
     t_iclft, t_forward, n_forward, ours = time_iclft(lm, context, questions, args.batch_tokens)
     t_bound, n_ctx, n_qtok = time_lower_bound(lm, context, questions)
     k = min(args.lm_eval_questions or args.questions, args.questions)
-    t_harness_k, theirs = time_lm_eval(lm.path, context, questions[:k], args.lm_eval_batch_size, device, args.dtype)
+    t_harness_k, theirs = time_lm_eval(model, context, questions[:k], args.lm_eval_batch_size, device, args.dtype)
     t_harness = t_harness_k * args.questions / k
     if args.dtype == "float32":
         reference = theirs
+    elif args.reference == "iclft":
+        del lm
+        lm32 = models.load(model, device=device, dtype="float32")
+        reference = [s.logprobs for s in score_questions(lm32, questions[:k], context)]
+        del lm32
     else:
-        _, reference = time_lm_eval(lm.path, context, questions[:k], args.lm_eval_batch_size, device, "float32")
+        _, reference = time_lm_eval(model, context, questions[:k], args.lm_eval_batch_size, device, "float32")
     host = t_iclft - t_forward
 
     n_choices = sum(len(q.choices) for q in questions)
     print(f"device: {device} ({torch.cuda.get_device_name() if device.startswith('cuda') else 'CPU'}), "
           f"dtype {args.dtype}, torch threads {torch.get_num_threads()}, clock {args.clock}")
-    print(f"workload: {args.model}, context {n_ctx} tokens, {args.questions} questions x 4 choices "
+    print(f"workload: {args.random_model or args.model}, context {n_ctx} tokens, {args.questions} questions x 4 choices "
           f"({n_choices} continuations, {n_qtok} prompt+choice tokens)")
     print(f"iclft:                 {t_iclft:8.2f} s ({n_forward} model calls, {t_forward:.2f} s inside them)")
     measured = f"measured on {k} questions, scaled x{args.questions / k:.1f}" if k < args.questions else "measured"
@@ -234,8 +282,21 @@ def main() -> None:
     print(f"largest per-choice difference over {k * 4} choices, iclft vs lm-eval at {args.dtype}: "
           f"{max_diff(ours[:k], theirs):.2e} nats" + ("   (goal <= 1e-3)" if args.dtype == "float32" else ""))
     if args.dtype != "float32":
-        print(f"  from the fp32 reference (lm-eval, fp32): iclft {max_diff(ours[:k], reference):.2e} nats, "
+        print(f"  from the fp32 reference ({args.reference}, fp32), largest: iclft {max_diff(ours[:k], reference):.2e} nats, "
               f"lm-eval {max_diff(theirs, reference):.2e} nats   (goal: iclft <= lm-eval)")
+        print(f"  from the fp32 reference, mean:    iclft {mean_diff(ours[:k], reference):.2e} nats, "
+              f"lm-eval {mean_diff(theirs, reference):.2e} nats   (reference: {args.reference}, fp32)")
+    result = {
+        "device": device, "dtype": args.dtype, "model": args.random_model or args.model, "context_tokens": n_ctx,
+        "questions": args.questions, "iclft_s": t_iclft, "lm_eval_s": t_harness, "lm_eval_questions": k,
+        "lower_bound_s": t_bound, "ratio": t_harness / t_iclft, "bound_ratio": t_iclft / t_bound,
+        "host_s": host, "host_share": host / t_iclft, "diff_vs_lm_eval": max_diff(ours[:k], theirs),
+    }
+    if args.dtype != "float32":
+        result.update(err_iclft=max_diff(ours[:k], reference), err_lm_eval=max_diff(theirs, reference),
+                      mean_err_iclft=mean_diff(ours[:k], reference), mean_err_lm_eval=mean_diff(theirs, reference),
+                      reference=args.reference)
+    print("RESULT " + json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Every GPU measurement of the scorer and the quick study, in one run (for a short lease on a GPU machine):
+#   1. the quick study's wall time from a fresh cache (`iclft study configs/quick.yaml`), per-cell times;
+#   2. benchmarks/scoring.py: the embedded model in fp32 and bf16 at 2,000 context tokens, and a random-weight
+#      1.2B Llama-shaped model in bf16 at 2,000 and 8,000 (lm-eval on the same GPU, batch 32 / 16);
+#   3. tests/test_scoring.py on the GPU;
+#   4. if time is left, a cProfile of the quick study run again from a fresh cache (where the time goes).
+# Writes under $OUT (default benchmarks/out): gpu.txt, quick.log, cells.json, scoring.log, pytest.log, quick.prof,
+# summary.txt.
+# Needs iclft importable with the embedded model prepared, and lm-eval for step 2.
+#   bash benchmarks/gpu.sh            (BUDGET=seconds bounds the whole run: default 480)
+set -u
+cd "$(dirname "$0")/.."
+out=${OUT:-benchmarks/out}; mkdir -p "$out"
+PY=${PY:-python3}
+budget=${BUDGET:-480}
+t0=$(date +%s)
+left() { echo $(( budget - ($(date +%s) - t0) )); }
+say() { echo "$*" | tee -a "$out/summary.txt"; }
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.txt" 2>&1
+$PY -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__, \
+'cuda', torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else '')" >> "$out/gpu.txt"
+cat "$out/gpu.txt"
+
+# 1. The quick study, from a fresh study folder and fresh fine-tuning/generation caches (the model stays prepared).
+cache=${ICLFT_CACHE:-$HOME/.cache/iclft}
+quick() {  # $1: output folder, $2: log; the rest: the Python command (e.g. with the profiler); prints "seconds rc"
+  local dir=$1 log=$2; shift 2
+  rm -rf "$dir" "$cache/ft" "$cache/generations"
+  local s; s=$(date +%s%N)
+  timeout "$(( $(left) > 240 ? 240 : $(left) ))" "$@" -m iclft study configs/quick.yaml --out "$dir" >>"$log" 2>&1
+  local rc=$?
+  echo "$(( ($(date +%s%N) - s) / 1000000 ))e-3 $rc"
+}
+read -r wall rc < <(quick /tmp/quick-gpu "$out/quick.log" $PY)
+say "quick study: ${wall} s wall, exit ${rc} (goal <= 90 s)"
+$PY - "$out/cells.json" <<'PY' >> "$out/summary.txt"
+import json, pathlib, sys
+cells = {p.parent.name: json.loads(p.read_text()) for p in sorted(pathlib.Path("/tmp/quick-gpu/cells").glob("*/timing.json"))}
+pathlib.Path(sys.argv[1]).write_text(json.dumps(cells, indent=1))
+print(f"cells: {len(cells)}, sum of cell seconds {sum(c['seconds'] for c in cells.values()):.1f}")
+for k, c in cells.items():
+    print(f"  {k.rsplit('.', 1)[0]:55s} {c['seconds']:7.1f} s (prepare {c.get('prepare_seconds', 0):.1f})")
+PY
+tail -3 "$out/summary.txt"
+
+# 2. The scorer against lm-eval on this GPU.
+bench() {  # time limit, then benchmarks/scoring.py's arguments
+  local limit=$1; shift
+  [ "$(left)" -gt 30 ] || { say "skipped (time): $*"; return; }
+  timeout "$(( $(left) < limit ? $(left) : limit ))" $PY benchmarks/scoring.py --device cuda "$@" 2>&1 \
+    | grep -v -i "warn" | tee -a "$out/scoring.log" | grep RESULT >> "$out/summary.txt" || say "failed or timed out: $*"
+}
+bench 60 --dtype float32 --lm-eval-batch-size 32
+bench 60 --dtype bfloat16 --lm-eval-batch-size 32
+bench 90 --dtype bfloat16 --random-model 1.2b --reference iclft --lm-eval-batch-size 32
+bench 120 --dtype bfloat16 --random-model 1.2b --reference iclft --context-tokens 8000 --lm-eval-batch-size 16
+
+# 3. The scorer's equality tests on this GPU (fp32; the tests load the model on CUDA when present).
+if [ "$(left)" -gt 90 ]; then
+  timeout 80 $PY -m pytest -q -p no:cacheprovider tests/test_scoring.py > "$out/pytest.log" 2>&1
+  say "tests/test_scoring.py on the GPU: $(tail -1 "$out/pytest.log")"
+fi
+
+# 4. Where the quick study's time goes, if there is time for a second run.
+if [ "$(left)" -gt 150 ]; then
+  read -r wall2 rc2 < <(quick /tmp/quick-gpu-prof /dev/null $PY -m cProfile -o "$out/quick.prof")
+  say "quick study under cProfile: ${wall2} s wall, exit ${rc2}"
+else
+  say "no time left for the profiled run"
+fi
+cat "$out/summary.txt"
