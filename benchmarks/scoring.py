@@ -247,6 +247,7 @@ def main() -> None:
     model = random_model(args.random_model, args.model, tmp.name, args.context_tokens) if args.random_model \
         else args.model
     lm = models.load(model, device=device, dtype=args.dtype)
+    model = str(lm.path)  # a folder, for lm-eval (a registry name is iclft's alone)
     context, questions = workload(lm.tokenizer, args.questions, args.context_tokens)
     score_questions(lm, questions[:2], context[:200])  # warm-up
     t_iclft, t_forward, n_forward, ours = time_iclft(lm, context, questions, args.batch_tokens)
