@@ -13,4 +13,4 @@ def lm():
     """SmolLM2-135M-Instruct, the embedded default model (converted once, then cached)."""
     from iclft import models
 
-    return models.load(models.DEFAULT_MODEL)
+    return models.load(models.DEFAULT_MODEL, dtype="float32")  # the equality tests are in fp32

@@ -50,3 +50,10 @@ def test_training_estimate_follows_the_precision():
     assert fast == pytest.approx(slow / runner.BF16_TRAIN_SPEEDUP) and runner.BF16_TRAIN_SPEEDUP > 1
     assert runner.phase_seconds(Estimate(score_tokens=100, precision="bf16"), 1)["scoring"] > 0
     assert not math.isclose(slow, fast)
+
+
+def test_scoring_estimate_follows_the_weights_dtype():
+    est = Estimate(score_tokens=1000, context_tokens=100)
+    params = int(runner.REFERENCE_PARAMS)
+    fp32, bf16 = (runner.phase_seconds(est, params, d)["scoring"] for d in ("float32", "bfloat16"))
+    assert bf16 == pytest.approx(fp32 / runner.BF16_SCORE_SPEEDUP) and runner.BF16_SCORE_SPEEDUP > 1

@@ -149,4 +149,5 @@ def test_bf16_precision_trains_on_cpu_and_has_its_own_cache_key(lm, ft_cache):
     run = finetune.finetune(models.DEFAULT_MODEL, ds.train, bf16, seed=0)
     assert run.trained and run.stats["options"]["precision"] == "bf16"
     assert run.stats["steps"] == 1 and math.isfinite(run.losses[0]["loss"])
-    assert next(models.load(run.path).model.parameters()).dtype == torch.float32  # mixed precision: fp32 weights
+    saved = models.load(run.path, dtype="float32")
+    assert next(saved.model.parameters()).dtype == torch.float32  # mixed precision: fp32 weights

@@ -68,3 +68,22 @@ def test_study_cells_key_and_record_the_resolved_precision(monkeypatch):
     assert specs[True]["ft_aug_local"].spec["options"]["ft"]["precision"] == "bf16"
     assert specs[False]["ft_aug_local"].options.ft.precision == "fp32"
     assert all(specs[True][c].key != specs[False][c].key for c in ("ft", "ft_aug_local"))
+
+
+def test_dtype_auto_is_resolved_before_cells_and_generators_are_keyed(monkeypatch):
+    """`dtype: auto` (the default) names the weights' real dtype in cell keys, records and a generator's identity."""
+    from iclft.augment.local import LocalGenerator
+
+    data = {"datasets": {"reversals": {"params": {"n_facts": 2, "articles_per_fact": 1, "validation_facts": 1}}},
+            "models": [models.DEFAULT_MODEL], "device": "cpu", "conditions": {"pretrained": {}}}
+    cells = {}
+    for has in (True, False):
+        monkeypatch.setattr(precision, "cpu_has_bf16", lambda has=has: has)
+        assert models.resolve_dtype("auto", "cpu") == ("bfloat16" if has else "float32")
+        assert models.resolve_dtype("float16", "cpu") == "float16"
+        (cells[has],) = runner.plan(config.from_dict(data, Path("study.yaml"))).cells
+        assert LocalGenerator(models.DEFAULT_MODEL, device="cpu").identity["dtype"] == cells[has].job.dtype
+    assert (cells[True].spec["dtype"], cells[False].spec["dtype"]) == ("bfloat16", "float32")
+    assert cells[True].job.dtype == "bfloat16" and cells[True].key != cells[False].key
+    with pytest.raises(models.UserError, match="unknown dtype"):
+        models.resolve_dtype("int8")

@@ -171,7 +171,8 @@ def test_shards_write_disjoint_cells_into_one_layout(micro, tmp_path):
 
 def test_model_labels_sharing_a_path_load_their_own_dtype(tmp_path):
     model = str(make_tiny_model(tmp_path / "model"))
-    data = {**TINY, "models": {"full": {"path": model}, "half": {"path": model, "dtype": "bfloat16"}},
+    models = {"full": {"path": model, "dtype": "float32"}, "half": {"path": model, "dtype": "bfloat16"}}
+    data = {**TINY, "models": models,
             "conditions": {"pretrained": {}}, "questions": ["test"]}
     _, out, _, plan = run_uninterrupted(tmp_path, data)
     store = Store(out)

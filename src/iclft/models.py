@@ -23,7 +23,20 @@ from iclft.errors import UserError
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never fetch from a hub at run time
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
-DTYPES = ("float32", "bfloat16", "float16")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEFAULT_DTYPE = "auto"  # bfloat16 where the device computes it natively (iclft.precision), else float32
+
+
+def resolve_dtype(dtype: str, device: str | None = None) -> str:
+    """The weights' dtype for `dtype` on `device` (None: the default device): `auto` is bfloat16 on a CUDA GPU with
+    bf16 and on a CPU with bf16 instructions (the same rule as fine-tuning's `precision: auto`), else float32."""
+    if dtype not in DTYPES:
+        raise UserError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    if dtype != "auto":
+        return dtype
+    from iclft import precision
+
+    return "bfloat16" if precision.resolve("auto", device) == "bf16" else "float32"
 
 
 @dataclass(frozen=True)
@@ -198,12 +211,12 @@ class LoadedModel:
 def load(
     name_or_path: str | Path = DEFAULT_MODEL,
     device: str | None = None,
-    dtype: str = "float32",
+    dtype: str = DEFAULT_DTYPE,
     trust_remote_code: bool = False,
 ) -> LoadedModel:
-    """Load a model and tokenizer, in eval mode, on `device` (default: CUDA if present, else CPU)."""
-    if dtype not in DTYPES:
-        raise UserError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    """Load a model and tokenizer, in eval mode, on `device` (default: CUDA if present, else CPU), in `dtype`
+    (`auto`: see `resolve_dtype`)."""
+    dtype = resolve_dtype(dtype, device)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging

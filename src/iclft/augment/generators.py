@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from iclft.errors import UserError
+from iclft.models import DEFAULT_DTYPE
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
 
@@ -110,7 +111,7 @@ class GeneratorSpec(BaseModel):
     kind: Literal["local", "openai"] = "local"
     model: str = Field("smollm2-135m-instruct", description="local: registry name or Hugging Face folder")
     device: str | None = None
-    dtype: str = "float32"
+    dtype: str = Field(DEFAULT_DTYPE, description="local: auto | float32 | bfloat16 | float16 (auto: bf16 if native)")
     batch_size: int = Field(GENERATE_BATCH, ge=1, description="local: prompts generated together, at most")
     batch_tokens: int = Field(GENERATE_TOKENS, ge=1, description="local: rows x (prompt + max_new_tokens), at most")
     base_url: str | None = Field(None, description="openai: e.g. http://127.0.0.1:8000/v1")

@@ -50,7 +50,7 @@ class LocalGenerator:
     """
 
     def __init__(self, model: models.LoadedModel | str | Path = models.DEFAULT_MODEL, batch_size: int = GENERATE_BATCH,
-                 device: str | None = None, dtype: str = "float32", batch_tokens: int = GENERATE_TOKENS,
+                 device: str | None = None, dtype: str = models.DEFAULT_DTYPE, batch_tokens: int = GENERATE_TOKENS,
                  prefix_cache: bool = True) -> None:
         if batch_size < 1 or batch_tokens < 1:
             raise UserError("batch size and batch tokens must be at least 1")
@@ -61,6 +61,7 @@ class LocalGenerator:
         else:
             self._lm = None
             name, path = str(model), models.resolve(model)
+            dtype = models.resolve_dtype(dtype, device)  # the identity names what generates, not "auto"
         self._load_args = {"device": device, "dtype": dtype}
         self._identity = {"kind": "local", "model": name, "dtype": dtype, "fingerprint": models.digest(path)[:16]}
 

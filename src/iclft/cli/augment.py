@@ -46,7 +46,7 @@ COMMON: dict[str, tuple[Any, Any]] = {
                            help="local (a registry model / HF folder) | openai (an endpoint)")),
     "model": (str, _gen("model", "--model", help="local: registry name or Hugging Face folder")),
     "device": (str | None, _gen("device", "--device", help="local: cpu, cuda, ... (default: cuda if present)")),
-    "dtype": (str, _gen("dtype", "--dtype", help="local: float32 | bfloat16 | float16")),
+    "dtype": (str, _gen("dtype", "--dtype")),
     "batch_size": (int, _gen("batch_size", "--batch-size", min=1,
                             help="local: prompts generated together, at most")),
     "batch_tokens": (int, _gen("batch_tokens", "--batch-tokens", min=1,

@@ -21,12 +21,14 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Option(models.DEFAULT_MODEL, "--model", help="registry name or local HF folder"),
         context: Path | None = typer.Option(None, "--context", help="text file read once as a shared context"),
         normalize: str = typer.Option("sum", "--normalize", help="sum | mean | char | calibrated"),
-        batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="questions per forward (default: no cap)"),
+        batch_size: int | None = typer.Option(None, "--batch-size", min=1,
+                                              help="questions per forward (default: no cap)"),
         batch_tokens: int | None = typer.Option(None, "--batch-tokens", min=1,
                                                 help="prompt and choice tokens per forward (default: by device)"),
         truncate: str = typer.Option("error", "--truncate", help="error | left (drop the context's start)"),
         device: str | None = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda if present)"),
-        dtype: str = typer.Option("float32", "--dtype", help="float32 | bfloat16 | float16"),
+        dtype: str = typer.Option(models.DEFAULT_DTYPE, "--dtype",
+                                  help="auto | float32 | bfloat16 | float16 (auto: bfloat16 where computed natively)"),
     ) -> None:
         """Score each question's choices as continuations of (context + prompt); choices are never shown."""
         from iclft.scoring import NORMALIZATIONS, TRUNCATIONS, score_questions
@@ -42,7 +44,8 @@ def register(app: typer.Typer) -> None:
         ctx = read_text(context, "context file") if context else ""
         lm = models.load(model, device=device, dtype=dtype)
         with progress_bar(len(qs), "scoring", enabled=len(qs) >= 20) as advance:
-            scores = score_questions(lm, qs, ctx, batch_size=batch_size, batch_tokens=batch_tokens, calibrate=normalize == "calibrated",
+            scores = score_questions(lm, qs, ctx, batch_size=batch_size, batch_tokens=batch_tokens,
+                                     calibrate=normalize == "calibrated",
                                      truncation=truncate, progress=advance)
         rows = []
         for q, s in zip(qs, scores):

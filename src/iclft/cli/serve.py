@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from iclft.models import DEFAULT_MODEL
+from iclft.models import DEFAULT_DTYPE, DEFAULT_MODEL
 
 
 def register(app: typer.Typer) -> None:
@@ -17,7 +17,8 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(8000, "--port", min=0, max=65535),
         batch_size: int = typer.Option(8, "--batch-size", min=1, help="requests generated together"),
         device: str | None = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda if present)"),
-        dtype: str = typer.Option("float32", "--dtype", help="float32 | bfloat16 | float16"),
+        dtype: str = typer.Option(DEFAULT_DTYPE, "--dtype",
+                                  help="auto | float32 | bfloat16 | float16 (auto: bfloat16 where computed natively)"),
     ) -> None:
         """Serve /v1/chat/completions and /v1/models (seeded sampling: same request, same text)."""
         import uvicorn

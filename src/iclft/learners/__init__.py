@@ -89,7 +89,7 @@ class Job:
     calibrate: bool = False
     chunk: int = SCORE_CHUNK  # questions per scoring call
     device: str | None = None
-    dtype: str = "float32"
+    dtype: str = "float32"  # the scoring weights' dtype, resolved (the runner resolves `auto` before keying a cell)
     is_main: bool = field(default_factory=distributed.is_main)  # False on the other ranks of a distributed launch
     reporter: Reporter = field(default_factory=_Silent)
     log: Callable[[str], None] = lambda msg: None

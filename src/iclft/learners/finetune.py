@@ -199,6 +199,7 @@ def train(
         lr_scheduler_type=opts.schedule,
         logging_strategy="steps",
         logging_steps=1,
+        logging_nan_inf_filter=False,  # log a NaN loss as it is (the filter also syncs with a GPU every step)
         save_strategy="no",
         report_to="none",
         disable_tqdm=True,

@@ -65,14 +65,14 @@ class DatasetEntry(BaseModel):
 class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     path: str
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: bfloat16 where computed natively
 
 
 class ScoringConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     normalizations: list[Normalization] = Field(default_factory=lambda: ["sum"], min_length=1)
     batch_size: int | None = Field(None, gt=0, description="at most this many questions per forward (default: no cap)")
-    batch_tokens: int | None = Field(None, gt=0, description="prompt and choice tokens per forward (default: by device)")
+    batch_tokens: int | None = Field(None, gt=0, description="prompt + choice tokens per forward (default: by device)")
     chunk: int = Field(SCORE_CHUNK, gt=0, description="questions per stored chunk (the unit of resuming mid-cell)")
 
     @property

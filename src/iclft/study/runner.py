@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from iclft import distributed, learners
+from iclft import distributed, learners, models
 from iclft.datasets.schema import Dataset, Question
 from iclft.errors import UserError
 from iclft.io import dumps
@@ -45,6 +45,9 @@ SETUP_SECONDS = 8.0  # model load and bookkeeping per cell
 # Training in bf16 mixed precision on a CPU with bf16 instructions (AVX512-BF16 here) vs fp32: real tokens per
 # CPU-second of the training loop, median of 3 interleaved runs (benchmarks/precision.py: 112.5 vs 81.4, 1.38x).
 BF16_TRAIN_SPEEDUP = 1.4
+# Scoring with bf16 weights vs fp32 on the same CPU: 765 vs 510 prompt+choice tokens/s (celebrities questions, no
+# context, one process, side by side), 1.5x.
+BF16_SCORE_SPEEDUP = 1.5
 
 
 @dataclass
@@ -129,6 +132,7 @@ def plan(study: Study) -> Grid:
     built: dict = {}
     for d in study.datasets:
         for m in study.models:
+            dtype = models.resolve_dtype(m.dtype, cfg.device)  # `auto` resolved: it is part of the cell's key
             for c in study.conditions:
                 if not c.applies_to(d.label):
                     continue
@@ -140,7 +144,7 @@ def plan(study: Study) -> Grid:
                         raise UserError(f"dataset {d.label!r} has no {' or '.join(cfg.questions)} questions")
                     spec = {
                         "dataset": d.label, "data": content, "model": m.label, "model_path": m.path,
-                        "dtype": m.dtype, "condition": c.label, "kind": c.kind,
+                        "dtype": dtype, "condition": c.label, "kind": c.kind,
                         "options": opts.model_dump(mode="json"), "seed": seed,
                         "scoring": cfg.scoring.model_dump(mode="json"), "questions": cfg.questions,
                     }
@@ -148,7 +152,7 @@ def plan(study: Study) -> Grid:
                     job = Job(dataset=ds, model=m.path, seed=seed, questions=[q for _, q in parts],
                               batch_size=cfg.scoring.batch_size, batch_tokens=cfg.scoring.batch_tokens,
                               calibrate=cfg.scoring.calibrate, chunk=cfg.scoring.chunk,
-                              device=cfg.device, dtype=m.dtype)
+                              device=cfg.device, dtype=dtype)
                     cells.append(Cell(len(cells), d.label, m.label, c.label, seed, c.kind, learners.get(c.kind), opts,
                                       key, spec, job, parts))
     return Grid(study, cells)
@@ -159,8 +163,6 @@ def plan(study: Study) -> Grid:
 
 def parameter_count(model_path: str) -> int:
     """Parameters of a model folder, from its safetensors headers (no weights are read)."""
-    from iclft import models
-
     total = 0
     for f in sorted(models.resolve(model_path).glob("*.safetensors")):
         with open(f, "rb") as fh:
@@ -178,16 +180,20 @@ def estimate(p: Grid, cells: list[Cell] | None = None) -> None:
         if cell.model not in p.params:
             p.params[cell.model] = parameter_count(cell.job.model)
         cell.estimate = est
-        cell.seconds = SETUP_SECONDS + sum(phase_seconds(est, p.params[cell.model]).values())
+        cell.seconds = SETUP_SECONDS + sum(phase_seconds(est, p.params[cell.model], cell.job.dtype).values())
 
 
-def phase_seconds(est: Estimate, params: int) -> dict[str, float]:
+def phase_seconds(est: Estimate, params: int, dtype: str = "float32") -> dict[str, float]:
+    """Seconds per phase on the reference machine: training at the cell's precision, scoring and generating with
+    weights in `dtype` (resolved)."""
     scale = params / REFERENCE_PARAMS
-    speedup = BF16_TRAIN_SPEEDUP if est.precision == "bf16" else 1.0
+    train_speedup = BF16_TRAIN_SPEEDUP if est.precision == "bf16" else 1.0
+    score_speedup = BF16_SCORE_SPEEDUP if dtype == "bfloat16" else 1.0
     return {
-        "training": scale * (est.train_tokens / TRAIN_TOKENS_PER_S + est.train_steps * STEP_SECONDS) / speedup,
-        "scoring": est.score_tokens * scale * (1 + est.context_tokens / ATTENTION_TOKENS) / SCORE_TOKENS_PER_S,
-        "generating": est.generate_tokens * scale / GENERATE_TOKENS_PER_S,
+        "training": scale * (est.train_tokens / TRAIN_TOKENS_PER_S + est.train_steps * STEP_SECONDS) / train_speedup,
+        "scoring": est.score_tokens * scale * (1 + est.context_tokens / ATTENTION_TOKENS)
+        / SCORE_TOKENS_PER_S / score_speedup,
+        "generating": est.generate_tokens * scale / GENERATE_TOKENS_PER_S,  # bf16 generation: not measured
     }
 
 
@@ -270,8 +276,6 @@ class _ModelCache:
         self.lm = None
 
     def __call__(self, name: str, device: str | None = None, dtype: str = "float32"):
-        from iclft import models
-
         if self.key != (name, device, dtype):
             self.lm = None
             self.lm = models.load(name, device=device, dtype=dtype)
@@ -336,7 +340,8 @@ def run(p: Grid, out: Path, shard: tuple[int, int] | None = None, log=None, show
         inner = bar.add_task("", total=1)
         planned = 0.0
         for n, cell in enumerate(pending, 1):
-            weights = phase_seconds(cell.estimate or Estimate(), p.params.get(cell.model, int(REFERENCE_PARAMS)))
+            weights = phase_seconds(cell.estimate or Estimate(), p.params.get(cell.model, int(REFERENCE_PARAMS)),
+                                    cell.job.dtype)
             reporter = _Reporter(bar, overall, inner, weights, f"[{n}/{len(pending)}] {cell.label}")
             job = replace(cell.job, reporter=reporter, log=log if main else (lambda msg: None), loader=loader)
             if cell.learner.trains:
