@@ -8,12 +8,15 @@
 # Writes under $OUT (default benchmarks/out): gpu.txt, quick.log, cells.json, scoring.log, pytest.log, quick.prof,
 # summary.txt.
 # Needs iclft importable with the embedded model prepared, and lm-eval for step 2.
-#   bash benchmarks/gpu.sh            (BUDGET=seconds bounds the whole run: default 480)
+#   bash benchmarks/gpu.sh            (BUDGET=seconds bounds the whole run: default 480;
+#                                      STEPS="quick small large tests profile" picks steps, all by default)
 set -u
 cd "$(dirname "$0")/.."
 out=${OUT:-benchmarks/out}; mkdir -p "$out"
 PY=${PY:-python3}
 budget=${BUDGET:-480}
+steps=" ${STEPS:-quick small large tests profile} "
+want() { [[ $steps == *" $1 "* ]]; }
 t0=$(date +%s)
 left() { echo $(( budget - ($(date +%s) - t0) )); }
 say() { echo "$*" | tee -a "$out/summary.txt"; }
@@ -33,6 +36,7 @@ quick() {  # $1: output folder, $2: log; the rest: the Python command (e.g. with
   local rc=$?
   echo "$(( ($(date +%s%N) - s) / 1000000 ))e-3 $rc"
 }
+if want quick; then
 read -r wall rc < <(quick /tmp/quick-gpu "$out/quick.log" $PY)
 say "quick study: ${wall} s wall, exit ${rc} (goal <= 90 s)"
 $PY - "$out/cells.json" <<'PY' >> "$out/summary.txt"
@@ -44,6 +48,7 @@ for k, c in cells.items():
     print(f"  {k.rsplit('.', 1)[0]:55s} {c['seconds']:7.1f} s (prepare {c.get('prepare_seconds', 0):.1f})")
 PY
 tail -3 "$out/summary.txt"
+fi
 
 # 2. The scorer against lm-eval on this GPU.
 bench() {  # time limit, then benchmarks/scoring.py's arguments
@@ -52,22 +57,28 @@ bench() {  # time limit, then benchmarks/scoring.py's arguments
   timeout "$(( $(left) < limit ? $(left) : limit ))" $PY benchmarks/scoring.py --device cuda "$@" 2>&1 \
     | grep -v -i "warn" | tee -a "$out/scoring.log" | grep RESULT >> "$out/summary.txt" || say "failed or timed out: $*"
 }
-bench 60 --dtype float32 --lm-eval-batch-size 32
-bench 60 --dtype bfloat16 --lm-eval-batch-size 32
-bench 90 --dtype bfloat16 --random-model 1.2b --reference iclft --lm-eval-batch-size 32
-bench 120 --dtype bfloat16 --random-model 1.2b --reference iclft --context-tokens 8000 --lm-eval-batch-size 16
+if want small; then
+  bench 60 --dtype float32 --lm-eval-batch-size 32
+  bench 60 --dtype bfloat16 --lm-eval-batch-size 32
+fi
+if want large; then
+  bench 90 --dtype bfloat16 --random-model 1.2b --reference iclft --lm-eval-batch-size 32
+  bench 120 --dtype bfloat16 --random-model 1.2b --reference iclft --context-tokens 8000 --lm-eval-batch-size 16
+fi
 
 # 3. The scorer's equality tests on this GPU (fp32; the tests load the model on CUDA when present).
-if [ "$(left)" -gt 90 ]; then
+if want tests && [ "$(left)" -gt 90 ]; then
   timeout 80 $PY -m pytest -q -p no:cacheprovider tests/test_scoring.py > "$out/pytest.log" 2>&1
   say "tests/test_scoring.py on the GPU: $(tail -1 "$out/pytest.log")"
 fi
 
 # 4. Where the quick study's time goes, if there is time for a second run.
-if [ "$(left)" -gt 150 ]; then
-  read -r wall2 rc2 < <(quick /tmp/quick-gpu-prof /dev/null $PY -m cProfile -o "$out/quick.prof")
-  say "quick study under cProfile: ${wall2} s wall, exit ${rc2}"
-else
-  say "no time left for the profiled run"
+if want profile; then
+  if [ "$(left)" -gt 150 ]; then
+    read -r wall2 rc2 < <(quick /tmp/quick-gpu-prof /dev/null $PY -m cProfile -o "$out/quick.prof")
+    say "quick study under cProfile: ${wall2} s wall, exit ${rc2}"
+  else
+    say "no time left for the profiled run"
+  fi
 fi
 cat "$out/summary.txt"
