@@ -9,13 +9,14 @@
 # summary.txt.
 # Needs iclft importable with the embedded model prepared, and lm-eval for step 2.
 #   bash benchmarks/gpu.sh            (BUDGET=seconds bounds the whole run: default 480;
-#                                      STEPS="quick small large tests profile" picks steps, all by default)
+#                                      STEPS="quick small large2k large8k tests profile" picks steps, all by
+#                                      default; LM_EVAL_QUESTIONS=K times lm-eval at 8,000 tokens on K questions)
 set -u
 cd "$(dirname "$0")/.."
 out=${OUT:-benchmarks/out}; mkdir -p "$out"
 PY=${PY:-python3}
 budget=${BUDGET:-480}
-steps=" ${STEPS:-quick small large tests profile} "
+steps=" ${STEPS:-quick small large2k large8k tests profile} "
 want() { [[ $steps == *" $1 "* ]]; }
 t0=$(date +%s)
 left() { echo $(( budget - ($(date +%s) - t0) )); }
@@ -61,9 +62,12 @@ if want small; then
   bench 60 --dtype float32 --lm-eval-batch-size 32
   bench 60 --dtype bfloat16 --lm-eval-batch-size 32
 fi
-if want large; then
+if want large2k; then
   bench 90 --dtype bfloat16 --random-model 1.2b --reference iclft --lm-eval-batch-size 32
-  bench 120 --dtype bfloat16 --random-model 1.2b --reference iclft --context-tokens 8000 --lm-eval-batch-size 16
+fi
+if want large8k; then  # also: smaller packs, whose attention spans less than the 8,000-token context
+  bench 120 --dtype bfloat16 --random-model 1.2b --reference iclft --context-tokens 8000 --lm-eval-batch-size 16 \
+    --also-batch-tokens 2048 4096 ${LM_EVAL_QUESTIONS:+--lm-eval-questions $LM_EVAL_QUESTIONS}
 fi
 
 # 3. The scorer's equality tests on this GPU (fp32; the tests load the model on CUDA when present).

@@ -231,6 +231,8 @@ def main() -> None:
     ap.add_argument("--device", default=None, help="cpu, cuda (default: cuda if present)")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     ap.add_argument("--batch-tokens", type=int, default=None, help="iclft tokens per forward (default: by device)")
+    ap.add_argument("--also-batch-tokens", type=int, nargs="*", default=[],
+                    help="also time iclft at these tokens per forward (reported beside, not in the ratios)")
     ap.add_argument("--lm-eval-batch-size", type=int, default=4)
     ap.add_argument("--random-model", choices=list(RANDOM_SHAPES), default=None,
                     help="time a randomly initialised Llama-shaped model of this size instead of --model")
@@ -251,6 +253,7 @@ def main() -> None:
     context, questions = workload(lm.tokenizer, args.questions, args.context_tokens)
     score_questions(lm, questions[:2], context[:200])  # warm-up
     t_iclft, t_forward, n_forward, ours = time_iclft(lm, context, questions, args.batch_tokens)
+    also = {n: time_iclft(lm, context, questions, n)[0] for n in args.also_batch_tokens}
     t_bound, n_ctx, n_qtok = time_lower_bound(lm, context, questions)
     k = min(args.lm_eval_questions or args.questions, args.questions)
     t_harness_k, theirs = time_lm_eval(model, context, questions[:k], args.lm_eval_batch_size, device, args.dtype)
@@ -269,9 +272,11 @@ def main() -> None:
     n_choices = sum(len(q.choices) for q in questions)
     print(f"device: {device} ({torch.cuda.get_device_name() if device.startswith('cuda') else 'CPU'}), "
           f"dtype {args.dtype}, torch threads {torch.get_num_threads()}, clock {args.clock}")
-    print(f"workload: {args.random_model or args.model}, context {n_ctx} tokens, {args.questions} questions x 4 choices "
-          f"({n_choices} continuations, {n_qtok} prompt+choice tokens)")
+    print(f"workload: {args.random_model or args.model}, context {n_ctx} tokens, {args.questions} questions x 4 "
+          f"choices ({n_choices} continuations, {n_qtok} prompt+choice tokens)")
     print(f"iclft:                 {t_iclft:8.2f} s ({n_forward} model calls, {t_forward:.2f} s inside them)")
+    for n, t in also.items():
+        print(f"iclft at {n} tokens per forward: {t:8.2f} s")
     measured = f"measured on {k} questions, scaled x{args.questions / k:.1f}" if k < args.questions else "measured"
     print(f"lm-evaluation-harness: {t_harness:8.2f} s ({measured})")
     print(f"lower bound:           {t_bound:8.2f} s (context forward + one forward over all question tokens, "
@@ -283,7 +288,8 @@ def main() -> None:
     print(f"largest per-choice difference over {k * 4} choices, iclft vs lm-eval at {args.dtype}: "
           f"{max_diff(ours[:k], theirs):.2e} nats" + ("   (goal <= 1e-3)" if args.dtype == "float32" else ""))
     if args.dtype != "float32":
-        print(f"  from the fp32 reference ({args.reference}, fp32), largest: iclft {max_diff(ours[:k], reference):.2e} nats, "
+        print(f"  from the fp32 reference ({args.reference}, fp32), largest: "
+              f"iclft {max_diff(ours[:k], reference):.2e} nats, "
               f"lm-eval {max_diff(theirs, reference):.2e} nats   (goal: iclft <= lm-eval)")
         print(f"  from the fp32 reference, mean:    iclft {mean_diff(ours[:k], reference):.2e} nats, "
               f"lm-eval {mean_diff(theirs, reference):.2e} nats   (reference: {args.reference}, fp32)")
@@ -292,6 +298,7 @@ def main() -> None:
         "questions": args.questions, "iclft_s": t_iclft, "lm_eval_s": t_harness, "lm_eval_questions": k,
         "lower_bound_s": t_bound, "ratio": t_harness / t_iclft, "bound_ratio": t_iclft / t_bound,
         "host_s": host, "host_share": host / t_iclft, "diff_vs_lm_eval": max_diff(ours[:k], theirs),
+        "batch_tokens": args.batch_tokens, "also_batch_tokens_s": also,
     }
     if args.dtype != "float32":
         result.update(err_iclft=max_diff(ours[:k], reference), err_lm_eval=max_diff(theirs, reference),
