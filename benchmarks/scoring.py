@@ -114,7 +114,8 @@ def _sync(device) -> None:
 
 class ForwardTimer:
     """Times the model's work in iclft's scorer: every call of the transformer (`model.base_model.forward`) and of
-    the fp32 LM head (`scoring.Head.__call__`), synchronizing the device around each; host work = wall - these."""
+    the fp32 LM head and its log-softmax (`scoring.Head.__call__`), synchronizing the device around each; host work =
+    wall - these."""
 
     def __init__(self, model):
         self.device, self.seconds, self.calls = model.device, 0.0, 0

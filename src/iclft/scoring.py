@@ -241,18 +241,19 @@ def _for_attention(model, mask: torch.Tensor | dict[str, torch.Tensor]) -> torch
 
 
 class Head:
-    """The LM head in fp32: logits for selected hidden states, upcast before the projection (a bf16 model's
-    logits would otherwise be rounded to bf16, ~0.1 nats at typical logit sizes); the weight is upcast once."""
+    """The LM head in fp32: log-probabilities of target tokens from selected hidden states, upcast before the
+    projection (a bf16 model's logits would otherwise be rounded to bf16, ~0.1 nats at typical logit sizes) and
+    normalized by a log-softmax in fp32; the weight is upcast once."""
 
     def __init__(self, model):
         self.weight = model.get_output_embeddings().weight.float()
         self.cap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
 
-    def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
+    def __call__(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         logits = torch.nn.functional.linear(hidden.float(), self.weight)
         if self.cap:
             logits = torch.tanh(logits / self.cap) * self.cap
-        return logits
+        return torch.log_softmax(logits, dim=-1).gather(1, targets[:, None])[:, 0]
 
 
 @torch.no_grad()
@@ -276,7 +277,7 @@ def _score_batch(
         past_key_values=cache,
         use_cache=cache is not None,
     ).last_hidden_state
-    token_lp = torch.log_softmax(head(hidden[0, p.predictors]), dim=-1).gather(1, p.targets[:, None])[:, 0]
+    token_lp = head(hidden[0, p.predictors], p.targets)
     sums = torch.zeros(len(p.choice_segments) + len(rows), dtype=torch.float64, device=token_lp.device)
     sums.index_add_(0, p.segments, token_lp.double())
     flat = sums[p.choice_segments].tolist()
