@@ -62,18 +62,18 @@ if want small; then
   bench 60 --dtype float32 --lm-eval-batch-size 32
   bench 60 --dtype bfloat16 --lm-eval-batch-size 32
 fi
+# 2b. The scorer's equality tests on this GPU (fp32; the tests load the model on CUDA when present).
+if want tests && [ "$(left)" -gt 90 ]; then
+  timeout 80 $PY -m pytest -q -p no:cacheprovider tests/test_scoring.py > "$out/pytest.log" 2>&1
+  say "tests/test_scoring.py on the GPU: $(tail -1 "$out/pytest.log")"
+fi
+
 if want large2k; then
   bench 90 --dtype bfloat16 --random-model 1.2b --reference iclft --lm-eval-batch-size 32
 fi
 if want large8k; then  # also: smaller packs, whose attention spans less than the 8,000-token context
   bench 120 --dtype bfloat16 --random-model 1.2b --reference iclft --context-tokens 8000 --lm-eval-batch-size 16 \
     --also-batch-tokens 2048 4096 ${LM_EVAL_QUESTIONS:+--lm-eval-questions $LM_EVAL_QUESTIONS}
-fi
-
-# 3. The scorer's equality tests on this GPU (fp32; the tests load the model on CUDA when present).
-if want tests && [ "$(left)" -gt 90 ]; then
-  timeout 80 $PY -m pytest -q -p no:cacheprovider tests/test_scoring.py > "$out/pytest.log" 2>&1
-  say "tests/test_scoring.py on the GPU: $(tail -1 "$out/pytest.log")"
 fi
 
 # 4. Where the quick study's time goes, if there is time for a second run.
