@@ -63,8 +63,8 @@ if want small; then
   bench 60 --dtype bfloat16 --lm-eval-batch-size 32
 fi
 # 2b. The scorer's equality tests on this GPU (fp32; the tests load the model on CUDA when present).
-if want tests && [ "$(left)" -gt 90 ]; then
-  timeout 80 $PY -m pytest -q -p no:cacheprovider tests/test_scoring.py > "$out/pytest.log" 2>&1
+if want tests && [ "$(left)" -gt 30 ]; then
+  timeout "$(( $(left) < 80 ? $(left) : 80 ))" $PY -m pytest -q -p no:cacheprovider tests/test_scoring.py > "$out/pytest.log" 2>&1
   say "tests/test_scoring.py on the GPU: $(tail -1 "$out/pytest.log")"
 fi
 
