@@ -291,7 +291,10 @@ def _provenance(store: Store, study: dict[str, Any], keys: list[str]) -> list[st
     cfg = study["config"]
     first = store.cell(keys[0])
     versions = ", ".join(f"{k} {v}" for k, v in first.get("versions", {}).items())
-    models = ", ".join(f"`{label}` = {m['path']} ({m['dtype']})" for label, m in cfg["models"].items())
+    specs = [c["spec"] for c in map(store.cell, keys) if "spec" in c]
+    resolved = {sp["model"]: sp["dtype"] for sp in specs if "dtype" in sp}  # `auto` as the cells ran it
+    models = ", ".join(f"`{label}` = {m['path']} ({resolved.get(label, m['dtype'])})"
+                       for label, m in cfg["models"].items())
     lines = ["## Provenance", "",
              f"- config hash: `{study['hash']}`",
              f"- versions: {versions}",
