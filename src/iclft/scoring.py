@@ -31,6 +31,7 @@ from iclft.models import LoadedModel
 from iclft.tokenization import encode_pair, encode_questions, shared_context
 
 NORMALIZATIONS = ("sum", "mean", "char", "calibrated")
+DEFAULT_NORMALIZATION = "sum"  # the paper's rule: the choice with the highest likelihood
 TRUNCATIONS = ("error", "left")
 DEFAULT_CALIBRATION_PROMPT = "Answer:"
 CONTEXT_CHUNK = 1024  # tokens per forward when encoding a long context
@@ -49,7 +50,7 @@ class QuestionScore:
     context_tokens: int = 0
     calibration: list[float] | None = None
 
-    def normalized(self, normalize: str = "sum") -> list[float]:
+    def normalized(self, normalize: str = DEFAULT_NORMALIZATION) -> list[float]:
         """The per-choice score that `pred` maximizes under a normalization."""
         if normalize == "sum":
             return list(self.logprobs)
@@ -63,7 +64,7 @@ class QuestionScore:
             return [lp - c for lp, c in zip(self.logprobs, self.calibration)]
         raise UserError(f"unknown normalization {normalize!r}; choose one of {', '.join(NORMALIZATIONS)}")
 
-    def pred(self, normalize: str = "sum") -> int:
+    def pred(self, normalize: str = DEFAULT_NORMALIZATION) -> int:
         """Index of the best choice (the first one on ties)."""
         scores = self.normalized(normalize)
         return max(range(len(scores)), key=lambda i: (scores[i], -i))

@@ -11,6 +11,7 @@ from iclft.datasets.schema import Question
 from iclft.errors import UserError
 from iclft.io import check_unique_ids, read_models, read_text, write_jsonl
 from iclft.progress import progress_bar
+from iclft.scoring import DEFAULT_NORMALIZATION
 
 
 def register(app: typer.Typer) -> None:
@@ -20,7 +21,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="JSONL output: {id, logprobs, pred, correct} a line"),
         model: str = typer.Option(models.DEFAULT_MODEL, "--model", help="registry name or local HF folder"),
         context: Path | None = typer.Option(None, "--context", help="text file read once as a shared context"),
-        normalize: str = typer.Option("sum", "--normalize", help="sum | mean | char | calibrated"),
+        normalize: str = typer.Option(DEFAULT_NORMALIZATION, "--normalize", help="sum | mean | char | calibrated"),
         batch_size: int | None = typer.Option(None, "--batch-size", min=1,
                                               help="questions per forward (default: no cap)"),
         batch_tokens: int | None = typer.Option(None, "--batch-tokens", min=1,

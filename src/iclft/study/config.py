@@ -68,9 +68,15 @@ class ModelEntry(BaseModel):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: bfloat16 where computed natively
 
 
+def _default_normalization() -> str:
+    from iclft.scoring import DEFAULT_NORMALIZATION  # imported when needed: scoring imports torch
+
+    return DEFAULT_NORMALIZATION
+
+
 class ScoringConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    normalizations: list[Normalization] = Field(default_factory=lambda: ["sum"], min_length=1)
+    normalizations: list[Normalization] = Field(default_factory=lambda: [_default_normalization()], min_length=1)
     batch_size: int | None = Field(None, gt=0, description="at most this many questions per forward (default: no cap)")
     batch_tokens: int | None = Field(None, gt=0, description="prompt + choice tokens per forward (default: by device)")
     chunk: int = Field(SCORE_CHUNK, gt=0, description="questions per stored chunk (the unit of resuming mid-cell)")
