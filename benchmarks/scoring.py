@@ -228,6 +228,7 @@ def main() -> None:
     ap.add_argument("--model", default=models.DEFAULT_MODEL)
     ap.add_argument("--questions", type=int, default=100)
     ap.add_argument("--context-tokens", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the nonsense workload")
     ap.add_argument("--lm-eval-questions", type=int, default=None, help="time lm-eval on the first K (default: all)")
     ap.add_argument("--device", default=None, help="cpu, cuda (default: cuda if present)")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
@@ -251,7 +252,7 @@ def main() -> None:
         else args.model
     lm = models.load(model, device=device, dtype=args.dtype)
     model = str(lm.path)  # a folder, for lm-eval (a registry name is iclft's alone)
-    context, questions = workload(lm.tokenizer, args.questions, args.context_tokens)
+    context, questions = workload(lm.tokenizer, args.questions, args.context_tokens, args.seed)
     score_questions(lm, questions[:2], context[:200])  # warm-up
     t_iclft, t_forward, n_forward, ours = time_iclft(lm, context, questions, args.batch_tokens)
     also = {n: time_iclft(lm, context, questions, n)[0] for n in args.also_batch_tokens}
