@@ -43,6 +43,7 @@ from pydantic import BaseModel
 from iclft import distributed
 from iclft.datasets.schema import Dataset, Question
 from iclft.errors import UserError
+from iclft.models import DEFAULT_DTYPE
 
 CONDITIONS: dict[str, str] = {
     "pretrained": "iclft.learners.pretrained:CONDITION",
@@ -89,7 +90,7 @@ class Job:
     calibrate: bool = False
     chunk: int = SCORE_CHUNK  # questions per scoring call
     device: str | None = None
-    dtype: str = "float32"  # the scoring weights' dtype, resolved (the runner resolves `auto` before keying a cell)
+    dtype: str = DEFAULT_DTYPE  # the scoring weights' dtype (the runner resolves `auto` before keying a cell)
     is_main: bool = field(default_factory=distributed.is_main)  # False on the other ranks of a distributed launch
     reporter: Reporter = field(default_factory=_Silent)
     log: Callable[[str], None] = lambda msg: None

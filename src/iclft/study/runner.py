@@ -275,7 +275,7 @@ class _ModelCache:
         self.key: tuple[str, str | None, str] | None = None
         self.lm = None
 
-    def __call__(self, name: str, device: str | None = None, dtype: str = "float32"):
+    def __call__(self, name: str, device: str | None = None, dtype: str = models.DEFAULT_DTYPE):
         if self.key != (name, device, dtype):
             self.lm = None
             self.lm = models.load(name, device=device, dtype=dtype)
