@@ -13,7 +13,7 @@
 #                                      default; LM_EVAL_QUESTIONS=K times lm-eval at 8,000 tokens on K questions)
 set -u
 cd "$(dirname "$0")/.."
-out=${OUT:-benchmarks/out}; mkdir -p "$out"
+out=${OUT:-benchmarks/out}; mkdir -p "$out"; : > "$out/summary.txt"
 PY=${PY:-python3}
 budget=${BUDGET:-480}
 steps=" ${STEPS:-quick small large2k large8k tests profile} "
@@ -22,6 +22,10 @@ t0=$(date +%s)
 left() { echo $(( budget - ($(date +%s) - t0) )); }
 say() { echo "$*" | tee -a "$out/summary.txt"; }
 
+# Preflight: a package mismatch (e.g. a pydantic-core wheel newer than the pinned pydantic accepts) fails every step;
+# stop at once with its message rather than spending the lease.
+$PY -c "import iclft.study.runner, iclft.scoring" 2>"$out/preflight.log" \
+  || { tail -1 "$out/preflight.log"; echo "gpu.sh: iclft does not import here; fix the packages first"; exit 2; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.txt" 2>&1
 $PY -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__, \
 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else '')" >> "$out/gpu.txt"
