@@ -1,5 +1,5 @@
-"""The training precision `auto` resolved for a device: one function, used by the fine-tuning cache key,
-the study's cell keys and records, and its estimates.
+"""The precision `auto` resolved for a device: one function, used by the fine-tuning cache key, the study's cell
+keys and records, its estimates, and (through `models.resolve_dtype`) the dtype `auto` that weights load in.
 
     auto  ->  bf16 (mixed precision: fp32 weights, bf16 compute) on a CUDA GPU that supports it, and on a
               CPU with bf16 instructions (AVX512-BF16 or AMX); fp32 everywhere else

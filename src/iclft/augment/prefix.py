@@ -51,7 +51,9 @@ class PrefixCache:
     def __init__(self, model: Any, ids: Sequence[int]) -> None:
         self.ids = list(ids)
         with torch.inference_mode():
-            out = model(input_ids=torch.tensor([self.ids], device=model.device), use_cache=True)
+            # logits for the last position only: the cache is what is kept (the vocabulary projection of every
+            # prefix token would be thrown away)
+            out = model(input_ids=torch.tensor([self.ids], device=model.device), use_cache=True, logits_to_keep=1)
         self._cache = out.past_key_values
 
     def __len__(self) -> int:
