@@ -151,3 +151,30 @@ def test_bf16_precision_trains_on_cpu_and_has_its_own_cache_key(lm, ft_cache):
     assert run.stats["steps"] == 1 and math.isfinite(run.losses[0]["loss"])
     saved = models.load(run.path, dtype="float32")
     assert next(saved.model.parameters()).dtype == torch.float32  # mixed precision: fp32 weights
+
+
+def test_packed_batches_train_like_padded_ones(lm, ft_cache):
+    """One row without padding gives the padded batch's loss and gradients; a model that would let packed examples
+    see each other (here: a KV cache, which turns off packed position ids) is caught and trained padded."""
+    from transformers import AutoModelForCausalLM
+
+    tok = lm.tokenizer
+    feats = [encode(tok, e, 64) for e in examples(toy(4).train)]
+    model = AutoModelForCausalLM.from_pretrained(models.resolve(models.DEFAULT_MODEL), dtype=torch.float32)
+    model.config.use_cache = False
+    batches = finetune._Batches(tok, pack=True)
+    packed, padded = batches.packed(feats), batches.padded(feats)
+    assert packed["input_ids"].shape == (1, sum(len(f["input_ids"]) for f in feats))
+    grads = []
+    for batch in (packed, padded):
+        model.zero_grad()
+        loss = model(**batch).loss
+        loss.backward()
+        grads.append((loss.item(), torch.cat([p.grad.flatten() for p in model.parameters()])))
+    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-5)
+    assert float((grads[0][1] - grads[1][1]).abs().max()) < 1e-3
+    assert finetune.packing_works(model, batches, feats)
+    model.config.use_cache = True
+    assert not finetune.packing_works(model, batches, feats)
+    run = finetune.finetune(models.DEFAULT_MODEL, toy(2).train, finetune.FTOptions(max_steps=1, batch_size=2), seed=0)
+    assert run.stats["packed"] and run.stats["padding_share"] == 0.0

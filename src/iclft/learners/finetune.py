@@ -10,8 +10,11 @@ Examples are tokenized like the scorer tokenizes (no BOS; trailing prompt spaces
 and end with EOS.
 
 Training is a Hugging Face `Trainer` (accelerate underneath, so `accelerate launch` / torchrun give
-data parallelism unchanged): full fine-tuning or LoRA (peft, merged into the weights when done),
-dynamic padding with length-grouped batches (little compute goes to padding). The result is cached in
+data parallelism unchanged): full fine-tuning or LoRA (peft, merged into the weights when done), on
+length-grouped batches that are packed without padding (`pack`: each batch's examples concatenated into one row,
+attention kept within each example by their position ids: the loss and gradients of padding, none of its
+compute; checked against padding on the first batch, which is used instead when the model does not honour
+packed position ids). The result is cached in
 `cache_dir()/ft/<hash of base weights, examples, options, seed>`: written to a temporary folder and
 renamed into place when complete, so a killed run never leaves a half-written model; `loss.json` holds
 the loss curve and `train.json` the run's facts (examples, tokens, padding share).
@@ -68,6 +71,8 @@ class FTOptions(BaseModel):
     max_length: int = Field(1024, gt=1, description="tokens per example (longer ones keep their end)")
     lora: LoraOptions | None = None
     gradient_checkpointing: bool = False
+    pack: bool = Field(True, description="padding-free batches: a batch's examples in one row, attention within each "
+                                         "(the same loss as padding to the longest example, without its compute)")
     precision: Precision = Field(
         "auto", description="auto: bf16 mixed precision on a GPU or CPU with bf16 support, else fp32 (resolved "
                             "before keying: cache and cell keys name fp32 or bf16)")
@@ -162,26 +167,45 @@ def ft_root() -> Path:
 # ---------------------------------------------------------------- training
 
 
-class _PaddingCounter:
-    """Dynamic padding (to the longest example of each batch) that counts real vs padded tokens."""
+class _Batches:
+    """Collates a batch of examples, packed into one row (`pack`) or padded to its longest example; counts the
+    real tokens and the tokens computed (real plus padding)."""
 
-    def __init__(self, tokenizer):
-        from transformers import DataCollatorForSeq2Seq
+    def __init__(self, tokenizer, pack: bool):
+        from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
 
-        self.pad = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+        self.padded = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+        self.packed = DataCollatorWithFlattening(return_position_ids=True, separator_id=-100)
+        self.pack = pack
         self.real = 0
         self.total = 0
 
     def __call__(self, features):
-        batch = self.pad(features)
-        self.real += int(batch["attention_mask"].sum())
-        self.total += int(batch["attention_mask"].numel())
+        batch = self.packed(features) if self.pack else self.padded(features)
+        self.real += sum(len(f["input_ids"]) for f in features)
+        self.total += int(batch["input_ids"].numel())
         return batch
+
+
+def packing_works(model, collator: _Batches, features: list[dict]) -> bool:
+    """Whether `model` gives a packed batch the loss it gives the same examples padded (fp32, no dropout): a
+    model whose attention ignores packed position ids would let examples see each other."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            padded, packed = (model(**{k: v.to(model.device) for k, v in collate(features).items()}).loss.item()
+                              for collate in (collator.padded, collator.packed))
+    finally:
+        model.train(was_training)
+    return abs(padded - packed) <= 1e-3 * max(1.0, abs(padded))
 
 
 def train(
     model, tokenizer, features: list[dict], opts: FTOptions, seed: int, output_dir: Path,
-    reporter: Reporter | None = None, device: str | None = None,
+    reporter: Reporter | None = None, device: str | None = None, log=None,
 ) -> tuple[list[dict[str, float]], dict[str, Any]]:
     """Train `model` in place with HF Trainer; return (loss curve, stats). Works under accelerate launch."""
     from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
@@ -223,8 +247,12 @@ def train(
             if reporter:
                 reporter.advance(1)
 
-    collator = _PaddingCounter(tokenizer)
-    model.config.use_cache = False
+    model.config.use_cache = False  # also what lets the model read packed position ids (no cache, no mask)
+    collator = _Batches(tokenizer, opts.pack)
+    if opts.pack and not packing_works(model, collator, features[: opts.batch_size]):
+        collator.pack = False
+        if log:
+            log("fine-tuning: this model does not keep packed examples apart; batches are padded instead")
     trainer = Trainer(model=model, args=args, train_dataset=features, data_collator=collator,
                       callbacks=[_Progress()])
     trainer.remove_callback(PrinterCallback)  # the loss goes to loss.json, not to stdout
@@ -237,6 +265,7 @@ def train(
         "examples": len(features),
         "train_tokens": collator.real,
         "padding_share": round(1 - collator.real / collator.total, 6) if collator.total else 0.0,
+        "packed": collator.pack,
         "world_size": int(args.world_size),
         "train_seconds": round(float(out.metrics.get("train_runtime", 0.0)), 3),  # the training loop alone
     }
@@ -303,7 +332,7 @@ def finetune(
                                                      target_modules=lc.target_modules, task_type="CAUSAL_LM"))
         features = [encode(tokenizer, e, opts.max_length) for e in exs]
         with tempfile.TemporaryDirectory(prefix="iclft-trainer-") as work:
-            curve, stats = train(model, tokenizer, features, opts, seed, Path(work), reporter, device)
+            curve, stats = train(model, tokenizer, features, opts, seed, Path(work), reporter, device, log)
         if distributed.is_main():
             root.mkdir(parents=True, exist_ok=True)
             _clean_stale(root, key)
