@@ -14,7 +14,8 @@ study="${STUDY:-full}"
 "$PY" -m iclft study configs/tuning/gemma.yaml --out runs/tuning-gemma --no-report
 "$PY" -m iclft study configs/tuning/precision.yaml --out runs/tuning-precision --no-report
 "$PY" -m iclft study configs/tuning/scoring-dtype.yaml --out runs/tuning-scoring-dtype --no-report
+"$PY" -m iclft study configs/tuning/ft-epochs.yaml --out runs/tuning-ft-epochs --no-report
 "$PY" -m iclft study configs/quick.yaml --out runs/quick
 [ "$study" = quick ] || "$PY" -m iclft study "configs/$study.yaml" --out "runs/$study"
 "$PY" -m iclft results "runs/$study" --tuning runs/tuning --tuning runs/tuning-gemma --tuning runs/tuning-precision \
-  --tuning runs/tuning-scoring-dtype --notes docs/results-notes.md --out docs/results.md
+  --tuning runs/tuning-scoring-dtype --tuning runs/tuning-ft-epochs --notes docs/results-notes.md --out docs/results.md
