@@ -54,3 +54,29 @@ def test_results_of_working_commands_print_to_stdout(tmp_path):
                                    "out": str(tmp_path / "run")}))
     out, err = _run("study", str(cfg), "--dry-run")
     assert "study study: 1 cells" in out and "1 of 1 cells to run" in out and "GPU-hours" in out and err == ""
+
+
+def test_a_full_disk_is_one_line_and_other_errors_stay_tracebacks(monkeypatch, capsys):
+    import errno
+
+    import pytest
+
+    import iclft.cli as cli
+
+    full = [OSError(errno.ENOSPC, "No space left on device"),
+            RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)")]  # safetensors
+    for error in full:
+        def boom(error=error):
+            raise error
+        monkeypatch.setattr(cli, "app", boom)
+        with pytest.raises(SystemExit) as exit_:
+            cli.main()
+        assert exit_.value.code == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("iclft: error: no space left on device")
+
+    def bug():
+        raise ValueError("a bug")
+    monkeypatch.setattr(cli, "app", bug)
+    with pytest.raises(ValueError):
+        cli.main()
