@@ -289,9 +289,9 @@ def _audits(store: Store, study: dict[str, Any], keys: list[str]) -> list[str]:
 
 def _provenance(store: Store, study: dict[str, Any], keys: list[str]) -> list[str]:
     cfg = study["config"]
-    first = store.cell(keys[0])
-    versions = ", ".join(f"{k} {v}" for k, v in first.get("versions", {}).items())
-    specs = [c["spec"] for c in map(store.cell, keys) if "spec" in c]
+    cells = {k: store.cell(k) for k in keys}
+    versions = ", ".join(f"{k} {v}" for k, v in cells[keys[0]].get("versions", {}).items())
+    specs = [c["spec"] for c in cells.values() if "spec" in c]
     resolved = {sp["model"]: sp["dtype"] for sp in specs if "dtype" in sp}  # `auto` as the cells ran it
     models = ", ".join(f"`{label}` = {m['path']} ({resolved.get(label, m['dtype'])})"
                        for label, m in cfg["models"].items())
@@ -305,7 +305,7 @@ def _provenance(store: Store, study: dict[str, Any], keys: list[str]) -> list[st
     total = 0.0
     for k in keys:
         t = store.timing(k)
-        info = store.cell(k).get("info", {})
+        info = cells[k].get("info", {})
         total += float(t.get("seconds", 0))
         notes = ", ".join(f"{n}={info[n]}" for n in ("examples", "steps", "documents") if n in info)
         if t.get("trained") is False:
