@@ -34,7 +34,7 @@ def error(data) -> str:
     return msg
 
 
-@pytest.mark.parametrize("name", ["quick.yaml", "paper.yaml"])
+@pytest.mark.parametrize("name", sorted(str(p.relative_to(ROOT / "configs")) for p in (ROOT / "configs").rglob("*.yaml")))
 def test_shipped_configs_validate(name):
     study = config.load(ROOT / "configs" / name)
     assert study.datasets and study.models and study.conditions
@@ -128,3 +128,20 @@ def test_conditions_command_lists_every_registered_condition_and_its_options():
     for name in learners.names():
         assert name in r.output
     assert "selection ('all')" in r.output and "split ('independent')" in r.output
+
+
+def test_every_claim_the_quick_study_runs_rests_on_at_least_30_test_questions():
+    from collections import Counter
+
+    from iclft.datasets import registry
+    from iclft.study import claims, runner
+
+    study = config.load(ROOT / "configs" / "quick.yaml")
+    cells = {(c.dataset, c.condition) for c in runner.plan(study).cells}
+    run = [c for c in claims.PAPER if (c.dataset, c.a) in cells and (c.b is None or (c.dataset, c.b) in cells)]
+    assert {c.dataset for c in run} >= {"reversals", "syllogisms", "celebrities", "semantic"}
+    for name in {c.dataset for c in run}:
+        spec = next(d for d in study.datasets if d.label == name)
+        counts = Counter(q.split for q in registry.build(spec.builder, spec.seed or 0, spec.params).test)
+        for claim in (c for c in run if c.dataset == name):
+            assert counts[claim.split] >= 30, (name, claim.split, counts[claim.split])
