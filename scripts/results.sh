@@ -15,7 +15,8 @@ study="${STUDY:-full}"
 "$PY" -m iclft study configs/tuning/precision.yaml --out runs/tuning-precision --no-report
 "$PY" -m iclft study configs/tuning/scoring-dtype.yaml --out runs/tuning-scoring-dtype --no-report
 "$PY" -m iclft study configs/tuning/ft-epochs.yaml --out runs/tuning-ft-epochs --no-report
+"$PY" -m iclft study configs/tuning/ft-batch16.yaml --out runs/tuning-ft-batch16 --no-report
 "$PY" -m iclft study configs/quick.yaml --out runs/quick
 [ "$study" = quick ] || "$PY" -m iclft study "configs/$study.yaml" --out "runs/$study"
 "$PY" -m iclft results "runs/$study" --tuning runs/tuning --tuning runs/tuning-gemma --tuning runs/tuning-precision \
-  --tuning runs/tuning-scoring-dtype --tuning runs/tuning-ft-epochs --notes docs/results-notes.md --out docs/results.md
+  --tuning runs/tuning-scoring-dtype --tuning runs/tuning-ft-epochs --tuning runs/tuning-ft-batch16 --notes docs/results-notes.md --out docs/results.md

@@ -112,6 +112,7 @@ class Estimate:
     train_steps: int = 0
     score_tokens: int = 0
     context_tokens: int = 0  # typical context the scored tokens attend to (attention cost grows with it)
+    prefill_tokens: int = 0  # of score_tokens, the contexts' own tokens (each context run once, as a prefill)
     generate_tokens: int = 0
     precision: str = "fp32"  # of the training (resolved: fp32 | bf16)
 

@@ -223,7 +223,8 @@ def estimate(job: Job, opts: _Base) -> Estimate:
         if not ft.max_steps:
             train += int(extra * ft.passes)
     score = tokens.question_tokens(tokens.tokenizer(job.model), job.questions)
-    return Estimate(train_tokens=train, train_steps=steps, score_tokens=score + sum(p.prompt_tokens for p in plans),
+    prompts = sum(p.prompt_tokens for p in plans)  # generation prompts run as prefills (and self-verification)
+    return Estimate(train_tokens=train, train_steps=steps, score_tokens=score + prompts, prefill_tokens=prompts,
                     generate_tokens=sum(p.max_completion_tokens for p in plans),
                     precision=precision.resolve(ft.precision, job.device))
 

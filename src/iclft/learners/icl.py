@@ -165,9 +165,11 @@ def estimate(job: Job, opts: Options) -> Estimate:
     qs = job.questions or job.dataset.test
     question_tokens = tokens.question_tokens(tok, qs)
     if plan.chosen is None:
-        return Estimate(score_tokens=question_tokens + len(qs) * plan.capacity, context_tokens=plan.capacity)
+        prefill = len(qs) * plan.capacity
+        return Estimate(score_tokens=question_tokens + prefill, context_tokens=plan.capacity, prefill_tokens=prefill)
     ctx = tokens.count(tok, [plan.text(plan.chosen)])[0]
-    return Estimate(score_tokens=question_tokens + ctx * math.ceil(len(qs) / job.chunk), context_tokens=ctx)
+    prefill = ctx * math.ceil(len(qs) / job.chunk)
+    return Estimate(score_tokens=question_tokens + prefill, context_tokens=ctx, prefill_tokens=prefill)
 
 
 CONDITION = Condition(

@@ -30,18 +30,22 @@ from iclft.study.config import Study
 from iclft.study.store import Store
 
 # Throughput on this project's reference machine (2 CPU threads, fp32) for SmolLM2-135M; other models
-# scale by parameter count. Measured: full fine-tuning ~190 tokens/s (Gemma-3-270M ~80), plus a fixed
-# cost per optimizer step (AdamW over every weight, dense embedding gradients) that dominates short examples.
-TRAIN_TOKENS_PER_S = 190.0
+# scale by parameter count. Fitted on the quick study's cells of session 7 (bf16 on that CPU, divided by the
+# speedups below): full fine-tuning ~135 tokens/s (Gemma-3-270M ~60), plus a fixed cost per optimizer step
+# (AdamW over every weight, the weights' casts, dense embedding gradients) that dominates short examples;
+# scoring ~500 question tokens/s, each attending to its context at a cost that grows with the context's length,
+# and a context's prefill (run once, as one long batch) ~870 tokens/s.
+TRAIN_TOKENS_PER_S = 135.0
 STEP_SECONDS = 0.5
-SCORE_TOKENS_PER_S = 600.0
-ATTENTION_TOKENS = 4096.0  # scoring after a context this long costs about twice as much per token
+SCORE_TOKENS_PER_S = 500.0
+PREFILL_TOKENS_PER_S = 870.0
+ATTENTION_TOKENS = 1200.0  # a question after a context this long costs about twice as much per token
 # Generation, counted at max_new_tokens per uncached prompt (an upper bound: most stop earlier). Measured on
-# local-augmentation prompts at batch 16: ~47 real completion tokens/s with prefill, ~70% of the bound. (The
-# prompts' prefill is also charged to scoring: a margin for long global prompts.)
-GENERATE_TOKENS_PER_S = 60.0
+# the quick study's local-augmentation prompts (96 prompts, 96 new tokens at most): ~47 s, with self-verification
+# ~28 s more (the prompts' prefill is also charged to scoring: a margin for long global prompts).
+GENERATE_TOKENS_PER_S = 200.0
 REFERENCE_PARAMS = 135e6
-SETUP_SECONDS = 8.0  # model load and bookkeeping per cell
+SETUP_SECONDS = 2.0  # model load and bookkeeping per cell (the base model stays loaded across cells)
 # Training in bf16 mixed precision on a CPU with bf16 instructions (AVX512-BF16 here) vs fp32: real tokens per
 # CPU-second of the training loop, median of 3 interleaved runs (benchmarks/precision.py: 112.5 vs 81.4, 1.38x).
 BF16_TRAIN_SPEEDUP = 1.4
@@ -191,8 +195,9 @@ def phase_seconds(est: Estimate, params: int, dtype: str = "float32") -> dict[st
     score_speedup = BF16_SCORE_SPEEDUP if dtype == "bfloat16" else 1.0
     return {
         "training": scale * (est.train_tokens / TRAIN_TOKENS_PER_S + est.train_steps * STEP_SECONDS) / train_speedup,
-        "scoring": est.score_tokens * scale * (1 + est.context_tokens / ATTENTION_TOKENS)
-        / SCORE_TOKENS_PER_S / score_speedup,
+        "scoring": scale / score_speedup * ((est.score_tokens - est.prefill_tokens) / SCORE_TOKENS_PER_S
+                                            * (1 + est.context_tokens / ATTENTION_TOKENS)
+                                            + est.prefill_tokens / PREFILL_TOKENS_PER_S),
         "generating": est.generate_tokens * scale / GENERATE_TOKENS_PER_S,  # bf16 generation: not measured
     }
 
