@@ -59,6 +59,9 @@ def test_results_page_from_a_stored_study(tmp_path):
     _fake_study(tmp_path / "study", cells)
     notes = tmp_path / "notes.md"
     notes.write_text("## Notes\n\nHand-written protocol.\n")
+    stale = tmp_path / "docs" / "results-figures" / "fake-dropped-m-test.png"  # an earlier page's, cell since dropped
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"png")
     toy = [claims.Claim("toy", "reversal", "greater", "icl", "ft", "ICL beats FT")]
     claims.PAPER.extend(toy)
     try:
@@ -70,5 +73,6 @@ def test_results_page_from_a_stored_study(tmp_path):
     assert "Hand-written protocol." in text
     assert "### toy — m (test)" in text and "(results-figures/fake-toy-m-test.png)" in text
     assert (tmp_path / "docs" / "results-figures" / "fake-toy-m-test.png").is_file()
+    assert not stale.exists()
     with pytest.raises(UserError, match="notes file not found"):
         write_results(tmp_path / "study", tmp_path / "r.md", notes=tmp_path / "none.md")

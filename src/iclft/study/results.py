@@ -67,13 +67,17 @@ def _tuning_tables(aggs: list[Aggregate], study: dict[str, Any]) -> list[str]:
 
 
 def _copy_figures(report_dir: Path, dest: Path, prefix: str) -> dict[str, str]:
-    """Copy a study's figures into dest; returns figure name -> path relative to the results file."""
+    """Copy a study's figures into dest (the page's own folder), removing the figures of an earlier page that this
+    one no longer has (a cell dropped from the config); returns figure name -> path relative to the results file."""
     out = {}
     dest.mkdir(parents=True, exist_ok=True)
     for png in sorted((report_dir / "figures").glob("*.png")):
         target = dest / f"{prefix}-{png.name}"
         shutil.copyfile(png, target)
         out[png.name] = target.name
+    for stale in dest.glob("*.png"):
+        if stale.name not in out.values():
+            stale.unlink()
     return out
 
 
