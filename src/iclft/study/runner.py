@@ -31,7 +31,7 @@ from iclft.study.store import Store
 
 # Throughput on this project's reference machine (2 CPU threads, fp32) for SmolLM2-135M; other models
 # scale by parameter count. Fitted on the quick study's cells of session 7 (bf16 on that CPU, divided by the
-# speedups below): full fine-tuning ~135 tokens/s (Gemma-3-270M ~60), plus a fixed cost per optimizer step
+# speedups below): full fine-tuning ~135 tokens/s, plus a fixed cost per optimizer step
 # (AdamW over every weight, the weights' casts, dense embedding gradients) that dominates short examples;
 # scoring ~500 question tokens/s, each attending to its context at a cost that grows with the context's length,
 # and a context's prefill (run once, as one long batch) ~870 tokens/s.
