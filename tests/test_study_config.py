@@ -133,15 +133,16 @@ def test_conditions_command_lists_every_registered_condition_and_its_options():
 def test_every_claim_the_quick_study_runs_rests_on_at_least_30_test_questions():
     from collections import Counter
 
-    from iclft.datasets import registry
     from iclft.study import claims, runner
 
     study = config.load(ROOT / "configs" / "quick.yaml")
-    cells = {(c.dataset, c.condition) for c in runner.plan(study).cells}
+    planned = runner.plan(study).cells
+    cells = {(c.dataset, c.condition) for c in planned}
     run = [c for c in claims.PAPER if (c.dataset, c.a) in cells and (c.b is None or (c.dataset, c.b) in cells)]
     assert {c.dataset for c in run} >= {"reversals", "syllogisms", "celebrities", "semantic"}
-    for name in {c.dataset for c in run}:
-        spec = next(d for d in study.datasets if d.label == name)
-        counts = Counter(q.split for q in registry.build(spec.builder, spec.seed or 0, spec.params).test)
+    built: dict = {}
+    for name, seed in {(c.dataset, c.seed) for c in planned if c.dataset in {r.dataset for r in run}}:
+        dataset, _ = runner.build_dataset(study, name, seed, built)  # as the runner builds the cells' datasets
+        counts = Counter(q.split for q in dataset.test)
         for claim in (c for c in run if c.dataset == name):
             assert counts[claim.split] >= 30, (name, claim.split, counts[claim.split])
