@@ -13,7 +13,7 @@ from test_study import private_cache
 
 from iclft import learners, models
 from iclft.augment.audit import audit
-from iclft.augment.worlds import logic_for, units, world_judge
+from iclft.datasets.truth import logic_for, units, world_judge
 from iclft.datasets import celebrities, registry, reversal_curse
 from iclft.errors import UserError
 from iclft.learners import oracle
