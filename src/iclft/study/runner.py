@@ -179,8 +179,7 @@ def parameter_count(model_path: str) -> int:
 def estimate(p: Grid, cells: list[Cell] | None = None) -> None:
     """Fill each cell's token estimate and estimated seconds on the reference machine."""
     for cell in cells if cells is not None else p.cells:
-        cond = cell.learner
-        est = cond.estimate(cell.job, cell.options) if cond.estimate else Estimate()
+        est = cell.learner.plan(cell.job, cell.options).estimate()
         if cell.model not in p.params:
             p.params[cell.model] = parameter_count(cell.job.model)
         cell.estimate = est
@@ -293,11 +292,13 @@ class _ModelCache:
 
 
 def run_cell(cell: Cell, store: Store, normalizations: list[str], job: Job | None = None) -> dict[str, Any] | None:
-    """Prepare the condition, score the missing chunks, mark the cell done. Returns its timing.
+    """Plan and expose the condition, score the missing chunks, mark the cell done. Returns its timing.
     `job`: the cell's job with its run-time hooks (default: the planned one)."""
+    from iclft.scoring.exposure import score_exposure
+
     t0 = time.time()
     job = job or cell.job
-    prepared = cell.learner.prepare(job, cell.options)
+    exposure = cell.learner.plan(job, cell.options).expose(job)
     if not job.is_main:
         return None
     t_prep = time.time() - t0
@@ -308,16 +309,16 @@ def run_cell(cell: Cell, store: Store, normalizations: list[str], job: Job | Non
     todo = [i for i in range(len(chunks)) if i not in done]
     job.reporter.start("scoring", sum(len(chunks[i]) for i in todo))
     for i in todo:
-        scores = prepared.score([q for _, q in chunks[i]])
+        scores = score_exposure(job, exposure, [q for _, q in chunks[i]])
         store.write_chunk(cell.key, i, [record(cell, part, q, s, normalizations)
                                         for (part, q), s in zip(chunks[i], scores)])
     timing = {"seconds": round(time.time() - t0, 3), "prepare_seconds": round(t_prep, 3),
               "estimated_seconds": round(cell.seconds, 1), "resumed_chunks": len(done),
-              **getattr(prepared, "timing", {})}
-    info = dict(prepared.info)
+              **exposure.timing}
+    info = dict(exposure.info)
     cell_doc = {"key": cell.key, "spec": cell.spec, "info": info, "records": len(cell.parts),
                 "chunks": len(chunks), "versions": versions()}
-    store.finish_cell(cell.key, cell_doc, dict(prepared.artifacts), timing)
+    store.finish_cell(cell.key, cell_doc, dict(exposure.artifacts), timing)
     return timing
 
 
