@@ -24,7 +24,7 @@ from iclft.context import fill_budget
 from iclft.datasets.schema import Document, Question
 from iclft.errors import UserError
 from iclft.learners import Condition, Estimate, Job, tokens
-from iclft.learners.prompting import DEFAULT_INSTRUCTION, SEPARATOR, Format, frame, score_framed
+from iclft.learners.prompting import DEFAULT_INSTRUCTION, SEPARATOR, Format, frame, resolve_format, score_framed
 
 _MARGIN = 8  # tokens kept free for tokenization differences at document joins
 
@@ -153,6 +153,7 @@ def prepare(job: Job, opts: Options) -> InContext:
         plan.info = {"selection": "relevant", "capacity": plan.capacity}
     else:
         plan.info = {"selection": opts.selection, "documents": len(plan.chosen or [])}
+    plan.info["format"] = resolve_format(plan.lm, opts.format)  # `auto` as run: reports name the prompt format
     return plan
 
 

@@ -72,6 +72,11 @@ class Cell:
     seconds: float = 0.0
 
     @property
+    def control(self) -> bool:
+        """Whether the cell reads the dataset's answers or world (a control whatever its label)."""
+        return self.learner.uses_answers(self.options)
+
+    @property
     def label(self) -> str:
         return f"{self.dataset}/{self.condition}/{self.model}/seed{self.seed}"
 
@@ -268,7 +273,7 @@ def study_manifest(p: Grid) -> dict[str, Any]:
         "hash": p.study.hash,
         "config": p.study.normalized(),
         "cells": [{"key": c.key, "dataset": c.dataset, "model": c.model, "condition": c.condition,
-                   "kind": c.kind, "seed": c.seed} for c in p.cells],
+                   "kind": c.kind, "seed": c.seed, "control": c.control} for c in p.cells],
     }
 
 
@@ -315,7 +320,7 @@ def run_cell(cell: Cell, store: Store, normalizations: list[str], job: Job | Non
               "estimated_seconds": round(cell.seconds, 1), "resumed_chunks": len(done),
               **getattr(prepared, "timing", {})}
     info = dict(prepared.info)
-    cell_doc = {"key": cell.key, "spec": cell.spec, "info": info, "records": len(cell.parts),
+    cell_doc = {"key": cell.key, "spec": cell.spec, "control": cell.control, "info": info, "records": len(cell.parts),
                 "chunks": len(chunks), "versions": versions()}
     store.finish_cell(cell.key, cell_doc, dict(prepared.artifacts), timing)
     return timing
