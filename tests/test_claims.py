@@ -44,7 +44,8 @@ def test_near_and_above_chance_and_missing_conditions():
     assert claims.judge(at_most, table).verdict == "yes"  # 0/40: below chance is not above it
     table[("p2d_reverse", "ft")] = agg("ft", "p2d_reverse", 20, 40)
     assert claims.judge(at_most, table).verdict == "no"  # 0.50 against chance 0.25
-    assert claims.judge(claims.Claim("celebrities", "p2d", "greater", claims.ICL, claims.FT), table).verdict == "not run"
+    missing = claims.Claim("celebrities", "p2d", "greater", claims.ICL, claims.FT)
+    assert claims.judge(missing, table).verdict == "not run"
 
 
 def test_evaluate_adds_pretrained_near_chance_per_split():

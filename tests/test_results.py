@@ -75,7 +75,7 @@ def test_controls_say_so_whatever_their_label(relabelled, tmp_path):
 
 def test_notes_with_figures_are_refused(tmp_path):
     ok = ("## Notes\n\n1. SmolLM2-135M and Gemma-3 on bf16, see `configs/tuning/ft-batch16.yaml` (§3, #22), "
-          "commit `4f5c975`, [paper](https://arxiv.org/abs/2505.00661).\n")
+          "commits `4f5c975` and `2669327`, [paper](https://arxiv.org/abs/2505.00661).\n")
     check_notes(ok, "notes.md")
     for bad, figure in (("ICL scores 0.90 on it.", "0.90"), ("took `46.8` min", "`46.8`"),
                         ("batch of 16 examples", "16"), ("about 2.4x slower", "2.4x"), ("(n=30)", "30")):

@@ -23,8 +23,9 @@ from iclft.study.store import Store
 
 # A figure in the notes: a token that starts with a digit (optionally after a sign, ~ or ±), outside code spans
 # and links; `SmolLM2-135M`, `Gemma-3`, bf16, H200 start with a letter and are names, not figures. Allowed: an
-# ordered-list marker, a section sign or issue number (§3, #22), and anything inside `backticks` that is not a bare
-# number (config files, commands, commits).
+# ordered-list marker, a section sign or issue number (§3, #22), a commit in backticks (seven to forty hex digits),
+# and anything inside `backticks` that is not a bare number (config files, commands).
+_COMMIT = re.compile(r"`[0-9a-f]{7,40}`")
 _CODE = re.compile(r"`[^`]*`")
 _LINK = re.compile(r"\]\([^)]*\)")
 _FIGURE = re.compile(r"(?<![\w§#./-])[-+~±≈]?\d[\w.,%/:-]*")
@@ -50,6 +51,7 @@ class Loaded:
 def check_notes(text: str, path: str | Path) -> None:
     """Refuse notes that state a figure (one line naming the first): figures on the page come from records."""
     for n, line in enumerate(text.splitlines(), 1):
+        line = _COMMIT.sub("`commit`", line)
         bare = _BARE_NUMBER.search(line)
         found = bare.group(0) if bare else None
         if found is None:
@@ -130,17 +132,18 @@ def _tuning_tables(s: Loaded) -> list[str]:
         splits = list(dict.fromkeys(a.split for a in mine))
         table = {(a.split, a.condition, a.model, a.normalization): a for a in mine}
         models = list(dict.fromkeys(a.model for a in mine))
+        by_model = "model | " if len(models) > 1 else ""
         lines += [f"#### {ds} (validation; n per split: "
                   + ", ".join(f"{sp} {next(a.questions for a in mine if a.split == sp)}" for sp in splits) + ")", "",
-                  "| condition | what it is | " + ("model | " if len(models) > 1 else "") + "normalization | "
-                  + " | ".join(splits) + " |", "|---|---|---|" + ("---|" if len(models) > 1 else "") + "---|" * len(splits)]
+                  f"| condition | what it is | {by_model}normalization | " + " | ".join(splits) + " |",
+                  "|---|---|---|" + ("---|" if by_model else "") + "---|" * len(splits)]
         for c in conds:
             what = s.ran[(ds, c)].name if (ds, c) in s.ran else "—"
             for m in models:
                 for n in norms:
                     cells = [table.get((sp, c, m, n)) for sp in splits]
                     if any(cells):
-                        lines.append(f"| {shown(c, ctrl)} | {what} | " + (f"{m} | " if len(models) > 1 else "")
+                        lines.append(f"| {shown(c, ctrl)} | {what} | " + (f"{m} | " if by_model else "")
                                      + f"{n} | " + " | ".join(f"{a.accuracy:.2f}" if a else "" for a in cells) + " |")
         lines.append("")
     return lines

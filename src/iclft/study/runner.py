@@ -30,8 +30,8 @@ from iclft.study.config import Study
 from iclft.study.store import Store
 
 # Throughput on this project's reference machine (2 CPU threads, fp32) for SmolLM2-135M; other models
-# scale by parameter count. Fitted on the quick study's cells of session 7 (bf16 on that CPU, divided by the
-# speedups below): full fine-tuning ~135 tokens/s, plus a fixed cost per optimizer step
+# scale by parameter count. Fitted on the quick study's cells as measured at commit d031bc2 (2026-11-30; bf16 on
+# that CPU, divided by the speedups below): full fine-tuning ~135 tokens/s, plus a fixed cost per optimizer step
 # (AdamW over every weight, the weights' casts, dense embedding gradients) that dominates short examples;
 # scoring ~500 question tokens/s, each attending to its context at a cost that grows with the context's length,
 # and a context's prefill (run once, as one long batch) ~870 tokens/s.
