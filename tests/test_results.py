@@ -86,5 +86,10 @@ def test_notes_with_figures_are_refused(tmp_path):
 def test_results_needs_a_study(tmp_path):
     with pytest.raises(UserError, match="at least one"):
         write_results([], tmp_path / "r.md")
+    # a cell stored before its info named the prompt format: `auto` resolved from the model's tokenizer
+    old = {"k": {"spec": {"options": {"format": "auto", "selection": "all"}, "model_path": "smollm2-135m-instruct"},
+                 "info": {}}}
+    ran = claims.conditions_of({"cells": [{"key": "k", "dataset": "d", "condition": "icl", "kind": "icl"}]}, old)
+    assert ran[("d", "icl")].name == "ICL (all documents; chat format)"
     assert claims.VERIFIED.matches(claims.Ran("x", "ft_aug_local", control=True))
     assert not claims.AUG.matches(claims.Ran("x", "ft_aug_local", control=True))

@@ -231,7 +231,22 @@ def conditions_of(study: dict[str, Any], cells: dict[str, dict[str, Any]]) -> di
         if key in out or c["key"] not in cells:
             continue
         doc = cells[c["key"]]
-        kind = c.get("kind", doc.get("spec", {}).get("kind", c["condition"]))
-        out[key] = Ran(c["condition"], kind, c["condition"] in controls(study, c["dataset"]),
-                       doc.get("spec", {}).get("options", {}), doc.get("info", {}))
+        spec = doc.get("spec", {})
+        options, info = spec.get("options", {}), doc.get("info", {})
+        if options.get("format") == "auto" and "format" not in info and spec.get("model_path"):
+            info = {**info, "format": _auto_format(spec["model_path"])}  # a cell stored before info named it
+        kind = c.get("kind", spec.get("kind", c["condition"]))
+        out[key] = Ran(c["condition"], kind, c["condition"] in controls(study, c["dataset"]), options, info)
     return out
+
+
+def _auto_format(model_path: str) -> str:
+    """What `format: auto` ran as for a model: chat when its tokenizer has a chat template (as
+    `prompting.resolve_format`); "auto" when the tokenizer cannot be read here."""
+    from iclft.errors import UserError
+    from iclft.learners import tokens
+
+    try:
+        return "chat" if tokens.tokenizer(model_path).chat_template else "plain"
+    except (OSError, ValueError, UserError):  # a model folder moved or not prepared on this machine
+        return "auto"
