@@ -92,6 +92,10 @@ class AugmentOptions(BaseModel):
     verified: bool = Field(False, description="CONTROL (uses the answers): keep only sentences the dataset's world "
                                               "judges true")
 
+    def uses_answers(self) -> bool:
+        """Whether these options read the dataset's world (the `verified` control filter)."""
+        return self.verified
+
     @property
     def sampling(self) -> Sampling:
         return Sampling(temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens)

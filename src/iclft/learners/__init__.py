@@ -16,7 +16,9 @@ the scorer needs: the model to score with, the context each question reads, the 
 records and estimates cells with the resolved options. `trains=True` marks a condition whose `expose` is
 collective: under `accelerate launch` every rank runs it (data-parallel training), and only the main rank scores.
 `control=True` marks a control condition (a reference point such as the oracle ceiling `ft_aug_oracle`, never
-the method): `iclft conditions`, reports and results label it so.
+the method); an options model whose settings read the dataset's answers or world declares it with a
+`uses_answers() -> bool` method (`Condition.uses_answers(options)` combines both): reports, results and claims
+label such cells CONTROL whatever their label.
 
 Shipped: `pretrained` (no exposure), `icl` (documents in context), `ft` (fine-tuning), `ft_aug_*`
 (augmented fine-tuning) and the control `ft_aug_oracle`.
@@ -154,6 +156,13 @@ class Condition:
     plan: Callable[[Job, Any], Work]
     trains: bool = False
     control: bool = False  # a control (e.g. the oracle ceiling), never the method: reports and listings say so
+
+    def uses_answers(self, options: BaseModel) -> bool:
+        """Whether a cell with these options reads the dataset's answers or world: always for a control condition,
+        otherwise as its options declare (an options model's `uses_answers()`, e.g. the `verified` filter). A cell
+        that does is a control whatever its label; the runner stores it and reports say CONTROL."""
+        declared = getattr(options, "uses_answers", None)
+        return self.control or bool(declared is not None and declared())
 
 
 def names() -> list[str]:

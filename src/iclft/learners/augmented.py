@@ -90,6 +90,10 @@ class _Base(BaseModel):
     def blocks(self) -> list[AugmentOptions]:
         return [b for b in (getattr(self, "local", None), getattr(self, "global_", None)) if b is not None]
 
+    def uses_answers(self) -> bool:
+        """A control when any block's filters read the dataset's world (`verified: true`)."""
+        return any(b.uses_answers() for b in self.blocks())
+
 
 class LocalOptions(_Base):
     local: AugmentOptions = Field(default_factory=lambda: AugmentOptions(mode="local"))

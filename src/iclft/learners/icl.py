@@ -24,7 +24,7 @@ from iclft.context import fill_budget
 from iclft.datasets.schema import Document, Question
 from iclft.errors import UserError
 from iclft.learners import Condition, Estimate, Exposure, Job, tokens
-from iclft.scoring.framing import DEFAULT_INSTRUCTION, SEPARATOR, Format, frame
+from iclft.scoring.framing import DEFAULT_INSTRUCTION, SEPARATOR, Format, frame, resolve_format
 
 _MARGIN = 8  # tokens kept free for tokenization differences at document joins
 
@@ -113,6 +113,7 @@ class InContext:
             info = {"selection": "relevant", "capacity": self.capacity}
         else:
             info = {"selection": self.opts.selection, "documents": len(self.chosen or [])}
+        info["format"] = resolve_format(self.lm, self.opts.format)  # `auto` as run: reports name the prompt format
         return Exposure(job.load(), self.context, self.opts.format, self.opts.instruction, info=info)
 
 

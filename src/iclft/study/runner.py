@@ -30,8 +30,8 @@ from iclft.study.config import Study
 from iclft.study.store import Store
 
 # Throughput on this project's reference machine (2 CPU threads, fp32) for SmolLM2-135M; other models
-# scale by parameter count. Fitted on the quick study's cells of session 7 (bf16 on that CPU, divided by the
-# speedups below): full fine-tuning ~135 tokens/s, plus a fixed cost per optimizer step
+# scale by parameter count. Fitted on the quick study's cells as measured at commit d031bc2 (2026-11-30; bf16 on
+# that CPU, divided by the speedups below): full fine-tuning ~135 tokens/s, plus a fixed cost per optimizer step
 # (AdamW over every weight, the weights' casts, dense embedding gradients) that dominates short examples;
 # scoring ~500 question tokens/s, each attending to its context at a cost that grows with the context's length,
 # and a context's prefill (run once, as one long batch) ~870 tokens/s.
@@ -70,6 +70,11 @@ class Cell:
     parts: list[tuple[str, Question]]  # (test|validation, question), in scoring order
     estimate: Estimate | None = None
     seconds: float = 0.0
+
+    @property
+    def control(self) -> bool:
+        """Whether the cell reads the dataset's answers or world (a control whatever its label)."""
+        return self.learner.uses_answers(self.options)
 
     @property
     def label(self) -> str:
@@ -267,7 +272,7 @@ def study_manifest(p: Grid) -> dict[str, Any]:
         "hash": p.study.hash,
         "config": p.study.normalized(),
         "cells": [{"key": c.key, "dataset": c.dataset, "model": c.model, "condition": c.condition,
-                   "kind": c.kind, "seed": c.seed} for c in p.cells],
+                   "kind": c.kind, "seed": c.seed, "control": c.control} for c in p.cells],
     }
 
 
@@ -316,8 +321,8 @@ def run_cell(cell: Cell, store: Store, normalizations: list[str], job: Job | Non
               "estimated_seconds": round(cell.seconds, 1), "resumed_chunks": len(done),
               **exposure.timing}
     info = dict(exposure.info)
-    cell_doc = {"key": cell.key, "spec": cell.spec, "info": info, "records": len(cell.parts),
-                "chunks": len(chunks), "versions": versions()}
+    cell_doc = {"key": cell.key, "spec": cell.spec, "control": cell.control, "info": info,
+                "records": len(cell.parts), "chunks": len(chunks), "versions": versions()}
     store.finish_cell(cell.key, cell_doc, dict(exposure.artifacts), timing)
     return timing
 
