@@ -9,7 +9,7 @@ import pytest
 from iclft.errors import UserError
 from iclft.study import claims
 from iclft.study.report import Aggregate
-from iclft.study.results import write_results
+from iclft.study.results_page import write_results
 from test_study_report import _fake_study, rec
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from iclft.errors import UserError
 from iclft.study import claims
-from iclft.study.results import check_notes, write_results
+from iclft.study.results_page import check_notes, write_results
 from iclft.study.store import Store
 from test_ft_ddp import make_tiny_model
 from test_study import TINY, run_uninterrupted

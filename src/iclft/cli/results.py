@@ -18,6 +18,6 @@ def register(app: typer.Typer) -> None:
                                                                "verbatim (a figure in it is an error)"),
     ) -> None:
         """Write the results page: claims table, accuracy tables and figures, tuning runs, wall times."""
-        from iclft.study.results import write_results
+        from iclft.study.results_page import write_results
 
         print(write_results(studies, out, tuning, notes))
