@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from iclft.io import atomic_dir, atomic_open, umask, write_json, write_jsonl
+from iclft.io import _writer, atomic_dir, atomic_open, umask, write_json, write_jsonl
 
 MODES = [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700), (0o002, 0o664, 0o775)]
 
@@ -83,15 +83,19 @@ def test_atomic_dir_keeps_or_overwrites_an_existing_folder_and_cleans_up(tmp_pat
     with pytest.raises(RuntimeError), atomic_dir(tmp_path / "failed") as tmp:
         (tmp / "a").write_text("half")
         raise RuntimeError("killed")
-    stale = tmp_path / ".m.999999999.x.tmp"  # left by a process that is gone
-    stale.mkdir()
+    host = _writer().split(".")[1]
+    stale = tmp_path / f".m.999999999.{host}.x.tmp"  # left by a process of this machine that is gone
+    elsewhere = tmp_path / ".m.999999999.0000ffff.x.tmp"  # another machine's, on a shared file system
+    live = tmp_path / f".m.{os.getpid()}.{host}.y.tmp"  # a writer still running
+    for d in (stale, elsewhere, live):
+        d.mkdir()
     with atomic_dir(out, overwrite=True):
         pass
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([elsewhere.name, live.name, "m"])
 
 
-def test_fine_tuned_cache_folder_is_readable_under_umask_0022(tmp_path, modes):
-    """The fine-tune cache's save path (a real transformers save of a tiny model) gives 0644 / 0755."""
+def test_fine_tuned_cache_folder_gets_the_umask_modes(tmp_path, modes):
+    """The fine-tune cache's save path (a real transformers save of a tiny model): 0644 / 0755 under umask 0022."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -58,13 +60,23 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
         raise
 
 
+def _writer() -> str:
+    """This process as a temporary folder names it: pid and a hash of the host name (folders on a shared file
+    system may belong to another machine's processes, whose pids mean nothing here)."""
+    return f"{os.getpid()}.{hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]}"
+
+
 def _remove_stale(path: Path) -> None:
-    """Remove temporary folders of `path` left by killed processes (their pid, in the name, is gone)."""
+    """Remove temporary folders of `path` left by killed processes of this machine (their pid is gone)."""
     prefix = f".{path.name}."
+    host = _writer().split(".")[1]
     for tmp in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid, _, rest = tmp.name[len(prefix):].partition(".")
+        if not rest.startswith(f"{host}.") or not pid.isdigit():
+            continue
         try:
-            os.kill(int(tmp.name[len(prefix):].split(".")[0]), 0)
-        except (ValueError, ProcessLookupError):
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
             shutil.rmtree(tmp, ignore_errors=True)
         except PermissionError:  # a live process of another user
             pass
@@ -78,7 +90,7 @@ def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(path)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"))
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.{_writer()}.", suffix=".tmp"))
     try:
         yield tmp
         mask = umask()
