@@ -45,7 +45,7 @@ import torch
 
 from iclft import models
 from iclft.datasets.schema import Question
-from iclft.scoring import Head, score_questions
+from iclft.scoring.likelihood import Head, score_questions
 from iclft.tokenization import encode_pair
 
 FEATURES = [("heavier", "lighter"), ("brighter", "dimmer"), ("faster", "slower"), ("louder", "quieter"),

@@ -12,7 +12,7 @@ from iclft.datasets import registry, reversals
 from iclft.datasets.checks import chance
 from iclft.datasets.syllogisms import forms, valid_conclusions
 from iclft.errors import UserError
-from iclft.scoring import score_questions
+from iclft.scoring.likelihood import score_questions
 
 CHANCE_SAMPLE = 40  # questions per split for the chance-level checks
 

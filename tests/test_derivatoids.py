@@ -254,7 +254,7 @@ def test_distractors_take_the_answers_shape(full):
 
 def _chance(lm, ds: Dataset, per_split: int) -> dict[tuple[str, str], list[bool]]:
     """Pretrained accuracy per (normalization, split) on a seeded sample of the test questions."""
-    from iclft.scoring import score_questions
+    from iclft.scoring.likelihood import score_questions
 
     groups = defaultdict(list)
     for q in ds.test:

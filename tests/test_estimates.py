@@ -25,8 +25,8 @@ def _job(chunk: int = 256) -> Job:
 
 
 def test_icl_context_is_counted_once_per_scoring_chunk():
-    whole = icl.estimate(_job(chunk=256), icl.Options())
-    single = icl.estimate(_job(chunk=1), icl.Options())
+    whole = icl.plan(_job(chunk=256), icl.Options()).estimate()
+    single = icl.plan(_job(chunk=1), icl.Options()).estimate()
     assert single.score_tokens - whole.score_tokens == 3 * whole.context_tokens > 0  # 4 chunks instead of 1
 
 
@@ -34,17 +34,17 @@ def test_augmented_cells_pay_for_their_optimizer_steps(tmp_path, monkeypatch):
     (tmp_path / "models").symlink_to(models.cache_dir() / "models")
     monkeypatch.setenv("ICLFT_CACHE", str(tmp_path))  # no cached generations: the estimate's upper bound
     ft = {"batch_size": 2, "epochs": 1, "precision": "fp32"}
-    est = augmented.estimate(_job(), augmented.LocalOptions.model_validate({"ft": ft, "local": {"k": 2}}))
-    plain = finetune.estimate(_job(), finetune.Options(**ft))
+    est = augmented.plan(_job(), augmented.LocalOptions.model_validate({"ft": ft, "local": {"k": 2}})).estimate()
+    plain = finetune.plan(_job(), finetune.Options(**ft)).estimate()
     assert est.train_steps > plain.train_steps > 0  # the added restatements are more examples, more steps
     assert est.train_tokens > plain.train_tokens and est.generate_tokens > 0
     matched = augmented.LocalOptions.model_validate({"ft": ft, "match_steps": True})
-    assert augmented.estimate(_job(), matched).train_steps == plain.train_steps
+    assert augmented.plan(_job(), matched).estimate().train_steps == plain.train_steps
 
 
 def test_training_estimate_follows_the_precision():
-    fp32 = finetune.estimate(_job(), finetune.Options(max_steps=3, precision="fp32"))
-    bf16 = finetune.estimate(_job(), finetune.Options(max_steps=3, precision="bf16"))
+    fp32 = finetune.plan(_job(), finetune.Options(max_steps=3, precision="fp32")).estimate()
+    bf16 = finetune.plan(_job(), finetune.Options(max_steps=3, precision="bf16")).estimate()
     assert (fp32.precision, bf16.precision) == ("fp32", "bf16") and fp32.train_steps == bf16.train_steps == 3
     slow, fast = (runner.phase_seconds(e, int(runner.REFERENCE_PARAMS))["training"] for e in (fp32, bf16))
     assert fast == pytest.approx(slow / runner.BF16_TRAIN_SPEEDUP) and runner.BF16_TRAIN_SPEEDUP > 1

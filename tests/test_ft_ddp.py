@@ -59,7 +59,7 @@ job = Job(dataset=Dataset(name="toy", train=docs, test=[q]), model=model_dir, se
           is_main=rank == 0)
 opts = augmented.LocalOptions.model_validate({"local": {"k": 1, "max_new_tokens": 8, "skip_entityless": False},
                                               "ft": {"max_steps": 2, "batch_size": 2}})
-prepared = augmented.prepare(job, opts)
+prepared = augmented.plan(job, opts).expose(job)
 (out / f"aug{rank}.json").write_text(json.dumps({
     "generated": prepared.timing["augment_generated"], "hits": prepared.timing["augment_cache_hits"],
     "augmented": prepared.artifacts["augmented"], "ft_model": prepared.info["ft_model"]}))

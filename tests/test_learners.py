@@ -10,7 +10,9 @@ import torch
 from iclft import models
 from iclft.datasets.schema import Dataset, Document, Question
 from iclft.errors import UserError
-from iclft.learners import Job, finetune, get, icl, names, prompting
+from iclft.learners import Job, Work, finetune, get, icl, names
+from iclft.scoring import framing
+from iclft.scoring.exposure import score_exposure
 from iclft.learners.finetune import Example, encode, examples
 
 PAIRS = [("glon", "femp"), ("troff", "yomp"), ("dax", "wug"), ("blick", "zorp"), ("mip", "tasp"), ("crel", "vosk")]
@@ -22,6 +24,12 @@ def toy(n: int = len(PAIRS)) -> Dataset:
     qs = [Question(id=f"q{i}", prompt=f"The {b} are", choices=[f" lighter than the {a}.", f" heavier than the {a}."],
                    answer=0, split="reversal", subtype="weight") for i, (a, b) in enumerate(PAIRS[:n])]
     return Dataset(name="toy", train=docs, test=qs)
+
+
+def score(work: Work, questions: list[Question]) -> list:
+    """A planned cell exposed and scored, as the study runner does it."""
+    exposure = work.expose(work.job)
+    return score_exposure(work.job, exposure, questions)
 
 
 def job(lm, ds: Dataset, seed: int = 0) -> Job:
@@ -63,42 +71,42 @@ def test_encode_masks_the_prompt_and_ends_with_eos(lm):
 
 def test_chat_format_wraps_context_and_question_and_keeps_the_choice_a_continuation(lm):
     q = toy(1).test[0]
-    context, (framed,) = prompting.frame(lm, "chat", "DOCS", [q])
+    context, (framed,) = framing.frame(lm, "chat", "DOCS", [q])
     assert context.startswith("<|im_start|>system") and context.endswith("DOCS\n\n")
-    assert framed.prompt.startswith(prompting.DEFAULT_INSTRUCTION)
+    assert framed.prompt.startswith(framing.DEFAULT_INSTRUCTION)
     assert "The femp are<|im_end|>\n<|im_start|>assistant\nThe femp are" in framed.prompt
     assert framed.choices == q.choices
-    assert prompting.frame(lm, "plain", "DOCS", [q]) == ("DOCS\n\n", [q])
-    assert prompting.resolve_format(lm, "auto") == "chat"
+    assert framing.frame(lm, "plain", "DOCS", [q]) == ("DOCS\n\n", [q])
+    assert framing.resolve_format(lm, "auto") == "chat"
 
 
 def test_icl_selections_are_seeded_and_fit(lm):
     ds = toy()
-    sub = icl.prepare(job(lm, ds, seed=3), icl.Options(selection="subsample", fraction=0.5))
+    sub = icl.plan(job(lm, ds, seed=3), icl.Options(selection="subsample", fraction=0.5))
     assert len(sub.chosen) == 3
-    assert sub.chosen == icl.prepare(job(lm, ds, seed=3), icl.Options(selection="subsample", fraction=0.5)).chosen
-    assert any(icl.prepare(job(lm, ds, seed=s), icl.Options(selection="subsample", fraction=0.5)).chosen
+    assert sub.chosen == icl.plan(job(lm, ds, seed=3), icl.Options(selection="subsample", fraction=0.5)).chosen
+    assert any(icl.plan(job(lm, ds, seed=s), icl.Options(selection="subsample", fraction=0.5)).chosen
                != sub.chosen for s in range(4, 9))
     per_doc = len(lm.tokenizer.encode(ds.train[0].text))
-    budget = icl.prepare(job(lm, ds), icl.Options(selection="budget", budget=2 * per_doc + 4))
+    budget = icl.plan(job(lm, ds), icl.Options(selection="budget", budget=2 * per_doc + 4))
     assert len(budget.chosen) == 2
     assert len(lm.tokenizer.encode(budget.text(budget.chosen))) <= 2 * per_doc + 4
     # relevant: BM25 on the question's nonsense word puts its own document first
-    rel = icl.prepare(job(lm, ds), icl.Options(selection="relevant", budget=per_doc + 2))
+    rel = icl.plan(job(lm, ds), icl.Options(selection="relevant", budget=per_doc + 2))
     for i, q in enumerate(ds.test):
         assert rel.relevant(q) == (i,)
 
 
 def test_icl_scores_in_context_and_records_context_tokens(lm):
     ds = toy(2)
-    plain = icl.prepare(job(lm, ds), icl.Options(format="plain", shuffle=False)).score(ds.test)
+    plain = score(icl.plan(job(lm, ds), icl.Options(format="plain", shuffle=False)), ds.test)
     ctx = len(lm.tokenizer.encode(ds.train[0].text + "\n\n" + ds.train[1].text + "\n\n"))
     assert all(abs(s.context_tokens - ctx) <= 1 for s in plain)
     one_doc = len(lm.tokenizer.encode(ds.train[0].text)) + 2
-    rel = icl.prepare(job(lm, ds), icl.Options(format="plain", selection="relevant", budget=one_doc)).score(ds.test)
+    rel = score(icl.plan(job(lm, ds), icl.Options(format="plain", selection="relevant", budget=one_doc)), ds.test)
     assert all(s.context_tokens < ctx for s in rel)  # one document each, not both
     assert [s.logprobs for s in rel] != [s.logprobs for s in plain]
-    bare = get("pretrained").prepare(job(lm, ds), get("pretrained").options()).score(ds.test)
+    bare = score(get("pretrained").plan(job(lm, ds), get("pretrained").options()), ds.test)
     assert all(s.context_tokens == 0 for s in bare) and [s.logprobs for s in bare] != [s.logprobs for s in plain]
 
 
@@ -106,8 +114,8 @@ def test_icl_context_over_the_window_is_a_clear_error_unless_selection_fits_it(l
     long_docs = [Document(id=f"d{i}", text=f"The glon{i} are heavier than the femp{i}. " * 12) for i in range(160)]
     ds = Dataset(name="long", train=long_docs, test=toy(1).test)
     with pytest.raises(UserError, match="over the .* use selection: budget"):
-        icl.prepare(job(lm, ds), icl.Options())
-    fitted = icl.prepare(job(lm, ds), icl.Options(selection="budget"))
+        icl.plan(job(lm, ds), icl.Options())
+    fitted = icl.plan(job(lm, ds), icl.Options(selection="budget"))
     assert 0 < len(fitted.chosen) < len(long_docs)
     assert len(lm.tokenizer.encode(fitted.text(fitted.chosen))) <= lm.max_length
 

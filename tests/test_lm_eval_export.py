@@ -10,7 +10,7 @@ from iclft.datasets import registry
 from iclft.datasets.lm_eval_export import export, task_prefix
 from iclft.datasets.schema import Dataset
 from iclft.errors import UserError
-from iclft.scoring import score_questions
+from iclft.scoring.likelihood import score_questions
 
 
 def _questions(lm):

@@ -13,7 +13,7 @@ from test_study import private_cache
 
 from iclft import learners, models
 from iclft.augment.audit import audit
-from iclft.augment.worlds import logic_for, units, world_judge
+from iclft.datasets.truth import logic_for, units, world_judge
 from iclft.datasets import celebrities, registry, reversal_curse
 from iclft.errors import UserError
 from iclft.learners import oracle
@@ -115,9 +115,11 @@ def test_imported_layout_has_no_celebrity_world(tmp_path):
 def test_oracle_is_registered_as_a_control():
     assert learners.get("ft_aug_oracle").control and "CONTROL" in learners.get("ft_aug_oracle").description
     assert not any(learners.get(n).control for n in learners.names() if n != "ft_aug_oracle")
-    cfg = {"conditions": {"ft": {"condition": "ft"}, "ceiling": {"condition": "ft_aug_oracle"}, "ft_aug_oracle": {}}}
-    assert report.controls(cfg) == {"ceiling", "ft_aug_oracle"}
-    assert report.shown("ceiling", {"ceiling"}) == "ceiling (control)" and report.shown("ft", {"ceiling"}) == "ft"
+    # a study stored before cells recorded `control` falls back on the condition kind
+    study = {"cells": [{"dataset": "d", "condition": c, "kind": k} for c, k in
+                       (("ft", "ft"), ("ceiling", "ft_aug_oracle"), ("ft_aug_oracle", "ft_aug_oracle"))]}
+    assert report.controls(study) == {"ceiling", "ft_aug_oracle"}
+    assert report.shown("ceiling", {"ceiling"}) == "ceiling (CONTROL)" and report.shown("ft", {"ceiling"}) == "ft"
 
 
 TINY = {

@@ -24,7 +24,7 @@ from iclft.datasets.reversal_curse import (RANDOMIZED, People, Row, import_layou
                                           recover_names)
 from iclft.datasets.schema import Dataset
 from iclft.errors import UserError
-from iclft.scoring import score_from_scratch, score_questions
+from iclft.scoring.likelihood import score_from_scratch, score_questions
 
 NAMES = {n for n, _ in people(12)}
 GROUP = {n: ("p2d", "d2p", "both")[i // 4] for i, (n, _) in enumerate(people(12))}

@@ -6,7 +6,7 @@ import pytest
 
 from iclft.datasets.schema import Question
 from iclft.errors import UserError
-from iclft.scoring import DEFAULT_CALIBRATION_PROMPT, score_from_scratch, score_questions
+from iclft.scoring.likelihood import DEFAULT_CALIBRATION_PROMPT, score_from_scratch, score_questions
 from iclft.tokenization import encode_pair
 
 CONTEXT = (

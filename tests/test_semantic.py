@@ -272,7 +272,7 @@ def test_default_build_is_paper_sized():
 
 # ---------------------------------------------------------------- the pretrained model sits at chance
 def _chance_figures(lm, ds: Dataset, per_subtype: int, seed: int = 0) -> dict[tuple[str, str], list[bool]]:
-    from iclft.scoring import score_questions
+    from iclft.scoring.likelihood import score_questions
 
     groups = defaultdict(list)
     for q in ds.test:

@@ -146,3 +146,28 @@ def test_every_claim_the_quick_study_runs_rests_on_at_least_30_test_questions():
         counts = Counter(q.split for q in dataset.test)
         for claim in (c for c in run if c.dataset == name):
             assert counts[claim.split] >= 30, (name, claim.split, counts[claim.split])
+
+
+def test_named_recipes_expand_to_values_before_keying():
+    shipped = config.from_dict(with_(conditions={"ft": {"recipe": "batch8", "max_steps": 2, "epochs": None}}))
+    explicit = config.from_dict(with_(conditions={"ft": {"lr": 1e-4, "batch_size": 8, "max_steps": 2}}))
+    assert shipped.hash == explicit.hash  # a cell's key names the values, not the recipe
+    (cond,) = shipped.conditions
+    opts = shipped.options_for(cond, None)
+    assert (opts.lr, opts.batch_size, opts.max_steps) == (1e-4, 8, 2)  # keys beside the recipe win
+    own = config.from_dict(with_(recipes={"tiny": {"lr": 5e-5, "max_steps": 1}},
+                                 conditions={"ft_aug_oracle": {"ft": {"recipe": "tiny", "batch_size": 4}}}))
+    ft = own.options_for(own.conditions[0], None).ft
+    assert (ft.lr, ft.max_steps, ft.batch_size) == (5e-5, 1, 4)
+
+
+def test_an_unknown_recipe_is_one_line_naming_the_key_and_the_known_ones():
+    msg = error(with_(conditions={"ft": {"recipe": "fast"}}))
+    assert "conditions.ft.recipe: unknown recipe 'fast'" in msg and "batch8" in msg
+
+
+def test_the_default_recipe_is_the_tuned_one():
+    from iclft.learners.finetune import FTOptions
+
+    opts = FTOptions()
+    assert (opts.lr, opts.batch_size, opts.passes, opts.split) == (2e-4, 16, 3.0, "independent")

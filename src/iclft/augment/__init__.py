@@ -20,11 +20,11 @@ user's files), pipeline (plan, run, augment).
 from iclft.augment.cache import GenerationCache
 from iclft.augment.corpus import load_documents
 from iclft.augment.generators import Generation, Generator, Request, Sampling
-from iclft.augment.pipeline import AugmentOptions, AugmentResult, Plan, augment, plan, run
+from iclft.augment.pipeline import AugmentOptions, AugmentResult, GenerationPlan, augment, plan, run
 
 __all__ = [
     "AugmentOptions", "AugmentResult", "Generation", "GenerationCache", "Generator", "LocalGenerator",
-    "OpenAIGenerator", "Plan", "Request", "Sampling", "augment", "load_documents", "plan", "run",
+    "OpenAIGenerator", "GenerationPlan", "Request", "Sampling", "augment", "load_documents", "plan", "run",
 ]
 
 

@@ -2,9 +2,9 @@
 
     audit(dataset, rows) -> dict        rows: augmented documents {"id", "text", ...} (any number of files)
 
-Each row's text is split into sentences (at every . ! ?: `worlds.sentences`; celebrities: not at ?, so a
-question and its answer stay one statement), and each sentence gets one verdict (see `worlds` for each
-dataset's definitions; `worlds.world_judge` gives the same verdicts one sentence at a time):
+Each row's text is split into sentences (at every . ! ?: `truth.sentences`; celebrities: not at ?, so a
+question and its answer stay one statement), and each sentence gets one verdict (see `iclft.datasets.truth` for each
+dataset's definitions; `truth.world_judge` gives the same verdicts one sentence at a time):
     true          a statement of the world that its training facts entail
     false         a statement of the world that they contradict (hallucination)
     unverifiable  a statement of the world they neither entail nor contradict
@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from iclft.augment.worlds import Logic, judge_sentence, logic_for, normalize, units
+from iclft.datasets.truth import Logic, judge_sentence, logic_for, normalize, units
 from iclft.datasets.schema import Dataset, Question
 from iclft.errors import UserError
 from iclft.io import iter_jsonl, read_json

@@ -12,9 +12,9 @@ consistent      a generated sentence is not its source with one side of a revers
 self-verified   the model's own in-context judgement: a sentence is kept if reading its source first raises
                 its log-likelihood by at least `threshold` nats per token over reading it without the source (after
                 the source's words in alphabetical order, or nothing: `baseline_context`) (`SelfVerifier`, the
-                shared-context scorer of `iclft.scoring`: one context encode per source and baseline).
+                shared-context scorer of `iclft.scoring.likelihood`: one context encode per source and baseline).
 verified        a CONTROL (uses the answers): keeps only sentences that the dataset's world judges true
-                (`world_judge`: `iclft.augment.worlds.logic_for`); never part of the proposed method.
+                (`world_judge`: `iclft.datasets.truth.logic_for`); never part of the proposed method.
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ class SelfVerifier:
     """Per-token log-likelihood gain of sentences from reading their source in context (the model's own judgement).
 
     gain = (log p(sentence | source) - log p(sentence | baseline)) / tokens, each after VERIFY_PROMPT, by
-    `iclft.scoring.score_questions`: all sentences of one source are the choices of one question after one shared
+    `iclft.scoring.likelihood.score_questions`: all sentences of one source are the choices of one question after one shared
     context. Baseline (`baseline_context`): the source's words in alphabetical order (default: measures what the
     statements add beyond their vocabulary) or nothing at all ("empty": copying the source's names scores high).
     """
@@ -210,7 +210,7 @@ class SelfVerifier:
 
     def _per_token(self, context: str, sentences: list[str]) -> list[float]:
         from iclft.datasets.schema import Question
-        from iclft.scoring import score_questions
+        from iclft.scoring.likelihood import score_questions
 
         q = Question(id="verify", prompt=VERIFY_PROMPT, choices=[" " + s for s in sentences])
         (r,) = score_questions(self.lm, [q], context=context, batch_size=self.batch_size)
@@ -233,8 +233,8 @@ class SelfVerifier:
 
 def world_judge(dataset: Any) -> Callable[[str], str]:
     """The dataset's world as a sentence judge: "true" | "false" | "unverifiable" | "unparsed" (for the verified
-    CONTROL); `worlds.world_judge`, with a one-line error for a dataset that has no world model."""
-    from iclft.augment.worlds import world_judge as judge_of
+    CONTROL); `truth.world_judge`, with a one-line error for a dataset that has no world model."""
+    from iclft.datasets.truth import world_judge as judge_of
 
     judge = judge_of(dataset)
     if judge is None:

@@ -65,6 +65,17 @@ class LocalGenerator:
         self._load_args = {"device": device, "dtype": dtype}
         self._identity = {"kind": "local", "model": name, "dtype": dtype, "fingerprint": models.digest(path)[:16]}
 
+    @classmethod
+    def for_planning(cls, model: str | Path, device: str | None = None,
+                     dtype: str = models.DEFAULT_DTYPE) -> LocalGenerator:
+        """A generator that plans without weights: it counts tokens and knows the window (tokenizer and config
+        alone) and has the identity, so the cache keys, of `LocalGenerator(model)`; it never generates."""
+        from iclft.learners import tokens
+
+        gen = cls(model, device=device, dtype=dtype)
+        gen._lm = tokens.weightless(str(model))
+        return gen
+
     @property
     def lm(self) -> models.LoadedModel:
         if self._lm is None:

@@ -1,6 +1,6 @@
 """Local and global augmentation of a list of Documents: plan the prompts, generate (cached), filter.
 
-    plan(documents, generator, options, cache) -> Plan       the requests, and their cost in tokens
+    plan(documents, generator, options, cache) -> GenerationPlan   the requests, and their cost in tokens
     run(plan, generator, cache, progress)      -> AugmentResult
     augment(documents, generator, options)     -> AugmentResult   (both in one call)
 
@@ -92,6 +92,10 @@ class AugmentOptions(BaseModel):
     verified: bool = Field(False, description="CONTROL (uses the answers): keep only sentences the dataset's world "
                                               "judges true")
 
+    def uses_answers(self) -> bool:
+        """Whether these options read the dataset's world (the `verified` control filter)."""
+        return self.verified
+
     @property
     def sampling(self) -> Sampling:
         return Sampling(temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens)
@@ -107,14 +111,14 @@ class AugmentOptions(BaseModel):
 class ItemRequest:
     """One request: generation `sample` for item `item` of document `source`."""
 
-    source: int  # index into Plan.documents
+    source: int  # index into GenerationPlan.documents
     item: int
     sample: int
     request: Request
 
 
 @dataclass
-class Plan:
+class GenerationPlan:
     documents: list[Document]
     options: AugmentOptions
     templates: dict[str, PromptTemplate]  # by item shape (one for global or a user's file)
@@ -187,7 +191,7 @@ def _items(doc: Document, options: AugmentOptions) -> list[str]:
 
 
 def plan(documents: Sequence[Document], generator: Generator, options: AugmentOptions,
-         cache: GenerationCache | None = None, template: PromptTemplate | None = None) -> Plan:
+         cache: GenerationCache | None = None, template: PromptTemplate | None = None) -> GenerationPlan:
     """Every request the augmentation needs, and how many tokens the uncached ones will cost."""
     documents = list(documents)
     if not documents:
@@ -230,7 +234,7 @@ def plan(documents: Sequence[Document], generator: Generator, options: AugmentOp
             raise UserError(f"document {documents[t.source].id!r}: its prompt of {n} tokens plus max_new_tokens="
                             f"{options.max_new_tokens} exceeds the generator's {limit}-token context{hint}")
         tokens += n
-    return Plan(documents, options, templates, tasks, cached, len(pending), tokens, skipped)
+    return GenerationPlan(documents, options, templates, tasks, cached, len(pending), tokens, skipped)
 
 
 def _global_counter(documents: list[Document], generator: Generator, template: PromptTemplate, costs: list[int],
@@ -251,7 +255,7 @@ def _global_counter(documents: list[Document], generator: Generator, template: P
     return count
 
 
-def _generate(plan: Plan, generator: Generator, cache: GenerationCache | None,
+def _generate(plan: GenerationPlan, generator: Generator, cache: GenerationCache | None,
               progress: Callable[[int], None]) -> tuple[list[Generation], int, int]:
     """Every task's generation, in task order (greedy and sampled ones requested separately)."""
     out: list[Generation | None] = [None] * len(plan.tasks)
@@ -267,7 +271,7 @@ def _generate(plan: Plan, generator: Generator, cache: GenerationCache | None,
     return [g for g in out if g is not None], hits, sent
 
 
-def _item_source(plan: Plan, task: ItemRequest) -> ItemSource:
+def _item_source(plan: GenerationPlan, task: ItemRequest) -> ItemSource:
     """What a task's outputs must be grounded in, be faithful to and be read after for self-verification: local, the
     item restated; global, the document (entities) and everything the prompt showed (words, self-verification)."""
     doc = plan.documents[task.source]
@@ -287,7 +291,7 @@ def _scorer(generator: Generator, scorer: Any) -> Any:
     return lm
 
 
-def run(plan: Plan, generator: Generator, cache: GenerationCache | None = None,
+def run(plan: GenerationPlan, generator: Generator, cache: GenerationCache | None = None,
         progress: Callable[[int], None] = lambda n: None, scorer: Any = None,
         world: Callable[[str], str] | None = None) -> AugmentResult:
     """Generate what the plan needs (cache first), then parse and filter into augmented documents.
@@ -332,7 +336,7 @@ def run(plan: Plan, generator: Generator, cache: GenerationCache | None = None,
     return _assemble(plan, generator, gens, verdicts, filters, hits, sent)
 
 
-def _assemble(plan: Plan, generator: Generator, gens: list[Generation], verdicts: list[list[list[Any]]],
+def _assemble(plan: GenerationPlan, generator: Generator, gens: list[Generation], verdicts: list[list[list[Any]]],
               filters: list[SourceFilter], hits: int, sent: int) -> AugmentResult:
     """Documents from the kept sentences; every drop recorded; the summary."""
     options = plan.options

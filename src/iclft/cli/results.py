@@ -1,4 +1,4 @@
-"""`iclft results STUDY_DIR --out docs/results.md`: the paper's claims checked against a finished study."""
+"""`iclft results STUDY... --out docs/results.md`: the paper's claims checked against finished studies."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("results")
     def results(
-        study: Path = typer.Argument(..., help="a finished study folder (e.g. runs/quick)"),
+        studies: list[Path] = typer.Argument(..., help="finished study folders (e.g. runs/quick runs/full); a claim "
+                                                       "takes its rows from the first that ran it"),
         out: Path = typer.Option(Path("docs/results.md"), "--out", help="markdown file to write"),
         tuning: list[Path] = typer.Option([], "--tuning", help="a finished tuning study (validation only); repeatable"),
-        notes: Path | None = typer.Option(None, "--notes", help="hand-written markdown included verbatim"),
+        notes: Path | None = typer.Option(None, "--notes", help="hand-written markdown without figures, included "
+                                                               "verbatim (a figure in it is an error)"),
     ) -> None:
         """Write the results page: claims table, accuracy tables and figures, tuning runs, wall times."""
-        from iclft.study.results import write_results
+        from iclft.study.results_page import write_results
 
-        print(write_results(study, out, tuning, notes))
+        print(write_results(studies, out, tuning, notes))

@@ -11,7 +11,7 @@ from iclft.datasets.schema import Question
 from iclft.errors import UserError
 from iclft.io import check_unique_ids, read_models, read_text, write_jsonl
 from iclft.progress import progress_bar
-from iclft.scoring import DEFAULT_NORMALIZATION
+from iclft.scoring.likelihood import DEFAULT_NORMALIZATION
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
                                   help="auto | float32 | bfloat16 | float16 (auto: bfloat16 where computed natively)"),
     ) -> None:
         """Score each question's choices as continuations of (context + prompt); choices are never shown."""
-        from iclft.scoring import NORMALIZATIONS, TRUNCATIONS, score_questions
+        from iclft.scoring.likelihood import NORMALIZATIONS, TRUNCATIONS, score_questions
 
         if normalize not in NORMALIZATIONS:
             raise UserError(f"unknown normalization {normalize!r}; choose one of {', '.join(NORMALIZATIONS)}")

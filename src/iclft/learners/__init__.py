@@ -1,30 +1,34 @@
-"""Learning conditions: how a model is exposed to a training set before its questions are scored.
+"""Learning conditions: how a model meets a training set before its questions are scored.
 
-A condition is a name in `CONDITIONS` pointing at a `Condition` object (module:attribute, imported lazily):
+A condition only says how the model is exposed; one scoring package (`iclft.scoring`) scores every condition
+the same way. A condition is a name in `CONDITIONS` pointing at a `Condition` object (module:attribute, imported
+lazily):
 
-    Condition(name, description, options=<pydantic model, extra="forbid">, prepare, estimate=None, trains=False)
+    Condition(name, description, options=<pydantic model, extra="forbid">, plan, trains=False, control=False)
 
-`prepare(job, options) -> Prepared` does the one-off work of a cell (fine-tune, build contexts, load a
-model) and returns an object whose `score(questions)` scores any subset of the cell's questions (the
-runner calls it per chunk, so a killed study resumes mid-cell), plus deterministic `info` and
-`artifacts` (JSON written beside the cell's records, e.g. the loss curve). An options model may define
+`plan(job, options) -> Work` is the cell's declarative work plan: the documents to fine-tune on, the generations
+to make, the contexts to read. It is cheap (tokenizers and caches, no weights), so the dry-run prices the very plan
+the run executes: `work.estimate()` counts its tokens (`Estimate`, priced by `iclft.study.cost`), and
+`work.expose(job) -> Exposure` does the work (fine-tune, generate, build contexts, load a model) and returns what
+the scorer needs: the model to score with, the context each question reads, the prompt format, and deterministic
+`info` and `artifacts` (stored beside the cell's records, e.g. the loss curve). An options model may define
 `resolved(device) -> options` to fill device-dependent defaults (the FT `precision: auto`); the runner keys,
-records and estimates cells with the resolved options. `estimate(job, options)`
-gives the tokens to train and to score for `iclft study --dry-run`. `trains=True` marks a condition
-whose `prepare` is collective: under `accelerate launch` every rank runs it (data-parallel training),
-and only the main rank scores. `control=True` marks a control condition (a reference point such as the
-oracle ceiling `ft_aug_oracle`, never the method): `iclft conditions`, reports and results label it so.
+records and estimates cells with the resolved options. `trains=True` marks a condition whose `expose` is
+collective: under `accelerate launch` every rank runs it (data-parallel training), and only the main rank scores.
+`control=True` marks a control condition (a reference point such as the oracle ceiling `ft_aug_oracle`, never
+the method); an options model whose settings read the dataset's answers or world declares it with a
+`uses_answers() -> bool` method (`Condition.uses_answers(options)` combines both): reports, results and claims
+label such cells CONTROL whatever their label.
 
 Shipped: `pretrained` (no exposure), `icl` (documents in context), `ft` (fine-tuning), `ft_aug_*`
 (augmented fine-tuning) and the control `ft_aug_oracle`.
 
 Extension point (augmented fine-tuning and any other condition): write a module with an options model
-and a `prepare` that builds its training documents and hands them to the shared fine-tuning recipe,
+and a `plan` that names its training documents and hands them to the shared fine-tuning recipe,
 
-    from iclft.learners.finetune import FTOptions, prepare_finetuned
-    def prepare(job, opts):
-        docs = job.dataset.train + my_augmentations(job, opts)
-        return prepare_finetuned(job, docs, opts.ft, info={"augmented": len(docs)})
+    from iclft.learners.finetune import FTOptions, Training
+    def plan(job, opts):
+        return Training(job, job.dataset.train + my_augmentations(job, opts), opts.ft)
 
 (`finetune.finetune(base, docs, opts, seed)` alone returns a cached fine-tuned model folder), then add
 one line to `CONDITIONS` below. The study runner needs no change: configs name the condition, its
@@ -34,7 +38,7 @@ options are validated from the options model, and records, resume, sharding and 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,6 +48,7 @@ from iclft import distributed
 from iclft.datasets.schema import Dataset, Question
 from iclft.errors import UserError
 from iclft.models import DEFAULT_DTYPE
+from iclft.scoring.framing import DEFAULT_INSTRUCTION
 
 CONDITIONS: dict[str, str] = {
     "pretrained": "iclft.learners.pretrained:CONDITION",
@@ -117,14 +122,30 @@ class Estimate:
     precision: str = "fp32"  # of the training (resolved: fp32 | bf16)
 
 
-class Prepared(Protocol):
-    """A cell ready to score: `info` and `artifacts` must be deterministic (they are stored); an optional
-    `timing` dict holds facts that may differ between runs (e.g. whether a cached model was reused)."""
+@dataclass
+class Exposure:
+    """What a condition hands the scorer: the model to score with (None on the other ranks of a distributed
+    launch: they only train), the context each question reads (None: no context; a function of the question when
+    contexts differ, e.g. retrieved documents), how question and context are framed, and the cell's deterministic
+    `info` and `artifacts` (stored) and `timing` (facts that may differ between runs, not stored with results)."""
 
-    info: dict[str, Any]
-    artifacts: dict[str, Any]
+    lm: Any
+    context: Callable[[Question], str] | None = None
+    format: str = "plain"
+    instruction: str = DEFAULT_INSTRUCTION
+    info: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    timing: dict[str, Any] = field(default_factory=dict)
 
-    def score(self, questions: Sequence[Question]) -> list: ...
+
+class Work(Protocol):
+    """A cell's work plan for `job`: `estimate` counts it for the dry-run and ETAs, `expose` does it."""
+
+    job: Job
+
+    def estimate(self) -> Estimate: ...
+
+    def expose(self, job: Job) -> Exposure: ...
 
 
 @dataclass(frozen=True)
@@ -132,10 +153,16 @@ class Condition:
     name: str
     description: str
     options: type[BaseModel]
-    prepare: Callable[[Job, Any], Prepared]
-    estimate: Callable[[Job, Any], Estimate] | None = None
+    plan: Callable[[Job, Any], Work]
     trains: bool = False
     control: bool = False  # a control (e.g. the oracle ceiling), never the method: reports and listings say so
+
+    def uses_answers(self, options: BaseModel) -> bool:
+        """Whether a cell with these options reads the dataset's answers or world: always for a control condition,
+        otherwise as its options declare (an options model's `uses_answers()`, e.g. the `verified` filter). A cell
+        that does is a control whatever its label; the runner stores it and reports say CONTROL."""
+        declared = getattr(options, "uses_answers", None)
+        return self.control or bool(declared is not None and declared())
 
 
 def names() -> list[str]:

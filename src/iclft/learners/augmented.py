@@ -3,7 +3,7 @@
 The training documents are augmented with a generator's restatements (local) and/or inferences linking
 each document to the rest (global, a reasoning trace), see `iclft.augment`; the augmented sentences are
 added to the original documents (split as `ft.split` says), and the union is fine-tuned with the shared
-recipe (`finetune.prepare_finetuned`), then scored with no context. Config (study YAML):
+recipe (`finetune.Training`), then scored with no context. Config (study YAML):
 
     ft_aug_local:
       ft: {lr: 1.0e-4, epochs: 3}             # FTOptions, as the `ft` condition takes them (flat there)
@@ -40,20 +40,21 @@ filter steps and drop counts; the report shows it).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from iclft import distributed, precision
-from iclft.augment import AugmentOptions, AugmentResult, GenerationCache, plan, run
+from iclft.augment import AugmentOptions, AugmentResult, GenerationCache, GenerationPlan, run
+from iclft.augment import plan as generation_plan
 from iclft.augment.audit import audit
 from iclft.augment.filters import world_judge
 from iclft.augment.generators import Generator, GeneratorSpec
 from iclft.datasets.schema import Document
-from iclft.learners import Condition, Estimate, Job
-from iclft.learners.finetune import FTOptions, examples, optimizer_steps, prepare_finetuned, train_size, train_tokens
-from iclft.learners.prompting import DEFAULT_INSTRUCTION, Format
+from iclft.learners import Condition, Estimate, Exposure, Job, tokens
+from iclft.learners.finetune import FTOptions, Training, examples, optimizer_steps, train_size, train_tokens
+from iclft.scoring.framing import DEFAULT_INSTRUCTION, Format
 
 MODES = ("local", "global")
 # Share of asked-for local restatements that pass the filters (measured on the quick study with SmolLM2-135M:
@@ -89,6 +90,10 @@ class _Base(BaseModel):
     def blocks(self) -> list[AugmentOptions]:
         return [b for b in (getattr(self, "local", None), getattr(self, "global_", None)) if b is not None]
 
+    def uses_answers(self) -> bool:
+        """A control when any block's filters read the dataset's world (`verified: true`)."""
+        return any(b.uses_answers() for b in self.blocks())
+
 
 class LocalOptions(_Base):
     local: AugmentOptions = Field(default_factory=lambda: AugmentOptions(mode="local"))
@@ -104,53 +109,18 @@ class BothOptions(LocalOptions, GlobalOptions):
     pass
 
 
-def generator_for(job: Job, opts: _Base, weightless: bool = False) -> Generator:
-    """The configured generator; by default the cell's model (shared with the job's loader, or weightless
+def generator_for(job: Job, opts: _Base, planning: bool = False) -> Generator:
+    """The configured generator; by default the cell's model (shared with the job's loader, or without weights
     for planning: tokenizer and config only)."""
     if opts.generator is not None:
         return opts.generator.build()
     from iclft.augment.local import LocalGenerator
 
-    if not weightless:
-        return LocalGenerator(job.load())
-    from iclft.learners import tokens
-
-    gen = LocalGenerator(job.model, dtype=job.dtype)
-    gen._lm = tokens.weightless(job.model)  # counts tokens and knows the window; never generates
-    return gen
+    return LocalGenerator.for_planning(job.model, dtype=job.dtype) if planning else LocalGenerator(job.load())
 
 
 def _seeded(block: AugmentOptions, job: Job) -> AugmentOptions:
     return block.model_copy(update={"seed": block.seed + job.seed})
-
-
-def augmentations(job: Job, opts: _Base, cache: GenerationCache | None = None) -> list[AugmentResult]:
-    """One AugmentResult per configured mode (generations cached). Under a distributed launch the main process
-    generates; the others wait, then read its generations from the cache (every rank must fine-tune on the
-    same data, hence under the same cache key)."""
-    cache = cache or GenerationCache()
-    main = distributed.is_main()
-    results = _augment(job, opts, cache, generator_for(job, opts)) if main else []
-    distributed.barrier(job.device)
-    if not main:
-        results = _augment(job, opts, cache, generator_for(job, opts, weightless=True), cached_only=True)
-    return results
-
-
-def _augment(job: Job, opts: _Base, cache: GenerationCache, generator: Generator,
-             cached_only: bool = False) -> list[AugmentResult]:
-    results = []
-    for block in opts.blocks():
-        work = plan(job.dataset.train, generator, _seeded(block, job), cache)
-        if cached_only and work.to_generate:
-            raise RuntimeError(f"rank {distributed.rank()}: {work.to_generate} generations are not in the cache "
-                               f"{cache.root} after the main process generated them (is it shared by all ranks?)")
-        job.log(f"augment {block.mode}: {work.describe()}")
-        job.reporter.start(f"augmenting ({block.mode})", work.to_generate)
-        scorer = job.load() if block.self_verify is not None else None  # the cell's model judges its own outputs
-        world = world_judge(job.dataset) if block.verified else None  # the CONTROL's ground truth
-        results.append(run(work, generator, cache, job.reporter.advance, scorer=scorer, world=world))
-    return results
 
 
 def matched_steps(n_examples: int, ft: FTOptions) -> int:
@@ -175,63 +145,104 @@ def documents(results: Sequence[AugmentResult]) -> list[Document]:
     return [d for r in results for d in r.documents]
 
 
-def prepare(job: Job, opts: _Base):
-    results = augmentations(job, opts)
-    added = documents(results)
-    ft = training_options(job, opts)
-    info = {"augmented_documents": len(added), "original_documents": len(job.dataset.train),
-            "augmentation": {r.summary["mode"]: _summary(r) for r in results}}
-    if opts.match_steps:
-        info["matched_steps"] = ft.max_steps
-    prepared = prepare_finetuned(job, list(job.dataset.train) + added, ft, opts.format, opts.instruction, info=info)
-    prepared.artifacts["augmented"] = [a.row() for r in results for a in r.items]
-    prepared.artifacts["audit"] = {
-        **audit(job.dataset, prepared.artifacts["augmented"], examples=3),
-        "filters": {r.summary["mode"]: {"steps": r.summary["steps"], "dropped": r.summary["dropped"]} for r in results},
-    }
-    prepared.artifacts["augment_drops"] = [d for r in results for d in r.drops]
-    prepared.timing["augment_generated"] = sum(r.generated for r in results)
-    prepared.timing["augment_cache_hits"] = sum(r.cache_hits for r in results)
-    return prepared
+@dataclass
+class AugmentedTraining:
+    """The work of an augmented cell: the generation plan of each configured mode (made with the tokenizer alone),
+    then fine-tuning on the documents plus what the filters keep."""
+
+    job: Job
+    opts: _Base
+    plans: list[GenerationPlan]
+    cache: GenerationCache
+
+    def estimate(self) -> Estimate:
+        """Generation cost from the plan (cached prompts cost nothing; completions at max_new_tokens, an upper
+        bound); prompt prefill is counted with scoring. Training: exact when every generation is cached,
+        else the original data plus k restatements per local item / max_new_tokens per global trace."""
+        job, ft = self.job, training_options(self.job, self.opts)
+        docs: list[Document] = list(job.dataset.train)
+        extra, per_sentence = 0, 1.0  # tokens (and their examples, at a sentence's size) still to be generated
+        if all(p.to_generate == 0 for p in self.plans):  # the model-based filters off: an upper bound, no weights
+            generator = generator_for(job, self.opts, planning=True)
+            unverified = [replace(p, options=p.options.model_copy(update={"self_verify": None, "verified": False}))
+                          for p in self.plans]
+            docs += [d for p in unverified for d in run(p, generator, self.cache).documents]
+        else:
+            n, toks = train_tokens(job.model, job.dataset.train, FTOptions(split=ft.split, epochs=1))
+            per_sentence = max(toks / max(n, 1), 1.0)
+            for p in self.plans:
+                extra += int(len(p.tasks) * (KEPT_SHARE * p.options.k * per_sentence if p.options.mode == "local"
+                                             else p.options.max_new_tokens))
+        n, steps, train = train_size(job.model, docs, ft)
+        if extra:
+            steps = optimizer_steps(n + round(extra / per_sentence), ft)
+            if not ft.max_steps:
+                train += int(extra * ft.passes)
+        score = tokens.question_tokens(tokens.tokenizer(job.model), job.questions)
+        prompts = sum(p.prompt_tokens for p in self.plans)  # generation prompts run as prefills (and self-verification)
+        return Estimate(train_tokens=train, train_steps=steps, score_tokens=score + prompts, prefill_tokens=prompts,
+                        generate_tokens=sum(p.max_completion_tokens for p in self.plans),
+                        precision=precision.resolve(ft.precision, job.device))
+
+    def augmentations(self, job: Job) -> list[AugmentResult]:
+        """One AugmentResult per configured mode (generations cached). Under a distributed launch the main process
+        generates; the others wait, then read its generations from the cache (every rank must fine-tune on the
+        same data, hence under the same cache key)."""
+        main = distributed.is_main()
+        results = self._generate(job, generator_for(job, self.opts)) if main else []
+        distributed.barrier(job.device)
+        if not main:
+            results = self._generate(job, generator_for(job, self.opts, planning=True), cached_only=True)
+        return results
+
+    def _generate(self, job: Job, generator: Generator, cached_only: bool = False) -> list[AugmentResult]:
+        results = []
+        for work in self.plans:
+            if cached_only and work.to_generate:
+                work = generation_plan(work.documents, generator, work.options, self.cache)  # the main process generated since
+                if work.to_generate:
+                    raise RuntimeError(f"rank {distributed.rank()}: {work.to_generate} generations are not in the "
+                                       f"cache {self.cache.root} after the main process generated them (is it shared "
+                                       f"by all ranks?)")
+            job.log(f"augment {work.options.mode}: {work.describe()}")
+            job.reporter.start(f"augmenting ({work.options.mode})", work.to_generate)
+            scorer = job.load() if work.options.self_verify is not None else None  # the model judges its own outputs
+            world = world_judge(job.dataset) if work.options.verified else None  # the CONTROL's ground truth
+            results.append(run(work, generator, self.cache, job.reporter.advance, scorer=scorer, world=world))
+        return results
+
+    def expose(self, job: Job) -> Exposure:
+        results = self.augmentations(job)
+        added = documents(results)
+        ft = training_options(job, self.opts)
+        info = {"augmented_documents": len(added), "original_documents": len(job.dataset.train),
+                "augmentation": {r.summary["mode"]: _summary(r) for r in results}}
+        if self.opts.match_steps:
+            info["matched_steps"] = ft.max_steps
+        training = Training(job, list(job.dataset.train) + added, ft, self.opts.format, self.opts.instruction, info)
+        exposure = training.expose(job)
+        exposure.artifacts["augmented"] = [a.row() for r in results for a in r.items]
+        exposure.artifacts["audit"] = {
+            **audit(job.dataset, exposure.artifacts["augmented"], examples=3),
+            "filters": {r.summary["mode"]: {"steps": r.summary["steps"], "dropped": r.summary["dropped"]}
+                        for r in results},
+        }
+        exposure.artifacts["augment_drops"] = [d for r in results for d in r.drops]
+        exposure.timing["augment_generated"] = sum(r.generated for r in results)
+        exposure.timing["augment_cache_hits"] = sum(r.cache_hits for r in results)
+        return exposure
 
 
-def estimate(job: Job, opts: _Base) -> Estimate:
-    """Generation cost from the plan (cached prompts cost nothing; completions at max_new_tokens, an upper
-    bound); prompt prefill is counted with scoring. Training: exact when every generation is cached,
-    else the original data plus k restatements per local item / max_new_tokens per global trace."""
-    from iclft.learners import tokens
-
+def plan(job: Job, opts: _Base) -> AugmentedTraining:
+    """Each mode's generation plan, made with the tokenizer alone (cached prompts are known to cost nothing)."""
     cache = GenerationCache()
-    generator = generator_for(job, opts, weightless=True)
-    plans = [plan(job.dataset.train, generator, _seeded(b, job), cache) for b in opts.blocks()]
-    ft = training_options(job, opts)
-    docs: list[Document] = list(job.dataset.train)
-    extra, per_sentence = 0, 1.0  # tokens (and their examples, at a sentence's size) still to be generated
-    if all(p.to_generate == 0 for p in plans):  # the model-based filters off: an upper bound, no weights loaded
-        unverified = [replace(p, options=p.options.model_copy(update={"self_verify": None, "verified": False}))
-                      for p in plans]
-        docs += [d for p in unverified for d in run(p, generator, cache).documents]
-    else:
-        n, toks = train_tokens(job.model, job.dataset.train, FTOptions(split=ft.split, epochs=1))
-        per_sentence = max(toks / max(n, 1), 1.0)
-        for p in plans:
-            extra += int(len(p.tasks) * (KEPT_SHARE * p.options.k * per_sentence if p.options.mode == "local"
-                                         else p.options.max_new_tokens))
-    n, steps, train = train_size(job.model, docs, ft)
-    if extra:
-        steps = optimizer_steps(n + round(extra / per_sentence), ft)
-        if not ft.max_steps:
-            train += int(extra * ft.passes)
-    score = tokens.question_tokens(tokens.tokenizer(job.model), job.questions)
-    prompts = sum(p.prompt_tokens for p in plans)  # generation prompts run as prefills (and self-verification)
-    return Estimate(train_tokens=train, train_steps=steps, score_tokens=score + prompts, prefill_tokens=prompts,
-                    generate_tokens=sum(p.max_completion_tokens for p in plans),
-                    precision=precision.resolve(ft.precision, job.device))
+    generator = generator_for(job, opts, planning=True)
+    return AugmentedTraining(job, opts, [generation_plan(job.dataset.train, generator, _seeded(b, job), cache)
+                                         for b in opts.blocks()], cache)
 
 
 def _condition(name: str, options: type[_Base], description: str) -> Condition:
-    return Condition(name=name, description=description, options=options, prepare=prepare, estimate=estimate,
-                     trains=True)
+    return Condition(name=name, description=description, options=options, plan=plan, trains=True)
 
 
 LOCAL = _condition("ft_aug_local", LocalOptions,

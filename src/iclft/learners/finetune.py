@@ -1,4 +1,4 @@
-"""The `ft` condition and the shared fine-tuning recipe (also used by augmented conditions).
+"""The `ft` condition and the shared fine-tuning recipe (`Training`, also used by augmented conditions).
 
 Training data: each Document becomes prompt/completion examples with the loss on the completion only.
 A document with a `prompt` is one example (its prompt unscored). Others are split by `split`:
@@ -26,7 +26,7 @@ import hashlib
 import math
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -35,8 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from iclft import distributed, models, precision
 from iclft.datasets.schema import Document
 from iclft.io import atomic_dir, dumps, read_json, write_json
-from iclft.learners import Condition, Estimate, Job, Reporter, tokens
-from iclft.learners.prompting import DEFAULT_INSTRUCTION, Format
+from iclft.learners import Condition, Estimate, Exposure, Job, Reporter, tokens
+from iclft.scoring.framing import DEFAULT_INSTRUCTION, Format
 from iclft.precision import Precision
 from iclft.text import split_sentences
 
@@ -53,14 +53,15 @@ class LoraOptions(BaseModel):
 
 
 class FTOptions(BaseModel):
-    """Hyperparameters of one fine-tuning run (everything here is part of the cache key)."""
+    """Hyperparameters of one fine-tuning run (everything here is part of the cache key). The defaults are the
+    recipe chosen on validation worlds (configs/tuning/ft-batch16.yaml); other named recipes: `recipes()`."""
 
     model_config = ConfigDict(extra="forbid")
-    lr: float = Field(1e-4, gt=0)
+    lr: float = Field(2e-4, gt=0)
     epochs: float | None = Field(None, gt=0, description=f"passes over the data (default {DEFAULT_EPOCHS:g} unless "
                                                            "max_steps)")
     max_steps: int | None = Field(None, gt=0)
-    batch_size: int = Field(8, gt=0, description="per device")
+    batch_size: int = Field(16, gt=0, description="per device")
     grad_accum: int = Field(1, gt=0)
     warmup: float = Field(0.0, ge=0, description="warm-up steps, or a ratio of all steps if < 1")
     weight_decay: float = Field(0.0, ge=0)
@@ -89,6 +90,15 @@ class FTOptions(BaseModel):
     def resolved(self, device: str | None) -> Self:
         """These options with `precision: auto` resolved for the training device (`iclft.precision`)."""
         return self.model_copy(update={"precision": precision.resolve(self.precision, device)})
+
+
+def recipes() -> dict[str, dict[str, Any]]:
+    """The shipped named fine-tuning recipes (learners/recipes.yaml): name -> FTOptions values."""
+    from importlib import resources
+
+    import yaml
+
+    return yaml.safe_load(resources.files("iclft.learners").joinpath("recipes.yaml").read_text())
 
 
 class Options(FTOptions):
@@ -342,26 +352,40 @@ def finetune(
 # ---------------------------------------------------------------- the condition
 
 
-def prepare_finetuned(
-    job: Job, docs: Sequence[Document], opts: FTOptions, fmt: str = "plain",
-    instruction: str = DEFAULT_INSTRUCTION, info: dict[str, Any] | None = None,
-):
-    """Fine-tune on `docs` (cached), then score with no context: the recipe augmented conditions reuse."""
-    from iclft.learners.pretrained import NoContext
+@dataclass
+class Training:
+    """The work of a fine-tuning cell: fine-tune the base model on `docs` (cached), then score with no context.
+    The recipe every training condition shares (augmented conditions and the oracle control add documents)."""
 
-    res = finetune(job.model, docs, opts, job.seed, reporter=job.reporter, log=job.log, device=job.device)
-    summary = {k: res.stats[k] for k in ("examples", "steps", "train_tokens", "padding_share") if k in res.stats}
-    cell_info = {"ft_model": res.key, **summary, **(info or {})}
-    if res.losses:
-        cell_info["final_loss"] = res.losses[-1]["loss"]
-    if not job.is_main:
-        return NoContext(job, None, fmt, instruction, cell_info, {})
-    lm = models.load(res.path, device=job.device, dtype=job.dtype)
-    return NoContext(job, lm, fmt, instruction, cell_info, {"loss": res.losses}, {"trained": res.trained})
+    job: Job
+    docs: list[Document]
+    opts: FTOptions
+    format: str = "plain"
+    instruction: str = DEFAULT_INSTRUCTION
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def estimate(self) -> Estimate:
+        score = tokens.question_tokens(tokens.tokenizer(self.job.model), self.job.questions)
+        if is_cached(self.job.model, self.docs, self.opts, self.job.seed, self.job.device):
+            return Estimate(score_tokens=score)
+        _, steps, train = train_size(self.job.model, self.docs, self.opts)
+        return Estimate(train_tokens=train, train_steps=steps, score_tokens=score,
+                        precision=precision.resolve(self.opts.precision, self.job.device))
+
+    def expose(self, job: Job) -> Exposure:
+        res = finetune(job.model, self.docs, self.opts, job.seed, reporter=job.reporter, log=job.log,
+                       device=job.device)
+        summary = {k: res.stats[k] for k in ("examples", "steps", "train_tokens", "padding_share") if k in res.stats}
+        info = {"ft_model": res.key, **summary, **self.info}
+        if res.losses:
+            info["final_loss"] = res.losses[-1]["loss"]
+        lm = models.load(res.path, device=job.device, dtype=job.dtype) if job.is_main else None
+        return Exposure(lm, None, self.format, self.instruction, info, {"loss": res.losses} if lm else {},
+                        {"trained": res.trained})
 
 
-def prepare(job: Job, opts: Options):
-    return prepare_finetuned(job, job.dataset.train, opts.training(), opts.format, opts.instruction)
+def plan(job: Job, opts: Options) -> Training:
+    return Training(job, list(job.dataset.train), opts.training(), opts.format, opts.instruction)
 
 
 def train_size(model: str, docs: Sequence[Document], opts: FTOptions) -> tuple[int, int, int]:
@@ -397,20 +421,10 @@ def is_cached(base: str, docs: Sequence[Document], opts: FTOptions, seed: int, d
     return (ft_root() / key / "train.json").exists()
 
 
-def estimate(job: Job, opts: Options) -> Estimate:
-    score = tokens.question_tokens(tokens.tokenizer(job.model), job.questions)
-    if is_cached(job.model, job.dataset.train, opts.training(), job.seed, job.device):
-        return Estimate(score_tokens=score)
-    _, steps, train = train_size(job.model, job.dataset.train, opts.training())
-    return Estimate(train_tokens=train, train_steps=steps, score_tokens=score,
-                    precision=precision.resolve(opts.precision, job.device))
-
-
 CONDITION = Condition(
     name="ft",
     description="fine-tune (full or LoRA) on the training documents, then score with no context",
     options=Options,
-    prepare=prepare,
-    estimate=estimate,
+    plan=plan,
     trains=True,
 )

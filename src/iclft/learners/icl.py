@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from iclft.context import fill_budget
 from iclft.datasets.schema import Document, Question
 from iclft.errors import UserError
-from iclft.learners import Condition, Estimate, Job, tokens
-from iclft.learners.prompting import DEFAULT_INSTRUCTION, SEPARATOR, Format, frame, score_framed
+from iclft.learners import Condition, Estimate, Exposure, Job, tokens
+from iclft.scoring.framing import DEFAULT_INSTRUCTION, SEPARATOR, Format, frame, resolve_format
 
 _MARGIN = 8  # tokens kept free for tokenization differences at document joins
 
@@ -55,19 +55,17 @@ def _reserve(lm, fmt: str, instruction: str, questions: Sequence[Question]) -> i
 
 @dataclass
 class InContext:
-    """A cell's prepared contexts; `score` groups questions by identical context."""
+    """A cell's contexts, planned with the tokenizer alone (the dry-run prices this plan, the run exposes it)."""
 
     job: Job
-    lm: Any
+    lm: Any  # weightless: tokenizer, chat template and window
     opts: Options
     docs: list[Document]
     order: list[int]  # seeded presentation order
     sizes: list[int]
     capacity: int
     chosen: list[int] | None  # the shared selection, or None for per-question ('relevant')
-    index: Any = None  # bm25s retriever for 'relevant'
-    info: dict[str, Any] = field(default_factory=dict)
-    artifacts: dict[str, Any] = field(default_factory=dict)
+    index: Any = None  # bm25s retriever for 'relevant', built on first use
 
     def text(self, chosen: Sequence[int]) -> str:
         keep = set(chosen)
@@ -76,6 +74,10 @@ class InContext:
     def relevant(self, q: Question) -> tuple[int, ...]:
         import bm25s
 
+        if self.index is None:
+            self.index = bm25s.BM25()
+            self.index.index(bm25s.tokenize([d.text for d in self.docs], stopwords="en", show_progress=False),
+                             show_progress=False)
         query = bm25s.tokenize([q.prompt], stopwords="en", show_progress=False, return_ids=False)[0]
         scores = self.index.get_scores(query) if query else [0.0] * len(self.docs)
         rank_of = {d: r for r, d in enumerate(self.order)}
@@ -90,92 +92,69 @@ class InContext:
             chosen.pop()
         return chosen
 
-    def score(self, questions: Sequence[Question]) -> list:
-        fmt, instr = self.opts.format, self.opts.instruction
-        if self.chosen is not None:
-            return score_framed(self.job, self.lm, questions, self.text(self.chosen), fmt, instr)
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for k, q in enumerate(questions):
-            groups.setdefault(self.relevant(q), []).append(k)
-        out: list = [None] * len(questions)
-        for chosen, ks in groups.items():
-            scores = score_framed(self.job, self.lm, [questions[k] for k in ks], self.text(chosen), fmt, instr)
-            for k, s in zip(ks, scores):
-                out[k] = s
-        return out
+    def context(self, q: Question) -> str:
+        """The documents question `q` reads."""
+        return self.text(self.chosen if self.chosen is not None else self.relevant(q))
+
+    def estimate(self) -> Estimate:
+        """Context tokens once per scoring chunk ('relevant': once per question, at most the budget)."""
+        qs = self.job.questions or self.job.dataset.test
+        question_tokens = tokens.question_tokens(self.lm.tokenizer, qs)
+        if self.chosen is None:
+            prefill = len(qs) * self.capacity
+            return Estimate(score_tokens=question_tokens + prefill, context_tokens=self.capacity,
+                            prefill_tokens=prefill)
+        ctx = tokens.count(self.lm.tokenizer, [self.text(self.chosen)])[0]
+        prefill = ctx * math.ceil(len(qs) / self.job.chunk)
+        return Estimate(score_tokens=question_tokens + prefill, context_tokens=ctx, prefill_tokens=prefill)
+
+    def expose(self, job: Job) -> Exposure:
+        if self.opts.selection == "relevant":
+            info = {"selection": "relevant", "capacity": self.capacity}
+        else:
+            info = {"selection": self.opts.selection, "documents": len(self.chosen or [])}
+        info["format"] = resolve_format(self.lm, self.opts.format)  # `auto` as run: reports name the prompt format
+        return Exposure(job.load(), self.context, self.opts.format, self.opts.instruction, info=info)
 
 
-def _plan(job: Job, opts: Options, lm) -> InContext:
+def plan(job: Job, opts: Options) -> InContext:
     """Everything but the per-question 'relevant' ranking: sizes, capacity, and the shared selection."""
+    lm = tokens.weightless(job.model)
     docs = list(job.dataset.train)
-    tok = lm.tokenizer
-    sizes = tokens.count(tok, [d.text for d in docs])
+    sizes = tokens.count(lm.tokenizer, [d.text for d in docs])
     order = _order(len(docs), job.seed, opts.shuffle)
     reserve = _reserve(lm, opts.format, opts.instruction, job.questions or job.dataset.test)
     window = lm.max_length
     capacity = min(opts.budget or window, window - reserve)
     if capacity <= 0:
         raise UserError(f"ICL: no room for documents in the {window}-token window of model {lm.name!r}")
-    plan = InContext(job, lm, opts, docs, order, sizes, capacity, chosen=None)
-    if opts.selection == "relevant":
-        return plan
+    work = InContext(job, lm, opts, docs, order, sizes, capacity, chosen=None)
     if opts.selection == "budget":
-        plan.chosen = plan.fill(order)
+        work.chosen = work.fill(order)
     elif opts.selection == "subsample":
         k = max(1, round(opts.fraction * len(docs)))
-        plan.chosen = sorted(random.Random(job.seed + 1).sample(range(len(docs)), k))
-    else:
-        plan.chosen = list(range(len(docs)))
-    return plan
+        work.chosen = sorted(random.Random(job.seed + 1).sample(range(len(docs)), k))
+    elif opts.selection == "all":
+        work.chosen = list(range(len(docs)))
+    _check_fits(work, job.dataset.name)
+    return work
 
 
-def _check_fits(plan: InContext, dataset: str) -> None:
-    if plan.chosen is None or plan.opts.selection == "budget":
+def _check_fits(work: InContext, dataset: str) -> None:
+    if work.chosen is None or work.opts.selection == "budget":
         return
-    n = tokens.count(plan.lm.tokenizer, [plan.text(plan.chosen)])[0]
-    if n > plan.capacity:
+    n = tokens.count(work.lm.tokenizer, [work.text(work.chosen)])[0]
+    if n > work.capacity:
         raise UserError(
-            f"ICL context for dataset {dataset!r} is {n} tokens, over the {plan.capacity} that fit beside the "
-            f"questions in the {plan.lm.max_length}-token window of model {plan.lm.name!r}; use selection: "
+            f"ICL context for dataset {dataset!r} is {n} tokens, over the {work.capacity} that fit beside the "
+            f"questions in the {work.lm.max_length}-token window of model {work.lm.name!r}; use selection: "
             f"budget, relevant or subsample (with a smaller fraction)"
         )
-
-
-def prepare(job: Job, opts: Options) -> InContext:
-    import bm25s
-
-    plan = _plan(job, opts, job.load())
-    _check_fits(plan, job.dataset.name)
-    if opts.selection == "relevant":
-        plan.index = bm25s.BM25()
-        corpus = bm25s.tokenize([d.text for d in plan.docs], stopwords="en", show_progress=False)
-        plan.index.index(corpus, show_progress=False)
-        plan.info = {"selection": "relevant", "capacity": plan.capacity}
-    else:
-        plan.info = {"selection": opts.selection, "documents": len(plan.chosen or [])}
-    return plan
-
-
-def estimate(job: Job, opts: Options) -> Estimate:
-    """Context tokens once per scoring chunk ('relevant': once per question, at most the budget)."""
-    lm = tokens.weightless(job.model)
-    tok = lm.tokenizer
-    plan = _plan(job, opts, lm)
-    _check_fits(plan, job.dataset.name)
-    qs = job.questions or job.dataset.test
-    question_tokens = tokens.question_tokens(tok, qs)
-    if plan.chosen is None:
-        prefill = len(qs) * plan.capacity
-        return Estimate(score_tokens=question_tokens + prefill, context_tokens=plan.capacity, prefill_tokens=prefill)
-    ctx = tokens.count(tok, [plan.text(plan.chosen)])[0]
-    prefill = ctx * math.ceil(len(qs) / job.chunk)
-    return Estimate(score_tokens=question_tokens + prefill, context_tokens=ctx, prefill_tokens=prefill)
 
 
 CONDITION = Condition(
     name="icl",
     description="training documents in context (all | subsample | budget | relevant), then the question",
     options=Options,
-    prepare=prepare,
-    estimate=estimate,
+    plan=plan,
 )

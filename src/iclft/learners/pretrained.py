@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
-from iclft.datasets.schema import Question
-from iclft.learners import Condition, Estimate, Job
-from iclft.learners.prompting import DEFAULT_INSTRUCTION, Format, score_framed
+from iclft.learners import Condition, Estimate, Exposure, Job, tokens
+from iclft.scoring.framing import DEFAULT_INSTRUCTION, Format
 
 
 class Options(BaseModel):
@@ -20,35 +17,22 @@ class Options(BaseModel):
 
 
 @dataclass
-class NoContext:
-    """Scores questions on a loaded model with no context (used by `pretrained` and after fine-tuning)."""
+class NoExposure:
+    """The work of a `pretrained` cell: load the base model, score its questions."""
 
     job: Job
-    lm: Any
-    format: str
-    instruction: str
-    info: dict[str, Any] = field(default_factory=dict)
-    artifacts: dict[str, Any] = field(default_factory=dict)
-    timing: dict[str, Any] = field(default_factory=dict)  # facts that may differ between runs (not stored)
+    opts: Options
 
-    def score(self, questions: Sequence[Question]) -> list:
-        return score_framed(self.job, self.lm, questions, "", self.format, self.instruction)
+    def estimate(self) -> Estimate:
+        return Estimate(score_tokens=tokens.question_tokens(tokens.tokenizer(self.job.model), self.job.questions))
 
-
-def prepare(job: Job, opts: Options) -> NoContext:
-    return NoContext(job, job.load(), opts.format, opts.instruction)
-
-
-def estimate(job: Job, opts: Options) -> Estimate:
-    from iclft.learners import tokens
-
-    return Estimate(score_tokens=tokens.question_tokens(tokens.tokenizer(job.model), job.questions))
+    def expose(self, job: Job) -> Exposure:
+        return Exposure(job.load(), format=self.opts.format, instruction=self.opts.instruction)
 
 
 CONDITION = Condition(
     name="pretrained",
     description="no exposure: questions scored with no context",
     options=Options,
-    prepare=prepare,
-    estimate=estimate,
+    plan=NoExposure,
 )

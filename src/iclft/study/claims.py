@@ -1,19 +1,22 @@
 """The paper's claims as checkable statements about a study's aggregates ("paper's claim | ours | holds?").
 
 A claim compares two conditions on one split (`greater`: a above b), or one condition with chance
-(`above_chance`, `near_chance`, `not_above_chance`: near or below it). Uncertainty is a question-level
+(`above_chance`, `near_chance`, `not_above_chance`: near or below it). A claim names what its conditions *are*
+(`Select`: a condition kind, and whether it is a control, i.e. reads the dataset's answers or world), never a
+label: every condition of a study that matches is judged, whatever the study calls it, so a study with its own
+labels gets its verdicts and a relabelled control is never scored as the method. Uncertainty is a question-level
 standard error with a Laplace correction, sqrt(p(1-p)/n) with p = (correct+1)/(n+2), so an accuracy of 0
 or 1 on few questions still carries doubt; the group standard error of the report is used instead when it
 is larger. Verdicts: "yes" (the difference is beyond 2 combined standard errors in the claimed direction;
 for near_chance, within them; for not_above_chance, not beyond them above chance), "direction only" (the
-claimed direction, within noise), "no" (otherwise), "not run" (a condition or split the study does not have).
+claimed direction, within noise), "no" (otherwise), "not run" (no condition or split of the study matches).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from iclft.study.report import Aggregate
 
@@ -22,58 +25,124 @@ Z = 2.0
 
 
 @dataclass(frozen=True)
+class Select:
+    """The conditions a claim compares: condition kind `kind`, controls or not (reading the answers or world)."""
+
+    kind: str
+    control: bool = False
+
+    def matches(self, c: Ran) -> bool:
+        return c.kind == self.kind and c.control == self.control
+
+
+@dataclass(frozen=True)
+class Ran:
+    """A condition as a study ran it on one dataset (from its stored cells): label, kind, options, info."""
+
+    label: str
+    kind: str
+    control: bool = False
+    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    info: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        """What the condition is, in words, from its options: e.g. "ICL (BM25, 256 tokens; chat format)"."""
+        return ("CONTROL: " if self.control else "") + describe(self.kind, self.options, self.info)
+
+
+def _fmt_name(fmt: str | None) -> str:
+    return {"chat": "; chat format", "plain": "; plain text", None: ""}.get(fmt, f"; format {fmt}")
+
+
+def describe(kind: str, options: dict[str, Any], info: dict[str, Any]) -> str:
+    """A condition kind with the options that say what the model reads (the prompt format as run, when stored)."""
+    fmt = _fmt_name(info.get("format", options.get("format")))
+    if kind == "icl":
+        budget = options.get("budget")
+        sel = {"all": "all documents",
+               "subsample": f"a random {options.get('fraction', 0):g} of the documents",
+               "budget": f"first {budget} tokens of documents" if budget else "documents filling the window",
+               "relevant": f"BM25, {budget} tokens" if budget else "BM25, filling the window",
+               }.get(options.get("selection", "all"), str(options.get("selection")))
+        return f"ICL ({sel}{fmt})"
+    ft = options.get("ft", options)
+    tuned = "LoRA" if ft.get("lora") else "full"
+    if kind == "pretrained":
+        return f"pretrained (no context{fmt})"
+    if kind == "ft":
+        return f"FT ({tuned}{fmt})"
+    if kind.startswith("ft_aug_") and kind != "ft_aug_oracle":
+        modes = " + ".join(m for m in ("local", "global") if m in options) or kind.removeprefix("ft_aug_")
+        verified = any((options.get(m) or {}).get("verified") for m in ("local", "global"))
+        return f"augmented FT ({modes}{', world-verified' if verified else ''}; {tuned}{fmt})"
+    if kind == "ft_aug_oracle":
+        return f"oracle FT (correct augmentations from the dataset's logic; {tuned}{fmt})"
+    return kind
+
+
+@dataclass(frozen=True)
 class Claim:
     dataset: str
     split: str
     kind: Kind
-    a: str  # condition label
-    b: str | None = None  # the compared condition (greater)
+    a: Select
+    b: Select | None = None  # the compared condition (greater)
     text: str = ""  # the paper's claim in words
 
 
 @dataclass(frozen=True)
 class Verdict:
     claim: Claim
-    measured: str  # e.g. "icl 0.65 ± 0.08 vs ft 0.20 ± 0.07"
+    measured: str  # e.g. "icl 0.65 ± 0.08 (n=40) vs ft 0.20 ± 0.07 (n=40)"
     verdict: str
+    conditions: str = ""  # the matched conditions as they ran, e.g. "icl = ICL (BM25, 256 tokens; chat format)"
+    model: str = ""
 
 
-def _c(dataset: str, split: str, kind: Kind, a: str, b: str | None, text: str) -> Claim:
+def _c(dataset: str, split: str, kind: Kind, a: Select, b: Select | None, text: str) -> Claim:
     return Claim(dataset, split, kind, a, b, text)
 
 
-AUG = "ft_aug_local"
-GLOBAL = "ft_aug_global"
-ORACLE = "ft_aug_oracle"  # controls: the ceiling of augmentation and a perfect verifier, never the method
-VERIFIED = "ft_aug_verified"
+ICL, FT, PRE = Select("icl"), Select("ft"), Select("pretrained")
+AUG = Select("ft_aug_local")  # the method: the model's own restatements, no answers read
+GLOBAL = Select("ft_aug_global")
+ORACLE = Select("ft_aug_oracle", control=True)  # controls: the ceiling of augmentation and a perfect verifier
+VERIFIED = Select("ft_aug_local", control=True)
 
-# The claims of paper-notes.md, per dataset and split, against the quick study's condition labels.
+# The claims of paper-notes.md, per dataset and split.
 PAPER: list[Claim] = [
-    _c("reversals", "reversal", "greater", "icl", "ft", "ICL reverses trained facts better than FT"),
-    _c("reversals", "reversal", "near_chance", "ft", None, "FT alone does not reverse (near chance)"),
-    _c("reversals", "reversal", "greater", AUG, "ft", "augmented FT reverses better than FT"),
-    _c("reversals", "reversal", "greater", ORACLE, "ft",
+    _c("reversals", "reversal", "greater", ICL, FT, "ICL reverses trained facts better than FT"),
+    _c("reversals", "reversal", "near_chance", FT, None, "FT alone does not reverse (near chance)"),
+    _c("reversals", "reversal", "greater", AUG, FT, "augmented FT reverses better than FT"),
+    _c("reversals", "reversal", "greater", ORACLE, FT,
        "CONTROL (oracle): FT on correct reversals reverses better than FT (the ceiling)"),
-    _c("syllogisms", "syllogism", "greater", "icl", "ft", "ICL draws syllogistic conclusions better than FT"),
-    _c("syllogisms", "syllogism", "greater", AUG, "ft", "augmented FT beats FT on syllogisms"),
-    _c("syllogisms", "syllogism", "greater", GLOBAL, "ft", "globally augmented FT beats FT on syllogisms"),
-    _c("celebrities", "p2d", "above_chance", "ft", None, "FT learns the trained direction (name -> description)"),
-    _c("celebrities", "p2d_reverse", "not_above_chance", "ft", None,
+    _c("reversals", "reversal", "greater", VERIFIED, FT,
+       "CONTROL (verified): the model's own restatements that are true reverse better than FT"),
+    _c("syllogisms", "syllogism", "greater", ICL, FT, "ICL draws syllogistic conclusions better than FT"),
+    _c("syllogisms", "syllogism", "greater", AUG, FT, "augmented FT beats FT on syllogisms"),
+    _c("syllogisms", "syllogism", "greater", GLOBAL, FT, "globally augmented FT beats FT on syllogisms"),
+    _c("syllogisms", "syllogism", "greater", ORACLE, FT,
+       "CONTROL (oracle): FT on correct conclusions beats FT on syllogisms (the ceiling)"),
+    _c("celebrities", "p2d", "above_chance", FT, None, "FT learns the trained direction (name -> description)"),
+    _c("celebrities", "p2d_reverse", "not_above_chance", FT, None,
        "reversal curse: FT no better than chance on the reverse (paper: ~0, it prefers names seen as completions)"),
-    _c("celebrities", "p2d_reverse", "greater", "icl", "ft", "ICL beats FT on the reversed direction"),
-    _c("celebrities", "p2d_reverse", "greater", AUG, "ft", "augmented FT beats FT on the reversed direction"),
-    _c("celebrities", "p2d_reverse", "greater", VERIFIED, "ft",
+    _c("celebrities", "p2d_reverse", "greater", ICL, FT, "ICL beats FT on the reversed direction"),
+    _c("celebrities", "p2d_reverse", "greater", AUG, FT, "augmented FT beats FT on the reversed direction"),
+    _c("celebrities", "p2d_reverse", "greater", VERIFIED, FT,
        "CONTROL (verified): the model's own restatements that are true beat FT on the reversed direction"),
-    _c("celebrities", "p2d_reverse", "greater", ORACLE, "ft",
+    _c("celebrities", "p2d_reverse", "greater", ORACLE, FT,
        "CONTROL (oracle): FT on correct reversals beats FT on the reversed direction (the ceiling)"),
-    _c("semantic", "rephrased", "above_chance", "ft", None, "FT learns the trained facts (rephrased)"),
-    _c("semantic", "reversal", "above_chance", "ft", None, "inside a coherent structure FT reverses above chance"),
-    _c("semantic", "reversal", "greater", "icl", "ft", "ICL beats FT on reversals"),
-    _c("semantic", "syllogism", "greater", "icl", "ft", "ICL beats FT on syllogisms"),
-    _c("semantic", "category_holdout", "greater", "icl", "ft", "ICL beats FT on category holdouts"),
-    _c("semantic", "reversal", "greater", GLOBAL, "ft", "augmented FT beats FT on reversals"),
-    _c("derivatoids", "compositional", "greater", "icl", "ft", "ICL composes held-out rule combinations better"),
-    _c("derivatoids", "in_distribution", "above_chance", "ft", None, "FT learns the trained rule combinations"),
+    _c("semantic", "rephrased", "above_chance", FT, None, "FT learns the trained facts (rephrased)"),
+    _c("semantic", "reversal", "above_chance", FT, None, "inside a coherent structure FT reverses above chance"),
+    _c("semantic", "reversal", "greater", ICL, FT, "ICL beats FT on reversals"),
+    _c("semantic", "syllogism", "greater", ICL, FT, "ICL beats FT on syllogisms"),
+    _c("semantic", "category_holdout", "greater", ICL, FT, "ICL beats FT on category holdouts"),
+    _c("semantic", "reversal", "greater", GLOBAL, FT, "augmented FT beats FT on reversals"),
+    _c("semantic", "syllogism", "greater", ORACLE, FT,
+       "CONTROL (oracle): FT on every entailed statement beats FT on syllogisms (the ceiling)"),
+    _c("derivatoids", "compositional", "greater", ICL, FT, "ICL composes held-out rule combinations better"),
+    _c("derivatoids", "in_distribution", "above_chance", FT, None, "FT learns the trained rule combinations"),
 ]
 PRETRAINED = "pretrained: near chance (no contamination)"
 
@@ -86,20 +155,24 @@ def _fmt(label: str, a: Aggregate) -> str:
     return f"{label} {a.accuracy:.2f} ± {standard_error(a):.2f} (n={a.questions})"
 
 
-def judge(claim: Claim, table: dict[tuple[str, str], Aggregate]) -> Verdict:
-    """The verdict of one claim given aggregates keyed by (split, condition)."""
-    a = table.get((claim.split, claim.a))
-    b = table.get((claim.split, claim.b)) if claim.b else None
-    if a is None or (claim.kind == "greater" and b is None):
+def judge(claim: Claim, table: dict[tuple[str, str], Aggregate], a: str | None = None,
+          b: str | None = None) -> Verdict:
+    """The verdict of one claim given aggregates keyed by (split, condition label), `a` and `b` the labels of the
+    compared conditions (default: their kinds)."""
+    a = a or claim.a.kind
+    b = b or (claim.b.kind if claim.b else None)
+    agg_a = table.get((claim.split, a))
+    agg_b = table.get((claim.split, b)) if b else None
+    if agg_a is None or (claim.kind == "greater" and agg_b is None):
         return Verdict(claim, "", "not run")
     if claim.kind == "greater":
-        diff = a.accuracy - b.accuracy
-        noise = Z * math.hypot(standard_error(a), standard_error(b))
-        measured = f"{_fmt(claim.a, a)} vs {_fmt(claim.b, b)}"
+        diff = agg_a.accuracy - agg_b.accuracy
+        noise = Z * math.hypot(standard_error(agg_a), standard_error(agg_b))
+        measured = f"{_fmt(a, agg_a)} vs {_fmt(b, agg_b)}"
     else:
-        diff = a.accuracy - a.chance
-        noise = Z * standard_error(a)
-        measured = f"{_fmt(claim.a, a)}; chance {a.chance:.2f}"
+        diff = agg_a.accuracy - agg_a.chance
+        noise = Z * standard_error(agg_a)
+        measured = f"{_fmt(a, agg_a)}; chance {agg_a.chance:.2f}"
     if claim.kind == "near_chance":
         verdict = "yes" if abs(diff) <= noise else "no"
         if verdict == "no" and diff < 0:
@@ -111,17 +184,69 @@ def judge(claim: Claim, table: dict[tuple[str, str], Aggregate]) -> Verdict:
     return Verdict(claim, measured, verdict)
 
 
-def evaluate(aggs: list[Aggregate], normalization: str, part: str = "test",
-             claims: list[Claim] | None = None) -> list[Verdict]:
-    """Every claim (and pretrained-near-chance on every split) for each model of the aggregates."""
+def _matches(select: Select, dataset: str, labels: list[str], ran: dict[tuple[str, str], Ran]) -> list[Ran]:
+    """The conditions of `dataset` (in `labels` order) that are what `select` names; a label with nothing stored
+    about it counts as its own kind, not a control."""
+    out = [ran.get((dataset, label), Ran(label, label)) for label in labels]
+    return [r for r in out if select.matches(r)]
+
+
+def evaluate(aggs: list[Aggregate], normalization: str, part: str = "test", claims: list[Claim] | None = None,
+             ran: dict[tuple[str, str], Ran] | None = None) -> list[Verdict]:
+    """Every claim (and pretrained-near-chance on every split) for each model of the aggregates, judged on every
+    condition of the study that matches it; `ran`: (dataset, label) -> what the condition is (`conditions_of`)."""
+    ran = ran or {}
     out = []
     sel = [a for a in aggs if a.normalization == normalization and a.part == part]
     for model in dict.fromkeys(a.model for a in sel):
         mine = [a for a in sel if a.model == model]
         for dataset in dict.fromkeys(a.dataset for a in mine):
             table = {(a.split, a.condition): a for a in mine if a.dataset == dataset}
+            labels = list(dict.fromkeys(a.condition for a in mine if a.dataset == dataset))
             todo = [c for c in (claims if claims is not None else PAPER) if c.dataset == dataset]
             splits = dict.fromkeys(a.split for a in mine if a.dataset == dataset)
-            todo += [_c(dataset, s, "near_chance", "pretrained", None, PRETRAINED) for s in splits]
-            out += [judge(c, table) for c in todo]
+            todo += [_c(dataset, s, "near_chance", PRE, None, PRETRAINED) for s in splits]
+            for c in todo:
+                pairs = [(x, y) for x in _matches(c.a, dataset, labels, ran)
+                         for y in (_matches(c.b, dataset, labels, ran) if c.b else [None])]
+                pairs = [(x, y) for x, y in pairs if (c.split, x.label) in table
+                         and (y is None or (c.split, y.label) in table)]
+                if not pairs:
+                    out.append(Verdict(c, "", "not run", model=model))
+                for x, y in pairs:
+                    v = judge(c, table, x.label, y.label if y else None)
+                    names = "; ".join(f"`{r.label}` = {r.name}" for r in (x, y) if r is not None)
+                    out.append(Verdict(c, v.measured, v.verdict, names, model))
     return out
+
+
+def conditions_of(study: dict[str, Any], cells: dict[str, dict[str, Any]]) -> dict[tuple[str, str], Ran]:
+    """What each (dataset, condition label) of a stored study is: kind and control from study.json, options and
+    info (e.g. ICL's prompt format as run) from its first finished cell (`cells`: key -> the stored cell)."""
+    from iclft.study.report import controls
+
+    out: dict[tuple[str, str], Ran] = {}
+    for c in study["cells"]:
+        key = (c["dataset"], c["condition"])
+        if key in out or c["key"] not in cells:
+            continue
+        doc = cells[c["key"]]
+        spec = doc.get("spec", {})
+        options, info = spec.get("options", {}), doc.get("info", {})
+        if options.get("format") == "auto" and "format" not in info and spec.get("model_path"):
+            info = {**info, "format": _auto_format(spec["model_path"])}  # a cell stored before info named it
+        kind = c.get("kind", spec.get("kind", c["condition"]))
+        out[key] = Ran(c["condition"], kind, c["condition"] in controls(study, c["dataset"]), options, info)
+    return out
+
+
+def _auto_format(model_path: str) -> str:
+    """What `format: auto` ran as for a model: chat when its tokenizer has a chat template (as
+    `prompting.resolve_format`); "auto" when the tokenizer cannot be read here."""
+    from iclft.errors import UserError
+    from iclft.learners import tokens
+
+    try:
+        return "chat" if tokens.tokenizer(model_path).chat_template else "plain"
+    except (OSError, ValueError, UserError):  # a model folder moved or not prepared on this machine
+        return "auto"

@@ -9,8 +9,10 @@
     conditions:                            # label -> options; `condition:` picks the kind (default: label)
       pretrained: {}
       icl: {selection: all}
-      ft: {lr: 1e-4, epochs: 3}
-      ft_lora: {condition: ft, lora: {r: 8}}
+      ft: {epochs: 2}                      # fine-tuning options (defaults: the tuned recipe)
+      ft_lora: {condition: ft, recipe: paper, lora: {r: 8}}   # recipe: a named set of FT options
+      ft_slow: {condition: ft, recipe: mine}
+    recipes: {mine: {lr: 5e-5, batch_size: 8}}   # named FT recipes of this study (beside the shipped ones)
       ft_aug_local: {datasets: [reversals]}   # datasets: run this condition on these datasets only
     seeds: [0, 1]
     questions: [test]                      # test and/or validation
@@ -19,7 +21,10 @@
 
 A condition's `datasets:` (a list of dataset labels) restricts it to those datasets. A dataset's `seed`
 (default: the cell's seed) seeds its builder; its `conditions:` overrides condition
-options for that dataset only (e.g. `conditions: {ft: {split: none}}`). Dataset and model paths are
+options for that dataset only (e.g. `conditions: {ft: {split: none}}`). `recipe: NAME` in any block of
+fine-tuning options (flat for `ft`, the `ft:` block of the others) takes a named recipe's values (the study's
+`recipes:`, then the shipped ones: `iclft.learners.finetune.recipes()`); keys beside it win. Recipes are expanded
+before anything is keyed, so a cell's key names the values, not the recipe. Dataset and model paths are
 resolved against the config file's folder; `out` against the current directory. `iclft conditions`
 lists every condition's options.
 """
@@ -69,7 +74,7 @@ class ModelEntry(BaseModel):
 
 
 def _default_normalization() -> str:
-    from iclft.scoring import DEFAULT_NORMALIZATION  # imported when needed: scoring imports torch
+    from iclft.scoring.likelihood import DEFAULT_NORMALIZATION  # imported when needed: scoring imports torch
 
     return DEFAULT_NORMALIZATION
 
@@ -109,6 +114,7 @@ class StudyConfig(BaseModel):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     questions: list[Part] = Field(default_factory=lambda: ["test"], min_length=1)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    recipes: dict[str, dict[str, Any]] = Field(default_factory=dict)
     device: str | None = None
 
     @field_validator("models", "conditions", mode="before")
@@ -210,10 +216,26 @@ class Study:
         """A condition's validated options, with the dataset's overrides applied."""
         from iclft import learners
 
-        opts = _merge(cond.options, self.overrides.get(dataset or "", {}).get(cond.label, {}))
         where = f"datasets.{dataset}.conditions.{cond.label}" if dataset and cond.label in self.overrides.get(
             dataset, {}) else f"conditions.{cond.label}"
+        opts = _merge(cond.options, self.overrides.get(dataset or "", {}).get(cond.label, {}))
+        opts = _with_recipes(opts, self.config.recipes, f"{self.source or 'config'}: {where}")
         return _validate(learners.get(cond.kind).options, opts, self.source, where)
+
+
+def _with_recipes(opts: dict[str, Any], own: dict[str, dict[str, Any]], where: str) -> dict[str, Any]:
+    """Options with every `recipe: NAME` (at the top, for `ft`, or in an `ft:` block) replaced by the recipe's
+    values under the keys given beside it."""
+    out = {k: _with_recipes(v, own, where) if k == "ft" and isinstance(v, dict) else v for k, v in opts.items()}
+    if "recipe" not in out:
+        return out
+    from iclft.learners.finetune import recipes
+
+    name = out.pop("recipe")
+    known = {**recipes(), **own}
+    if not isinstance(name, str) or name not in known:
+        raise UserError(f"{where}.recipe: unknown recipe {name!r}; known: {', '.join(known)}")
+    return {**known[name], **out}
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

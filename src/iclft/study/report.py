@@ -23,8 +23,8 @@ from iclft.errors import UserError
 from iclft.io import atomic_open
 from iclft.study.store import Store
 
-CSV_FIELDS = ("dataset", "model", "part", "split", "condition", "normalization", "accuracy", "se", "groups",
-              "questions", "correct", "chance", "subtypes")
+CSV_FIELDS = ("dataset", "model", "part", "split", "condition", "control", "normalization", "accuracy", "se",
+              "groups", "questions", "correct", "chance", "subtypes")
 ERROR_BARS = ("error bars: ±1 standard error over sub-types (and seeds); * = one sub-type: binomial standard error "
               "over questions (Laplace-corrected)")
 
@@ -44,6 +44,7 @@ class Aggregate:
     correct: int
     chance: float
     subtypes: int = 0  # distinct sub-types among the groups (0: not counted)
+    control: bool = False  # the condition's cells read the dataset's answers or world
 
     @property
     def question_se(self) -> float:
@@ -65,6 +66,7 @@ class Aggregate:
         d["accuracy"] = f"{self.accuracy:.6f}"
         d["se"] = "" if self.se is None else f"{self.se:.6f}"
         d["chance"] = f"{self.chance:.6f}"
+        d["control"] = "CONTROL" if self.control else ""
         return d
 
 
@@ -72,21 +74,33 @@ def _ordered(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-def controls(cfg: dict[str, Any]) -> set[str]:
-    """The condition labels of a study config whose condition is a control (e.g. ft_aug_oracle)."""
+def _kind_is_control(kind: str) -> bool:
     from iclft import learners
 
-    kinds = {label: str(c.get("condition", label)) for label, c in cfg.get("conditions", {}).items()}
-    return {label for label, kind in kinds.items() if kind in learners.CONDITIONS and learners.get(kind).control}
+    return kind in learners.CONDITIONS and learners.get(kind).control
+
+
+def controls(study: dict[str, Any], dataset: str | None = None) -> set[str]:
+    """The condition labels (of `dataset`, or of any) whose cells are controls: they read the dataset's answers or
+    world, as the runner stored in study.json (`control`; a study stored before it was recorded: by condition kind)."""
+    return {c["condition"] for c in study["cells"] if dataset in (None, c["dataset"])
+            and c.get("control", _kind_is_control(c.get("kind", c["condition"])))}
+
+
+def control_pairs(study: dict[str, Any]) -> set[tuple[str, str]]:
+    """(dataset, condition label) of every control cell (see `controls`)."""
+    return {(ds, label) for ds in {c["dataset"] for c in study["cells"]} for label in controls(study, ds)}
 
 
 def shown(label: str, control: set[str]) -> str:
-    """A condition label as tables show it: controls say so."""
-    return f"{label} (control)" if label in control else label
+    """A condition label as tables and figures show it: controls say so."""
+    return f"{label} (CONTROL)" if label in control else label
 
 
-def aggregate(records: list[dict[str, Any]], normalizations: list[str] | None = None) -> list[Aggregate]:
-    """Every aggregate of the records, for every normalization they carry."""
+def aggregate(records: list[dict[str, Any]], normalizations: list[str] | None = None,
+              control: set[tuple[str, str]] = frozenset()) -> list[Aggregate]:
+    """Every aggregate of the records, for every normalization they carry; `control`: the (dataset, condition)
+    pairs that are controls (`control_pairs`)."""
     if not records:
         return []
     norms = normalizations or _ordered(n for r in records for n in r["correct"])
@@ -107,7 +121,8 @@ def aggregate(records: list[dict[str, Any]], normalizations: list[str] | None = 
         n_q = sum(len(g) for g in groups.values())
         n_c = sum(sum(g) for g in groups.values())
         ch = chance[key[:5]]
-        out.append(Aggregate(*key, mean, se, k, n_q, n_c, sum(ch) / len(ch), len({st for st, _ in groups})))
+        out.append(Aggregate(*key, mean, se, k, n_q, n_c, sum(ch) / len(ch), len({st for st, _ in groups}),
+                             (key[0], key[4]) in control))
     return out
 
 
@@ -207,12 +222,11 @@ def write_report(out: str | Path) -> Path:
     records = [r for k in keys for r in store.records(k)]
     norms = list(cfg["scoring"]["normalizations"])
     primary = norms[0]
-    aggs = aggregate(records, norms)
+    aggs = aggregate(records, norms, control_pairs(study))
     root = Path(out)
     write_csv(root / "aggregates.csv", aggs)
     figdir = root / "figures"
     cond_order = _ordered(c["condition"] for c in study["cells"])  # grid order (JSON keys are sorted)
-    ctrl = controls(cfg)
     lines = [f"# Study `{study['name']}`", "",
              f"{len(keys)} of {len(study['cells'])} cells finished; {len(records)} records. "
              f"Accuracy under `{primary}` normalization; ± is the standard error over sub-types and seeds, or "
@@ -220,6 +234,7 @@ def write_report(out: str | Path) -> Path:
              f"(Laplace-corrected); "
              f"every aggregate for every normalization is in `aggregates.csv`.", ""]
     for ds in _ordered(r["dataset"] for r in records):
+        ctrl = controls(study, ds)
         for model in _ordered(r["model"] for r in records if r["dataset"] == ds):
             for part in _ordered(r["part"] for r in records if r["dataset"] == ds and r["model"] == model):
                 sel = [a for a in aggs if (a.dataset, a.model, a.part, a.normalization) == (ds, model, part, primary)]
@@ -248,8 +263,9 @@ def write_report(out: str | Path) -> Path:
                 name = f"{ds}-{model}-loss.png"
                 _figure_losses(figdir / name, f"{ds} ({model}): fine-tuning loss", curves)
                 lines += [f"![{ds} loss](figures/{name})", ""]
-    if ctrl:
-        lines += [f"Controls (reference points, not the method): {', '.join(sorted(ctrl))}.", ""]
+    if controls(study):
+        lines += ["CONTROL: a condition whose cells read the dataset's answers or world (a reference point, never the "
+                  f"method): {', '.join(sorted(controls(study)))}.", ""]
     lines += _audits(store, study, keys)
     lines += _provenance(store, study, keys)
     path = root / "report.md"
@@ -261,7 +277,6 @@ def write_report(out: str | Path) -> Path:
 def _audits(store: Store, study: dict[str, Any], keys: list[str]) -> list[str]:
     """The augmentation audit of every augmented cell: truth of the generated sentences, test coverage."""
     rows = []
-    ctrl = controls(study["config"])
     for k in keys:
         audit = store.artifact(k, "audit")
         if not audit:
@@ -272,7 +287,8 @@ def _audits(store: Store, study: dict[str, Any], keys: list[str]) -> list[str]:
         covered = ", ".join(f"{m} {cov[m]}" for m in ("verbatim", "stated", "entailed") if m in cov)
         dropped = ", ".join(f"{mode} {reason} {n}" for mode, f in audit.get("filters", {}).items()
                             for reason, n in f["dropped"].items() if n)
-        rows.append(f"| {cell['dataset']} | {shown(cell['condition'], ctrl)} | {audit['sentences']} | {v['true']} | "
+        label = shown(cell["condition"], controls(study, cell["dataset"]))
+        rows.append(f"| {cell['dataset']} | {label} | {audit['sentences']} | {v['true']} | "
                     f"{v['false']} | {v['unverifiable']} | {v['unparsed']} | "
                     f"{'n/a' if rate is None else f'{rate:.0%}'} | "
                     f"{cov.get('questions', 0)}: {covered} | {dropped or '-'} |")

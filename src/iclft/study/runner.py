@@ -30,8 +30,8 @@ from iclft.study.config import Study
 from iclft.study.store import Store
 
 # Throughput on this project's reference machine (2 CPU threads, fp32) for SmolLM2-135M; other models
-# scale by parameter count. Fitted on the quick study's cells of session 7 (bf16 on that CPU, divided by the
-# speedups below): full fine-tuning ~135 tokens/s, plus a fixed cost per optimizer step
+# scale by parameter count. Fitted on the quick study's cells as measured at commit d031bc2 (2026-11-30; bf16 on
+# that CPU, divided by the speedups below): full fine-tuning ~135 tokens/s, plus a fixed cost per optimizer step
 # (AdamW over every weight, the weights' casts, dense embedding gradients) that dominates short examples;
 # scoring ~500 question tokens/s, each attending to its context at a cost that grows with the context's length,
 # and a context's prefill (run once, as one long batch) ~870 tokens/s.
@@ -70,6 +70,11 @@ class Cell:
     parts: list[tuple[str, Question]]  # (test|validation, question), in scoring order
     estimate: Estimate | None = None
     seconds: float = 0.0
+
+    @property
+    def control(self) -> bool:
+        """Whether the cell reads the dataset's answers or world (a control whatever its label)."""
+        return self.learner.uses_answers(self.options)
 
     @property
     def label(self) -> str:
@@ -179,8 +184,7 @@ def parameter_count(model_path: str) -> int:
 def estimate(p: Grid, cells: list[Cell] | None = None) -> None:
     """Fill each cell's token estimate and estimated seconds on the reference machine."""
     for cell in cells if cells is not None else p.cells:
-        cond = cell.learner
-        est = cond.estimate(cell.job, cell.options) if cond.estimate else Estimate()
+        est = cell.learner.plan(cell.job, cell.options).estimate()
         if cell.model not in p.params:
             p.params[cell.model] = parameter_count(cell.job.model)
         cell.estimate = est
@@ -268,7 +272,7 @@ def study_manifest(p: Grid) -> dict[str, Any]:
         "hash": p.study.hash,
         "config": p.study.normalized(),
         "cells": [{"key": c.key, "dataset": c.dataset, "model": c.model, "condition": c.condition,
-                   "kind": c.kind, "seed": c.seed} for c in p.cells],
+                   "kind": c.kind, "seed": c.seed, "control": c.control} for c in p.cells],
     }
 
 
@@ -293,11 +297,13 @@ class _ModelCache:
 
 
 def run_cell(cell: Cell, store: Store, normalizations: list[str], job: Job | None = None) -> dict[str, Any] | None:
-    """Prepare the condition, score the missing chunks, mark the cell done. Returns its timing.
+    """Plan and expose the condition, score the missing chunks, mark the cell done. Returns its timing.
     `job`: the cell's job with its run-time hooks (default: the planned one)."""
+    from iclft.scoring.exposure import score_exposure
+
     t0 = time.time()
     job = job or cell.job
-    prepared = cell.learner.prepare(job, cell.options)
+    exposure = cell.learner.plan(job, cell.options).expose(job)
     if not job.is_main:
         return None
     t_prep = time.time() - t0
@@ -308,16 +314,16 @@ def run_cell(cell: Cell, store: Store, normalizations: list[str], job: Job | Non
     todo = [i for i in range(len(chunks)) if i not in done]
     job.reporter.start("scoring", sum(len(chunks[i]) for i in todo))
     for i in todo:
-        scores = prepared.score([q for _, q in chunks[i]])
+        scores = score_exposure(job, exposure, [q for _, q in chunks[i]])
         store.write_chunk(cell.key, i, [record(cell, part, q, s, normalizations)
                                         for (part, q), s in zip(chunks[i], scores)])
     timing = {"seconds": round(time.time() - t0, 3), "prepare_seconds": round(t_prep, 3),
               "estimated_seconds": round(cell.seconds, 1), "resumed_chunks": len(done),
-              **getattr(prepared, "timing", {})}
-    info = dict(prepared.info)
-    cell_doc = {"key": cell.key, "spec": cell.spec, "info": info, "records": len(cell.parts),
-                "chunks": len(chunks), "versions": versions()}
-    store.finish_cell(cell.key, cell_doc, dict(prepared.artifacts), timing)
+              **exposure.timing}
+    info = dict(exposure.info)
+    cell_doc = {"key": cell.key, "spec": cell.spec, "control": cell.control, "info": info,
+                "records": len(cell.parts), "chunks": len(chunks), "versions": versions()}
+    store.finish_cell(cell.key, cell_doc, dict(exposure.artifacts), timing)
     return timing
 
 

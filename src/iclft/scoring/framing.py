@@ -15,7 +15,6 @@ from typing import Literal
 
 from iclft.datasets.schema import Question
 from iclft.errors import UserError
-from iclft.scoring import QuestionScore, score_questions
 
 Format = Literal["auto", "plain", "chat"]
 SEPARATOR = "\n\n"
@@ -49,15 +48,3 @@ def frame(
         ask = SEPARATOR.join(part for part in (instruction, q.prompt.strip()) if part)
         framed.append(q.model_copy(update={"prompt": f"{ask}{tail}{q.prompt.lstrip()}"}))
     return context, framed
-
-
-def score_framed(
-    job, lm, questions: Sequence[Question], documents: str = "", fmt: str = "plain",
-    instruction: str = DEFAULT_INSTRUCTION,
-) -> list[QuestionScore]:
-    """Frame, then score with the job's batch size and calibration, reporting progress per question."""
-    context, framed = frame(lm, fmt, documents, questions, instruction)
-    return score_questions(
-        lm, framed, context, batch_size=job.batch_size, batch_tokens=job.batch_tokens,
-        calibrate=job.calibrate, progress=job.reporter.advance
-    )
