@@ -1,9 +1,13 @@
-"""Atomic file writes and validated JSONL reading."""
+"""Atomic writes of files and folders (with the modes the umask gives), and validated JSONL reading."""
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import json
 import os
+import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -17,13 +21,35 @@ from iclft.errors import UserError
 M = TypeVar("M", bound=BaseModel)
 
 
+def umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (/proc), else set and restored."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _chmod_as_created(path: Path, mask: int) -> None:
+    """Give `path` the mode a plain open()/mkdir() would have: 0666 (0777 for folders and executables) less the
+    umask. tempfile creates 0600 files and 0700 folders, which would keep a shared report or cache private."""
+    executable = path.is_dir() or os.stat(path).st_mode & 0o100
+    os.chmod(path, (0o777 if executable else 0o666) & ~mask)
+
+
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
-    """Write to a temporary file beside `path`, then rename it into place; nothing half-written is left."""
+    """Write to a temporary file beside `path`, then rename it into place; nothing half-written is left. The file
+    gets the umask's mode (0644 under umask 0022)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~umask())
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
             yield f
             f.flush()
@@ -32,6 +58,56 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _writer() -> str:
+    """This process as a temporary folder names it: pid and a hash of the host name (folders on a shared file
+    system may belong to another machine's processes, whose pids mean nothing here)."""
+    return f"{os.getpid()}.{hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]}"
+
+
+def _remove_stale(path: Path) -> None:
+    """Remove temporary folders of `path` left by killed processes of this machine (their pid is gone)."""
+    prefix = f".{path.name}."
+    host = _writer().split(".")[1]
+    for tmp in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid, _, rest = tmp.name[len(prefix):].partition(".")
+        if not rest.startswith(f"{host}.") or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        except PermissionError:  # a live process of another user
+            pass
+
+
+@contextmanager
+def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside `path` to fill; then give it and everything in it the umask's modes and
+    rename it into place, so `path` is either absent or complete. An existing `path` is replaced when `overwrite`,
+    else kept (another process finished the same folder first). Leftovers of killed writers are removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.{_writer()}.", suffix=".tmp"))
+    try:
+        yield tmp
+        mask = umask()
+        for root, dirs, files in os.walk(tmp):
+            for name in dirs + files:
+                if not (Path(root) / name).is_symlink():
+                    _chmod_as_created(Path(root) / name, mask)
+        _chmod_as_created(tmp, mask)
+        if overwrite and path.exists():
+            shutil.rmtree(path)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if not path.is_dir():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def dumps(obj: Any) -> str:

@@ -10,8 +10,6 @@ import hashlib
 import importlib
 import importlib.metadata
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from iclft.errors import UserError
+from iclft.io import atomic_dir
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never fetch from a hub at run time
 
@@ -124,16 +123,9 @@ def prepare(name: str, force: bool = False) -> Path:
     model.is_quantized = False
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{name}."))
-    try:
+    with atomic_dir(out, overwrite=True) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

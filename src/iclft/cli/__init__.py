@@ -13,7 +13,8 @@ import typer
 from iclft.errors import UserError
 
 app = typer.Typer(
-    help="iclft: how language models generalize from in-context learning versus fine-tuning.",
+    help="iclft: how language models generalize from in-context learning versus fine-tuning. The study configs "
+         "ship with it: `iclft configs list`, then e.g. `iclft study quick --dry-run`.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

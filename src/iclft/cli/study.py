@@ -30,7 +30,8 @@ def _summary_table(p, shard, store):
 def register(app: typer.Typer) -> None:
     @app.command("study")
     def study(
-        config: Path = typer.Argument(..., help="study YAML (see configs/quick.yaml)"),
+        config: str = typer.Argument(..., help="a study YAML file, or a shipped config's name: quick, full, paper, "
+                                               "tuning/... (`iclft configs list`; a file that exists wins)"),
         out: Path | None = typer.Option(None, "--out", help="output folder (default: the config's `out`)"),
         shard: str | None = typer.Option(None, "--shard", help="i/n: run cells i, i+n, ... (0 <= i < n)"),
         dry_run: bool = typer.Option(False, "--dry-run", help="print the grid and estimates, run nothing"),
@@ -54,6 +55,9 @@ def register(app: typer.Typer) -> None:
             import torch
 
             torch.set_num_threads(threads)
+        from iclft.study import catalog
+
+        config = catalog.find(config)
         st = cfgmod.load(config)
         folder = out or (Path(st.config.out) if st.config.out else None)
         if folder is None:

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from iclft import distributed, models, precision
 from iclft.datasets.schema import Document
-from iclft.io import dumps, read_json, write_json
+from iclft.io import atomic_dir, dumps, read_json, write_json
 from iclft.learners import Condition, Estimate, Exposure, Job, Reporter, tokens
 from iclft.scoring.framing import DEFAULT_INSTRUCTION, Format
 from iclft.precision import Precision
@@ -291,15 +289,14 @@ class FTResult:
     trained: bool  # False when the cache already held it
 
 
-def _clean_stale(root: Path, key: str) -> None:
-    """Remove temporary folders of this key left by killed runs (their process is gone)."""
-    for tmp in root.glob(f".{key}.*.tmp"):
-        try:
-            os.kill(int(tmp.name.split(".")[2]), 0)
-        except (ValueError, ProcessLookupError, IndexError):
-            shutil.rmtree(tmp, ignore_errors=True)
-        except PermissionError:
-            pass
+def save_trained(final: Path, model, tokenizer, curve: list[dict[str, float]], meta: dict[str, Any]) -> None:
+    """Save a fine-tuned model with its loss curve and facts as the cache folder `final`, atomically and readable
+    as the umask allows; a folder another process finished first is kept."""
+    with atomic_dir(final) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        write_json(tmp / "loss.json", curve)
+        write_json(tmp / "train.json", meta)
 
 
 def finetune(
@@ -321,8 +318,7 @@ def finetune(
 
         raise UserError("fine-tuning: no training examples (no documents, or none with sentences)")
     key = cache_key(base_path, exs, opts, seed, device)
-    root = ft_root()
-    final = root / key
+    final = ft_root() / key
     trained = False
     if not (final / "train.json").exists():
         trained = True
@@ -344,22 +340,11 @@ def finetune(
         with tempfile.TemporaryDirectory(prefix="iclft-trainer-") as work:
             curve, stats = train(model, tokenizer, features, opts, seed, Path(work), reporter, device, log)
         if distributed.is_main():
-            root.mkdir(parents=True, exist_ok=True)
-            _clean_stale(root, key)
-            tmp = root / f".{key}.{os.getpid()}.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
             if opts.lora is not None:
                 model = model.merge_and_unload()
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            write_json(tmp / "loss.json", curve)
             facts = {k: v for k, v in stats.items() if k != "train_seconds"}  # no timing: the same run, same bytes
             meta = {"base": str(base), "options": opts.model_dump(mode="json"), "seed": seed, **facts}
-            write_json(tmp / "train.json", meta)
-            try:
-                os.replace(tmp, final)
-            except OSError:  # another process finished the same run first: keep theirs
-                shutil.rmtree(tmp, ignore_errors=True)
+            save_trained(final, model, tokenizer, curve, meta)
         distributed.barrier(device)
     return FTResult(final, key, read_json(final / "loss.json"), read_json(final / "train.json"), trained)
 
