@@ -121,21 +121,24 @@ def ft_cache(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.slow
-def test_lora_finetune_is_cached_and_merged(lm, ft_cache):
+@pytest.mark.parametrize("model", ["tiny", pytest.param("embedded", marks=pytest.mark.slow)])
+def test_lora_finetune_is_cached_and_merged(model, ft_cache, request):
+    """End to end on the tiny random model in the default suite (the same code path), on the real one with -m slow."""
+    name = str(request.getfixturevalue("tiny_model")) if model == "tiny" else models.DEFAULT_MODEL
+    base = request.getfixturevalue("lm") if model == "embedded" else models.load(name, dtype="float32")
     ds = toy(3)
     opts = finetune.FTOptions(lr=1e-3, max_steps=2, batch_size=2, lora={"r": 4})
-    first = finetune.finetune(models.DEFAULT_MODEL, ds.train, opts, seed=0)
+    first = finetune.finetune(name, ds.train, opts, seed=0)
     assert first.trained and first.path.parent == ft_cache / "ft" and first.stats["steps"] == 2
     assert [c["step"] for c in first.losses] == [1, 2]
     assert not list((ft_cache / "ft").glob(".*"))  # no temporary folder left
-    again = finetune.finetune(models.DEFAULT_MODEL, ds.train, opts, seed=0)
+    again = finetune.finetune(name, ds.train, opts, seed=0)
     assert (again.trained, again.path, again.losses) == (False, first.path, first.losses)
-    other = finetune.cache_key(models.resolve(models.DEFAULT_MODEL), examples(ds.train), opts, seed=1)
+    other = finetune.cache_key(models.resolve(name), examples(ds.train), opts, seed=1)
     assert other != first.key
     tuned = models.load(first.path)  # LoRA merged: a plain model folder
     assert not any("lora" in n for n, _ in tuned.model.named_parameters())
-    diff = sum(float((a - b).abs().sum().detach()) for a, b in zip(tuned.model.parameters(), lm.model.parameters()))
+    diff = sum(float((a - b).abs().sum().detach()) for a, b in zip(tuned.model.parameters(), base.model.parameters()))
     assert diff > 0
 
 
