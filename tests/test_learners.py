@@ -142,23 +142,25 @@ def test_lora_finetune_is_cached_and_merged(model, ft_cache, request):
     assert diff > 0
 
 
-def test_bf16_precision_trains_on_cpu_and_has_its_own_cache_key(lm, ft_cache):
+def test_bf16_precision_trains_on_cpu_and_has_its_own_cache_key(tiny_model, ft_cache):
+    """Plumbing (precision option, cache key, saved dtype): on the tiny random model."""
     ds = toy(2)
-    base = models.resolve(models.DEFAULT_MODEL)
+    base = models.resolve(tiny_model)
     fp32 = finetune.FTOptions(lr=1e-4, max_steps=1, batch_size=2, precision="fp32")
     bf16 = fp32.model_copy(update={"precision": "bf16"})
     exs = examples(ds.train)
     assert finetune.cache_key(base, exs, fp32, 0) != finetune.cache_key(base, exs, bf16, 0)
-    run = finetune.finetune(models.DEFAULT_MODEL, ds.train, bf16, seed=0)
+    run = finetune.finetune(str(tiny_model), ds.train, bf16, seed=0)
     assert run.trained and run.stats["options"]["precision"] == "bf16"
     assert run.stats["steps"] == 1 and math.isfinite(run.losses[0]["loss"])
     saved = models.load(run.path, dtype="float32")
     assert next(saved.model.parameters()).dtype == torch.float32  # mixed precision: fp32 weights
 
 
-def test_packed_batches_train_like_padded_ones(lm, ft_cache):
-    """One row without padding gives the padded batch's loss and gradients; a model that would let packed examples
-    see each other (here: a KV cache, which turns off packed position ids) is caught and trained padded."""
+def test_packed_batches_train_like_padded_ones(lm, ft_cache, tiny_model):
+    """One row without padding gives the padded batch's loss and gradients (on the real model); a model that would
+    let packed examples see each other (here: a KV cache, which turns off packed position ids) is caught and trained
+    padded; fine-tuning packs (on the tiny model: plumbing)."""
     from transformers import AutoModelForCausalLM
 
     tok = lm.tokenizer
@@ -179,5 +181,5 @@ def test_packed_batches_train_like_padded_ones(lm, ft_cache):
     assert finetune.packing_works(model, batches, feats)
     model.config.use_cache = True
     assert not finetune.packing_works(model, batches, feats)
-    run = finetune.finetune(models.DEFAULT_MODEL, toy(2).train, finetune.FTOptions(max_steps=1, batch_size=2), seed=0)
+    run = finetune.finetune(str(tiny_model), toy(2).train, finetune.FTOptions(max_steps=1, batch_size=2), seed=0)
     assert run.stats["packed"] and run.stats["padding_share"] == 0.0
