@@ -157,29 +157,34 @@ def test_bf16_precision_trains_on_cpu_and_has_its_own_cache_key(tiny_model, ft_c
     assert next(saved.model.parameters()).dtype == torch.float32  # mixed precision: fp32 weights
 
 
-def test_packed_batches_train_like_padded_ones(lm, ft_cache, tiny_model):
-    """One row without padding gives the padded batch's loss and gradients (on the real model); a model that would
-    let packed examples see each other (here: a KV cache, which turns off packed position ids) is caught and trained
-    padded; fine-tuning packs (on the tiny model: plumbing)."""
-    from transformers import AutoModelForCausalLM
-
+@pytest.mark.parametrize("model", ["tiny", pytest.param("embedded", marks=pytest.mark.slow)])
+def test_packed_batches_train_like_padded_ones(model, ft_cache, tiny_model, request):
+    """One row without padding gives the padded batch's loss and gradients; a model that would let packed examples
+    see each other (here: a KV cache, which turns off packed position ids) is caught and trained padded; fine-tuning
+    packs. The tiny random model is a Llama like the embedded one (the same attention and position-id code); the
+    embedded model's own backward passes (~30 s of CPU) run with -m slow."""
+    lm = request.getfixturevalue("lm") if model == "embedded" else models.load(str(tiny_model), dtype="float32")
     tok = lm.tokenizer
     feats = [encode(tok, e, 64) for e in examples(toy(4).train)]
-    model = AutoModelForCausalLM.from_pretrained(models.resolve(models.DEFAULT_MODEL), dtype=torch.float32)
-    model.config.use_cache = False
+    model, use_cache = lm.model, lm.model.config.use_cache  # the session's fp32 model: left as it was found
     batches = finetune._Batches(tok, pack=True)
     packed, padded = batches.packed(feats), batches.padded(feats)
     assert packed["input_ids"].shape == (1, sum(len(f["input_ids"]) for f in feats))
-    grads = []
-    for batch in (packed, padded):
-        model.zero_grad()
-        loss = model(**batch).loss
-        loss.backward()
-        grads.append((loss.item(), torch.cat([p.grad.flatten() for p in model.parameters()])))
-    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-5)
-    assert float((grads[0][1] - grads[1][1]).abs().max()) < 1e-3
-    assert finetune.packing_works(model, batches, feats)
-    model.config.use_cache = True
-    assert not finetune.packing_works(model, batches, feats)
+    try:
+        model.config.use_cache = False
+        grads = []
+        for batch in (packed, padded):
+            model.zero_grad(set_to_none=True)  # each pass gets new gradient tensors
+            loss = model(**batch).loss
+            loss.backward()
+            grads.append((loss.item(), [p.grad for p in model.parameters()]))
+        assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-5)
+        assert max(float((a - b).abs().max()) for a, b in zip(grads[0][1], grads[1][1])) < 1e-3
+        assert finetune.packing_works(model, batches, feats)
+        model.config.use_cache = True
+        assert not finetune.packing_works(model, batches, feats)
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.config.use_cache = use_cache
     run = finetune.finetune(str(tiny_model), toy(2).train, finetune.FTOptions(max_steps=1, batch_size=2), seed=0)
     assert run.stats["packed"] and run.stats["padding_share"] == 0.0
