@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -138,7 +136,7 @@ def test_normalize():
     assert normalize("I learned that gruds are rony.") == "gruds are rony"
 
 
-def test_cli_audit(tmp_path):
+def test_cli_audit(tmp_path, cli):
     reversals().save(tmp_path / "data")
     aug = tmp_path / "aug.jsonl"
     aug.write_text("".join(json.dumps(r) + "\n" for r in rows("glon are less dangerous than femp.", "glon are x.")))
@@ -152,8 +150,7 @@ def test_cli_audit(tmp_path):
     assert report["verdicts"] == {"true": 1, "false": 1, "unverifiable": 0, "unparsed": 1}
     assert report["augmentations"] == [str(aug), str(cell)]
 
-    missing = subprocess.run([sys.executable, "-m", "iclft", "augment", "audit", str(tmp_path / "data"), "--aug",
-                              str(tmp_path / "no.jsonl")], check=False, capture_output=True, text=True)
+    missing = cli("augment", "audit", tmp_path / "data", "--aug", tmp_path / "no.jsonl")
     assert missing.returncode == 2 and "no such augmentation file" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
     bad = tmp_path / "bad.json"

@@ -11,6 +11,7 @@ from test_celebrities import public_files, write_files
 from typer.testing import CliRunner
 
 from iclft.cli import app
+from iclft.datasets import registry
 from iclft.datasets.schema import Dataset
 from iclft.errors import UserError
 
@@ -115,9 +116,20 @@ def test_validate_reports_errors_and_warnings(tmp_path):
     (["import-reversal-curse", "no/such/dir", "--out", "x"], "no/such/dir: not a directory"),
     (["show", "no/such/dir"], "not a dataset folder"),
 ])
-def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
-    proc = subprocess.run([sys.executable, "-m", "iclft", "data", *args], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=120, check=False)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, cli, args, message):
+    proc = cli("data", *args, cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("iclft: error: ") and message in proc.stderr
     assert not (tmp_path / "x").exists()  # nothing half-written
+
+
+def test_a_data_command_in_a_real_process_exits_2_on_one_line_without_importing_torch(tmp_path):
+    """The real process (exit code, stderr) of a command that needs no model: importing the CLI and running it
+    loads neither torch nor transformers (each costs seconds at every start)."""
+    script = ("import sys\nfrom iclft.cli import main\nsys.argv = ['iclft', 'data', 'build', 'nope', '--out', 'x']\n"
+              "try:\n    main()\nfinally:\n    print(sorted({'torch', 'transformers'} & set(sys.modules)))\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                          check=False)
+    assert proc.returncode == 2 and proc.stdout == "[]\n"
+    assert proc.stderr == "iclft: error: unknown dataset 'nope'; known: " + ", ".join(registry.names()) + "\n"
+    assert not (tmp_path / "x").exists()

@@ -1,8 +1,5 @@
-"""Data-parallel fine-tuning: 2 CPU processes (gloo) through `accelerate launch` on a tiny random model.
-
-`make_tiny_model` (a 2-layer Llama with the embedded model's tokenizer) is also used by other tests
-that need real training and scoring without the cost of the real model.
-"""
+"""Data-parallel fine-tuning and augmentation: 2 CPU processes (gloo) through one `accelerate launch` on the tiny
+random model (conftest's `tiny_model`)."""
 
 from __future__ import annotations
 
@@ -13,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from iclft import models
+import pytest
 
 WORKER = r'''
 import hashlib, json, os, sys
@@ -39,23 +36,16 @@ for name, p in sorted(model.state_dict().items()):
 res = finetune.finetune(str(model_dir), docs, opts, seed=0)  # the cached, atomically saved path
 (out / f"rank{rank}.json").write_text(json.dumps({
     "digest": h.hexdigest(), "losses": [c["loss"] for c in curve], "world_size": stats["world_size"],
-    "backend": torch.distributed.get_backend(), "path": str(res.path), "trained": res.trained}))
-'''
+    "backend": torch.distributed.get_backend(), "path": str(res.path), "trained": res.trained,
+    "ft_folders": sorted(p.name for p in res.path.parent.iterdir())}))
 
-
-AUGMENT_WORKER = r'''
-import json, os, sys
-from pathlib import Path
-import torch
-torch.set_num_threads(1)
-from iclft.datasets.schema import Dataset, Document, Question
+# the same processes then augment (one launch: each process start imports torch)
+from iclft.datasets.schema import Dataset, Question
 from iclft.learners import Job, augmented
 
-model_dir, out = sys.argv[1], Path(sys.argv[2])
-rank = int(os.environ["RANK"])
 docs = [Document(id=f"d{i}", text=f"The glon{i} are heavier than the femp{i}.") for i in range(4)]
 q = Question(id="q", prompt="The femp0 are", choices=[" lighter.", " heavier."], answer=0)
-job = Job(dataset=Dataset(name="toy", train=docs, test=[q]), model=model_dir, seed=0, questions=[q], device="cpu",
+job = Job(dataset=Dataset(name="toy", train=docs, test=[q]), model=str(model_dir), seed=0, questions=[q], device="cpu",
           is_main=rank == 0)
 opts = augmented.LocalOptions.model_validate({"local": {"k": 1, "max_new_tokens": 8, "skip_entityless": False},
                                               "ft": {"max_steps": 2, "batch_size": 2}})
@@ -64,25 +54,6 @@ prepared = augmented.plan(job, opts).expose(job)
     "generated": prepared.timing["augment_generated"], "hits": prepared.timing["augment_cache_hits"],
     "augmented": prepared.artifacts["augmented"], "ft_model": prepared.info["ft_model"]}))
 '''
-
-
-def make_tiny_model(folder: Path) -> Path:
-    """A randomly initialised 2-layer Llama (seeded) with the embedded model's tokenizer, saved to `folder`."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    if (folder / "config.json").exists():
-        return folder
-    tok = AutoTokenizer.from_pretrained(models.resolve(models.DEFAULT_MODEL))
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
-                      tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                      pad_token_id=tok.pad_token_id)
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(cfg)
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
 
 
 def launch(tmp_path: Path, worker: str, model_dir: Path, port: int) -> None:
@@ -99,10 +70,16 @@ def launch(tmp_path: Path, worker: str, model_dir: Path, port: int) -> None:
     assert r.returncode == 0, r.stderr[-3000:]
 
 
-def test_two_process_gloo_finetune_keeps_ranks_identical_and_loss_falls(tmp_path):
-    model_dir = make_tiny_model(tmp_path / "tiny")
-    launch(tmp_path, WORKER, model_dir, 29517)
-    ranks = [json.loads((tmp_path / f"rank{i}.json").read_text()) for i in (0, 1)]
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory, tiny_model) -> Path:
+    """The worker's outputs from one 2-process launch: fine-tuning, then augmentation."""
+    out = tmp_path_factory.mktemp("ddp")
+    launch(out, WORKER, tiny_model, 29517)
+    return out
+
+
+def test_two_process_gloo_finetune_keeps_ranks_identical_and_loss_falls(launched):
+    ranks = [json.loads((launched / f"rank{i}.json").read_text()) for i in (0, 1)]
     assert [x["world_size"] for x in ranks] == [2, 2] and ranks[0]["backend"] == "gloo"
     assert ranks[0]["digest"] == ranks[1]["digest"]  # all-reduced gradients: identical weights on both ranks
     losses = ranks[0]["losses"]
@@ -111,13 +88,12 @@ def test_two_process_gloo_finetune_keeps_ranks_identical_and_loss_falls(tmp_path
     assert ranks[0]["path"] == ranks[1]["path"] and ranks[0]["trained"] and ranks[1]["trained"]
     saved = Path(ranks[0]["path"])
     assert (saved / "loss.json").exists() and json.loads((saved / "train.json").read_text())["world_size"] == 2
-    assert [p.name for p in saved.parent.iterdir()] == [saved.name]  # no temporary folders left
+    assert ranks[0]["ft_folders"] == [saved.name]  # no temporary folders left
+    assert not [p.name for p in saved.parent.iterdir() if p.name.startswith(".")]  # nor after augmenting
 
 
-def test_augmentation_under_a_launch_generates_on_the_main_process_only(tmp_path):
-    model_dir = make_tiny_model(tmp_path / "tiny")
-    launch(tmp_path, AUGMENT_WORKER, model_dir, 29518)
-    main, other = (json.loads((tmp_path / f"aug{i}.json").read_text()) for i in (0, 1))
+def test_augmentation_under_a_launch_generates_on_the_main_process_only(launched):
+    main, other = (json.loads((launched / f"aug{i}.json").read_text()) for i in (0, 1))
     assert main["generated"] == 4 and main["hits"] == 0
     assert other["generated"] == 0 and other["hits"] == 4  # read rank 0's generations from the cache
     assert other["augmented"] == main["augmented"] and other["ft_model"] == main["ft_model"]

@@ -4,10 +4,10 @@ identity follows the model's content (a retrained model of the same shape at the
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 import torch
-from test_ft_ddp import make_tiny_model
 
 from iclft.augment.cache import GenerationCache, cached_generate
 from iclft.augment.generators import Generation, Request, Sampling
@@ -34,10 +34,10 @@ def test_a_missing_generation_raises_instead_of_shifting_the_rest(tmp_path):
     assert again is not None and again.text == "answer q2"
 
 
-def test_local_generator_identity_changes_with_the_weights_not_just_their_shape(tmp_path):
+def test_local_generator_identity_changes_with_the_weights_not_just_their_shape(tmp_path, tiny_model):
     from transformers import AutoModelForCausalLM
 
-    folder = make_tiny_model(tmp_path / "m")
+    folder = shutil.copytree(tiny_model, tmp_path / "m")  # its weights change below
     before = LocalGenerator(str(folder)).identity
     assert LocalGenerator(str(folder)).identity == before  # stable for the same files
     model = AutoModelForCausalLM.from_pretrained(folder)

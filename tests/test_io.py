@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -36,12 +34,7 @@ def test_text_and_json_that_are_not_utf8_name_file_and_line(tmp_path):
         read_text(tmp_path / "missing.txt")
 
 
-def _cli(tmp_path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "iclft", *args], capture_output=True, text=True, cwd=tmp_path,
-                          timeout=300, check=False)
-
-
-def test_commands_reading_non_utf8_files_fail_on_one_line(tmp_path):
+def test_commands_reading_non_utf8_files_fail_on_one_line(tmp_path, cli):
     folder = tmp_path / "ds"
     folder.mkdir()
     (folder / "train.jsonl").write_text(json.dumps({"id": "d", "text": "glon are big."}) + "\n")
@@ -50,7 +43,7 @@ def test_commands_reading_non_utf8_files_fail_on_one_line(tmp_path):
     for args, where in [(("data", "validate", "ds"), "test.jsonl:1"),
                         (("score", "--questions", "ds/test.jsonl", "--out", "out.jsonl"), "test.jsonl:1"),
                         (("study", "study.yaml", "--dry-run"), "study.yaml:2")]:
-        proc = _cli(tmp_path, *args)
+        proc = cli(*args, cwd=tmp_path)
         assert proc.returncode == 2, proc.stderr[-2000:]
         assert proc.stderr.count("\n") == 1 and f"{where}: not UTF-8 text" in proc.stderr, proc.stderr[-2000:]
     assert not (tmp_path / "out.jsonl").exists()

@@ -129,60 +129,70 @@ def ft_cache(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.slow
-def test_lora_finetune_is_cached_and_merged(lm, ft_cache):
+@pytest.mark.parametrize("model", ["tiny", pytest.param("embedded", marks=pytest.mark.slow)])
+def test_lora_finetune_is_cached_and_merged(model, ft_cache, request):
+    """End to end on the tiny random model in the default suite (the same code path), on the real one with -m slow."""
+    name = str(request.getfixturevalue("tiny_model")) if model == "tiny" else models.DEFAULT_MODEL
+    base = request.getfixturevalue("lm") if model == "embedded" else models.load(name, dtype="float32")
     ds = toy(3)
     opts = finetune.FTOptions(lr=1e-3, max_steps=2, batch_size=2, lora={"r": 4})
-    first = finetune.finetune(models.DEFAULT_MODEL, ds.train, opts, seed=0)
+    first = finetune.finetune(name, ds.train, opts, seed=0)
     assert first.trained and first.path.parent == ft_cache / "ft" and first.stats["steps"] == 2
     assert [c["step"] for c in first.losses] == [1, 2]
     assert not list((ft_cache / "ft").glob(".*"))  # no temporary folder left
-    again = finetune.finetune(models.DEFAULT_MODEL, ds.train, opts, seed=0)
+    again = finetune.finetune(name, ds.train, opts, seed=0)
     assert (again.trained, again.path, again.losses) == (False, first.path, first.losses)
-    other = finetune.cache_key(models.resolve(models.DEFAULT_MODEL), examples(ds.train), opts, seed=1)
+    other = finetune.cache_key(models.resolve(name), examples(ds.train), opts, seed=1)
     assert other != first.key
     tuned = models.load(first.path)  # LoRA merged: a plain model folder
     assert not any("lora" in n for n, _ in tuned.model.named_parameters())
-    diff = sum(float((a - b).abs().sum().detach()) for a, b in zip(tuned.model.parameters(), lm.model.parameters()))
+    diff = sum(float((a - b).abs().sum().detach()) for a, b in zip(tuned.model.parameters(), base.model.parameters()))
     assert diff > 0
 
 
-def test_bf16_precision_trains_on_cpu_and_has_its_own_cache_key(lm, ft_cache):
+def test_bf16_precision_trains_on_cpu_and_has_its_own_cache_key(tiny_model, ft_cache):
+    """Plumbing (precision option, cache key, saved dtype): on the tiny random model."""
     ds = toy(2)
-    base = models.resolve(models.DEFAULT_MODEL)
+    base = models.resolve(tiny_model)
     fp32 = finetune.FTOptions(lr=1e-4, max_steps=1, batch_size=2, precision="fp32")
     bf16 = fp32.model_copy(update={"precision": "bf16"})
     exs = examples(ds.train)
     assert finetune.cache_key(base, exs, fp32, 0) != finetune.cache_key(base, exs, bf16, 0)
-    run = finetune.finetune(models.DEFAULT_MODEL, ds.train, bf16, seed=0)
+    run = finetune.finetune(str(tiny_model), ds.train, bf16, seed=0)
     assert run.trained and run.stats["options"]["precision"] == "bf16"
     assert run.stats["steps"] == 1 and math.isfinite(run.losses[0]["loss"])
     saved = models.load(run.path, dtype="float32")
     assert next(saved.model.parameters()).dtype == torch.float32  # mixed precision: fp32 weights
 
 
-def test_packed_batches_train_like_padded_ones(lm, ft_cache):
+@pytest.mark.parametrize("model", ["tiny", pytest.param("embedded", marks=pytest.mark.slow)])
+def test_packed_batches_train_like_padded_ones(model, ft_cache, tiny_model, request):
     """One row without padding gives the padded batch's loss and gradients; a model that would let packed examples
-    see each other (here: a KV cache, which turns off packed position ids) is caught and trained padded."""
-    from transformers import AutoModelForCausalLM
-
+    see each other (here: a KV cache, which turns off packed position ids) is caught and trained padded; fine-tuning
+    packs. The tiny random model is a Llama like the embedded one (the same attention and position-id code); the
+    embedded model's own backward passes (~30 s of CPU) run with -m slow."""
+    lm = request.getfixturevalue("lm") if model == "embedded" else models.load(str(tiny_model), dtype="float32")
     tok = lm.tokenizer
     feats = [encode(tok, e, 64) for e in examples(toy(4).train)]
-    model = AutoModelForCausalLM.from_pretrained(models.resolve(models.DEFAULT_MODEL), dtype=torch.float32)
-    model.config.use_cache = False
+    model, use_cache = lm.model, lm.model.config.use_cache  # the session's fp32 model: left as it was found
     batches = finetune._Batches(tok, pack=True)
     packed, padded = batches.packed(feats), batches.padded(feats)
     assert packed["input_ids"].shape == (1, sum(len(f["input_ids"]) for f in feats))
-    grads = []
-    for batch in (packed, padded):
-        model.zero_grad()
-        loss = model(**batch).loss
-        loss.backward()
-        grads.append((loss.item(), torch.cat([p.grad.flatten() for p in model.parameters()])))
-    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-5)
-    assert float((grads[0][1] - grads[1][1]).abs().max()) < 1e-3
-    assert finetune.packing_works(model, batches, feats)
-    model.config.use_cache = True
-    assert not finetune.packing_works(model, batches, feats)
-    run = finetune.finetune(models.DEFAULT_MODEL, toy(2).train, finetune.FTOptions(max_steps=1, batch_size=2), seed=0)
+    try:
+        model.config.use_cache = False
+        grads = []
+        for batch in (packed, padded):
+            model.zero_grad(set_to_none=True)  # each pass gets new gradient tensors
+            loss = model(**batch).loss
+            loss.backward()
+            grads.append((loss.item(), [p.grad for p in model.parameters()]))
+        assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-5)
+        assert max(float((a - b).abs().max()) for a, b in zip(grads[0][1], grads[1][1])) < 1e-3
+        assert finetune.packing_works(model, batches, feats)
+        model.config.use_cache = True
+        assert not finetune.packing_works(model, batches, feats)
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.config.use_cache = use_cache
+    run = finetune.finetune(str(tiny_model), toy(2).train, finetune.FTOptions(max_steps=1, batch_size=2), seed=0)
     assert run.stats["packed"] and run.stats["padding_share"] == 0.0

@@ -1,7 +1,8 @@
 """The oracle control (ft_aug_oracle) and the celebrity world model of the audit.
 
 Oracle data: true in every dataset's world, as many documents as configured, deterministic for a seed, no
-question's text; a tiny study with ft_aug_oracle on the real embedded model, labelled as a control."""
+question's text; a tiny study with ft_aug_oracle (on the tiny random model; the real embedded model with -m slow), labelled as a
+control."""
 
 from __future__ import annotations
 
@@ -133,14 +134,17 @@ TINY = {
 }
 
 
-@pytest.mark.slow
-def test_tiny_oracle_study_runs_and_is_labelled_a_control(tmp_path, monkeypatch):
+@pytest.mark.parametrize("model", ["tiny", pytest.param("embedded", marks=pytest.mark.slow)])
+def test_tiny_oracle_study_runs_and_is_labelled_a_control(tmp_path, monkeypatch, request, model):
+    """On the tiny random model in the default suite (labels and data are what is checked), the real one with -m slow."""
     monkeypatch.setenv("ICLFT_CACHE", private_cache(tmp_path / "cache")["ICLFT_CACHE"])
+    data = TINY if model == "embedded" else {**TINY, "models": {"micro": {"path": str(request.getfixturevalue(
+        "tiny_model"))}}}
     cfg = tmp_path / "study.yaml"
-    cfg.write_text(yaml.safe_dump(TINY, sort_keys=False))
+    cfg.write_text(yaml.safe_dump(data, sort_keys=False))
     plan = runner.plan(config.load(cfg))
     runner.estimate(plan)
-    assert "6 oracle documents" in plan.cells[0].estimate.note
+    assert plan.cells[0].estimate.train_steps == 2 and plan.cells[0].estimate.train_tokens > 0
     runner.run(plan, tmp_path / "out", show_progress=False, log=lambda m: None)
     cell = next((tmp_path / "out" / "cells").iterdir())
     info = json.loads((cell / "cell.json").read_text())["info"]

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -181,7 +179,7 @@ def test_bad_release_is_one_line_naming_file_and_line(tmp_path, change, message)
         import_layout(write(tmp_path / "bad", files))
 
 
-def test_cli_imports_the_release_and_refuses_a_broken_one_with_exit_2(tmp_path):
+def test_cli_imports_the_release_and_refuses_a_broken_one_with_exit_2(tmp_path, cli):
     runner = CliRunner()
     res = runner.invoke(app, ["data", "import-reversal-curse", str(FIXTURE), "--out", str(tmp_path / "ok")])
     assert res.exit_code == 0, res.output
@@ -189,8 +187,7 @@ def test_cli_imports_the_release_and_refuses_a_broken_one_with_exit_2(tmp_path):
     assert Dataset.load(tmp_path / "ok").meta["randomized"]["questions"] > 0
     broken = shutil.copytree(FIXTURE, tmp_path / "broken")
     (broken / "both_prompts_train.jsonl").write_text(Path(broken / "both_prompts_train.jsonl").read_text() + "{oops\n")
-    proc = subprocess.run([sys.executable, "-m", "iclft", "data", "import-reversal-curse", str(broken), "--out",
-                           str(tmp_path / "out")], capture_output=True, text=True, timeout=120, check=False)
+    proc = cli("data", "import-reversal-curse", broken, "--out", tmp_path / "out")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and proc.stderr.startswith("iclft: error: ")
     assert "both_prompts_train.jsonl:49: invalid JSON" in proc.stderr and not (tmp_path / "out").exists()
 

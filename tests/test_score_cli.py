@@ -12,19 +12,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_score(tmp_path: Path, lines: list[str], *extra: str) -> tuple[subprocess.CompletedProcess, Path]:
+def _questions(tmp_path: Path, lines: list[str]) -> list[str]:
+    """Write `lines` as the questions file; the `iclft score` arguments that read it and write out.jsonl."""
     questions = tmp_path / "q.jsonl"
     questions.write_text("\n".join(lines) + "\n")
-    out = tmp_path / "out.jsonl"
-    cmd = [sys.executable, "-m", "iclft", "score", "--questions", str(questions), "--out", str(out), *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600), out
+    return ["score", "--questions", str(questions), "--out", str(tmp_path / "out.jsonl")]
 
 
 def test_contract_on_demo_questions(tmp_path):
+    """A real process: exit code 0, the summary on stdout."""
     lines = (ROOT / "examples" / "demo_questions.jsonl").read_text().splitlines()
     lines.append(json.dumps({"id": "no-answer", "prompt": "Glon are", "choices": [" a", " b", " c"]}))
-    proc, out = run_score(tmp_path, lines, "--context", str(ROOT / "examples" / "demo_context.txt"),
-                          "--normalize", "mean", "--batch-size", "2")
+    cmd = [sys.executable, "-m", "iclft", *_questions(tmp_path, lines), "--context",
+           str(ROOT / "examples" / "demo_context.txt"), "--normalize", "mean", "--batch-size", "2"]
+    proc, out = subprocess.run(cmd, capture_output=True, text=True, timeout=600), tmp_path / "out.jsonl"
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == [json.loads(line)["id"] for line in lines]
@@ -52,8 +53,8 @@ GOOD = '{"id": "a", "prompt": "Glon are", "choices": [" big", " small"], "answer
         (GOOD, "duplicate id 'a'"),
     ],
 )
-def test_malformed_questions_give_one_clear_line(tmp_path, bad_line, message):
-    proc, out = run_score(tmp_path, [GOOD, bad_line])
+def test_malformed_questions_give_one_clear_line(tmp_path, cli, bad_line, message):
+    proc, out = cli(*_questions(tmp_path, [GOOD, bad_line])), tmp_path / "out.jsonl"
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("iclft: error: "), proc.stderr
@@ -69,7 +70,7 @@ def test_malformed_questions_give_one_clear_line(tmp_path, bad_line, message):
         (["--context", "/nonexistent/ctx.txt"], "context file not found"),
     ],
 )
-def test_bad_options_give_one_clear_line(tmp_path, extra, message):
-    proc, out = run_score(tmp_path, [GOOD], *extra)
+def test_bad_options_give_one_clear_line(tmp_path, cli, extra, message):
+    proc, out = cli(*_questions(tmp_path, [GOOD]), *extra), tmp_path / "out.jsonl"
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists()

@@ -22,7 +22,6 @@ from iclft.learners import finetune
 from iclft.study import config, runner
 from iclft.study.report import write_report
 from iclft.study.store import Store
-from test_ft_ddp import make_tiny_model
 
 TINY = {
     "name": "tiny",
@@ -77,10 +76,10 @@ def tiny(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def micro(tmp_path_factory):
+def micro(tmp_path_factory, tiny_model):
     """The tiny study on a tiny random model."""
     root = tmp_path_factory.mktemp("micro")
-    return run_uninterrupted(root, {**TINY, "models": {"micro": {"path": str(make_tiny_model(root / "model"))}}})
+    return run_uninterrupted(root, {**TINY, "models": {"micro": {"path": str(tiny_model)}}})
 
 
 def test_tiny_study_end_to_end(tiny, monkeypatch):
@@ -169,8 +168,8 @@ def test_shards_write_disjoint_cells_into_one_layout(micro, tmp_path):
     assert runner.run(runner.plan(study), out, (0, 2), show_progress=False) == []  # nothing left to do
 
 
-def test_model_labels_sharing_a_path_load_their_own_dtype(tmp_path):
-    model = str(make_tiny_model(tmp_path / "model"))
+def test_model_labels_sharing_a_path_load_their_own_dtype(tmp_path, tiny_model):
+    model = str(tiny_model)
     models = {"full": {"path": model, "dtype": "float32"}, "half": {"path": model, "dtype": "bfloat16"}}
     data = {**TINY, "models": models,
             "conditions": {"pretrained": {}}, "questions": ["test"]}

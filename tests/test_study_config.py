@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -103,15 +101,14 @@ def test_bad_configs_are_one_clear_line(data, expected):
     assert msg.startswith("/x/study.yaml") or "mapping" in msg
 
 
-def test_cli_reports_config_errors_on_one_line_and_exits_2(tmp_path):
+def test_cli_reports_config_errors_on_one_line_and_exits_2(tmp_path, cli):
     bad = tmp_path / "bad.yaml"
     bad.write_text("datasets: {reversals: {}}\nmodels: [smollm2-135m-instruct]\nconditions: {icl: {selection: most}}\n")
     broken = tmp_path / "broken.yaml"
     broken.write_text("datasets: [reversals\n")
     for path, expected in ((bad, "conditions.icl.selection"), (broken, "invalid YAML"),
                            (tmp_path / "missing.yaml", "config file not found")):
-        r = subprocess.run([sys.executable, "-m", "iclft", "study", str(path), "--dry-run", "--out", str(tmp_path)],
-                           capture_output=True, text=True)
+        r = cli("study", path, "--dry-run", "--out", tmp_path)
         assert r.returncode == 2, r.stderr
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("iclft: error: ") and expected in lines[0], r.stderr

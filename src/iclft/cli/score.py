@@ -11,7 +11,6 @@ from iclft.datasets.schema import Question
 from iclft.errors import UserError
 from iclft.io import check_unique_ids, read_models, read_text, write_jsonl
 from iclft.progress import progress_bar
-from iclft.scoring.likelihood import DEFAULT_NORMALIZATION
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +20,8 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="JSONL output: {id, logprobs, pred, correct} a line"),
         model: str = typer.Option(models.DEFAULT_MODEL, "--model", help="registry name or local HF folder"),
         context: Path | None = typer.Option(None, "--context", help="text file read once as a shared context"),
-        normalize: str = typer.Option(DEFAULT_NORMALIZATION, "--normalize", help="sum | mean | char | calibrated"),
+        normalize: str | None = typer.Option(None, "--normalize", show_default=False,
+                                             help="sum | mean | char | calibrated (default: sum, the paper's rule)"),
         batch_size: int | None = typer.Option(None, "--batch-size", min=1,
                                               help="questions per forward (default: no cap)"),
         batch_tokens: int | None = typer.Option(None, "--batch-tokens", min=1,
@@ -32,8 +32,14 @@ def register(app: typer.Typer) -> None:
                                   help="auto | float32 | bfloat16 | float16 (auto: bfloat16 where computed natively)"),
     ) -> None:
         """Score each question's choices as continuations of (context + prompt); choices are never shown."""
-        from iclft.scoring.likelihood import NORMALIZATIONS, TRUNCATIONS, score_questions
+        from iclft.scoring.likelihood import (  # imports torch
+            DEFAULT_NORMALIZATION,
+            NORMALIZATIONS,
+            TRUNCATIONS,
+            score_questions,
+        )
 
+        normalize = normalize or DEFAULT_NORMALIZATION
         if normalize not in NORMALIZATIONS:
             raise UserError(f"unknown normalization {normalize!r}; choose one of {', '.join(NORMALIZATIONS)}")
         if truncate not in TRUNCATIONS:
