@@ -371,7 +371,7 @@ def prepare_finetuned(
         cell_info["final_loss"] = res.losses[-1]["loss"]
     if not job.is_main:
         return NoContext(job, None, fmt, instruction, cell_info, {})
-    lm = models.load(res.path, device=job.device, dtype=job.dtype)
+    lm = job.load(res.path)
     return NoContext(job, lm, fmt, instruction, cell_info, {"loss": res.losses}, {"trained": res.trained})
 
 
