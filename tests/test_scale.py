@@ -7,6 +7,7 @@ model spread over GPUs and CPU memory.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,79 @@ def test_study_model_placement_reaches_the_jobs_but_not_the_cell_keys(tmp_path):
     del data["models"]["m"]["device_map"]
     with pytest.raises(UserError, match="need a device_map"):
         config.from_dict(data, tmp_path / "s.yaml")
+
+
+# ---------------------------------------------------------------- fine-tuning: FSDP launch, options
+
+FSDP_WORKER = r'''
+import json, os, sys
+from pathlib import Path
+import torch
+torch.set_num_threads(1)
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from iclft import distributed
+from iclft.datasets.schema import Document
+from iclft.learners import finetune
+
+model_dir, out = Path(sys.argv[1]), Path(sys.argv[2])
+rank = int(os.environ["RANK"])
+docs = [Document(id=f"d{i}", text=f"The glon{i} are heavier than the femp{i}.") for i in range(8)]
+opts = finetune.FTOptions(lr=3e-3, max_steps=3, batch_size=2, precision="fp32")
+res = finetune.finetune(str(model_dir), docs, opts, seed=0)  # gathers through trainer.save_model under FSDP
+trained = AutoModelForCausalLM.from_pretrained(res.path).state_dict()
+base = AutoModelForCausalLM.from_pretrained(model_dir).state_dict()
+(out / f"rank{rank}.json").write_text(json.dumps({
+    "fsdp": distributed.fsdp(), "path": str(res.path), "losses": [c["loss"] for c in res.losses],
+    "world_size": res.stats["world_size"], "moved": sum(not torch.equal(trained[k], base[k]) for k in base)}))
+'''
+
+
+def test_fsdp_config_launch_gathers_and_caches_the_full_model(tmp_path):
+    """configs/accelerate/fsdp.yaml in a 2-process CPU launch. accelerate (1.15) shards only on GPU-type
+    launches: on a CPU it runs the processes data-parallel (AcceleratorState keeps MULTI_CPU and drops the FSDP
+    plugin), so this checks the launch config and iclft's FSDP path (every rank gathers through
+    trainer.save_model, rank 0 reloads and caches), not the sharding itself (that needs GPUs: benchmarks/gpu.sh)."""
+    from test_ft_ddp import launch, make_tiny_model
+
+    root = Path(__file__).resolve().parents[1]
+    model_dir = make_tiny_model(tmp_path / "tiny")
+    launch(tmp_path, FSDP_WORKER, model_dir, 29531, ["--config_file", str(root / "configs/accelerate/fsdp.yaml")])
+    ranks = [json.loads((tmp_path / f"rank{i}.json").read_text()) for i in (0, 1)]
+    assert all(r["fsdp"] and r["world_size"] == 2 for r in ranks)
+    assert ranks[0]["path"] == ranks[1]["path"] and ranks[0]["moved"] > 0
+    assert len(ranks[0]["losses"]) == 3 and ranks[0]["losses"][-1] < ranks[0]["losses"][0]
+
+
+def test_gathered_lora_adapter_reloads_to_the_trained_model(tmp_path):
+    """The FSDP path's reload (`_reload`: base + the saved adapter, merged) equals merging the trained model."""
+    import torch
+    from test_ft_ddp import make_tiny_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from iclft.datasets.schema import Document
+    from iclft.learners import finetune
+
+    model_dir = make_tiny_model(tmp_path / "tiny")
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    opts = finetune.FTOptions(lr=3e-3, max_steps=2, batch_size=2, precision="fp32", lora={"r": 4})
+    docs = [Document(id=f"d{i}", text=f"The glon{i} are heavier than the femp{i}.") for i in range(4)]
+    feats = [finetune.encode(tok, e, 64) for e in finetune.examples(docs)]
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir),
+                           LoraConfig(r=4, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"))
+    finetune.train(model, tok, feats, opts, 0, tmp_path / "work", gather_to=tmp_path / "gathered")
+    want = model.merge_and_unload().state_dict()
+    got = finetune._reload(model_dir, tmp_path / "gathered", lora=True).merge_and_unload().state_dict()
+    assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
+
+
+def test_memory_options_leave_default_keys_unchanged():
+    from iclft.learners.finetune import FTOptions, Options
+
+    dump = FTOptions().model_dump(mode="json")
+    assert "optim" not in dump and dump["gradient_checkpointing"] is False  # keys made before `optim` hold
+    assert FTOptions(optim="adafactor").model_dump()["optim"] == "adafactor"
+    assert Options(optim="adamw_8bit").training().optim == "adamw_8bit"  # a name; bitsandbytes only when run
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        FTOptions(optim="adamw_fast")
