@@ -55,7 +55,8 @@ class PrefixCache:
         with torch.inference_mode():
             # logits for the last position only: the cache is what is kept (the vocabulary projection of every
             # prefix token would be thrown away)
-            out = model(input_ids=torch.tensor([self.ids], device=input_device(model)), use_cache=True, logits_to_keep=1)
+            ids = torch.tensor([self.ids], device=input_device(model))
+            out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
         self._cache = out.past_key_values
 
     def __len__(self) -> int:
