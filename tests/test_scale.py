@@ -70,7 +70,8 @@ def test_placement_values_are_checked():
     assert Placement.of("auto", "0=70GiB, cpu=100GiB").kwargs() == {
         "device_map": "auto", "max_memory": {0: "70GiB", "cpu": "100GiB"}}
     assert Placement.of("auto", {0: "1GiB", "cpu": 10**9}).max_memory == ((0, "1GiB"), ("cpu", 10**9))
-    for bad in ("0:70GiB", "=3", "cpu=", ","):
+    assert Placement.of("auto", "cpu=1000").max_memory == (("cpu", 1000),)  # a bare number is bytes
+    for bad in ("0:70GiB", "=3", "cpu=", ",", "cpu=lots"):
         with pytest.raises(UserError, match="max memory"):
             Placement.of("auto", bad)
     with pytest.raises(UserError, match="unknown device map"):

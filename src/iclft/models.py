@@ -189,6 +189,15 @@ class Placement:
             raise UserError(f"unknown device map {self.device_map!r}; choose one of {', '.join(DEVICE_MAPS)}")
         if self.device_map is None and (self.max_memory or self.offload_folder):
             raise UserError("max_memory and offload_folder need a device map (e.g. device_map: auto)")
+        if self.max_memory:
+            from accelerate.utils import convert_file_size_to_int
+
+            for device, size in self.max_memory:
+                try:
+                    convert_file_size_to_int(size)
+                except ValueError:
+                    raise UserError(f"max memory of {device}: {size!r} is not a size (bytes, or e.g. 70GiB, 500MB)") \
+                        from None
 
     @classmethod
     def of(cls, device_map: str | None = None, max_memory: str | dict | None = None,
@@ -211,15 +220,17 @@ class Placement:
         return out
 
 
-def parse_max_memory(text: str) -> dict[int | str, str]:
-    """"0=70GiB,cpu=100GiB" -> {0: "70GiB", "cpu": "100GiB"} (keys: GPU indices, cpu, mps, xpu:N, ...)."""
-    out: dict[int | str, str] = {}
+def parse_max_memory(text: str) -> dict[int | str, int | str]:
+    """"0=70GiB,cpu=100GiB" -> {0: "70GiB", "cpu": "100GiB"} (keys: GPU indices, cpu, mps, xpu:N, ...; a bare
+    number is bytes)."""
+    out: dict[int | str, int | str] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = part.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise UserError(f"max memory {text!r}: expected DEVICE=SIZE pairs separated by commas, e.g. "
                             "0=70GiB,cpu=100GiB")
-        out[int(key) if key.strip().isdigit() else key.strip()] = value.strip()
+        value = value.strip()
+        out[int(key) if key.strip().isdigit() else key.strip()] = int(value) if value.isdigit() else value
     if not out:
         raise UserError("max memory: empty; expected DEVICE=SIZE pairs, e.g. 0=70GiB,cpu=100GiB")
     return out
