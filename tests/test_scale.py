@@ -122,11 +122,14 @@ model_dir, out = Path(sys.argv[1]), Path(sys.argv[2])
 rank = int(os.environ["RANK"])
 docs = [Document(id=f"d{i}", text=f"The glon{i} are heavier than the femp{i}.") for i in range(8)]
 opts = finetune.FTOptions(lr=3e-3, max_steps=3, batch_size=2, precision="fp32")
+from accelerate.utils import FullyShardedDataParallelPlugin
+plugin = FullyShardedDataParallelPlugin()  # from the launch's environment, as accelerate builds it on GPUs
 res = finetune.finetune(str(model_dir), docs, opts, seed=0)  # gathers through trainer.save_model under FSDP
 trained = AutoModelForCausalLM.from_pretrained(res.path).state_dict()
 base = AutoModelForCausalLM.from_pretrained(model_dir).state_dict()
 (out / f"rank{rank}.json").write_text(json.dumps({
-    "fsdp": distributed.fsdp(), "path": str(res.path), "losses": [c["loss"] for c in res.losses],
+    "fsdp": distributed.fsdp(), "path": str(res.path), "plugin": [plugin.fsdp_version, str(plugin.state_dict_type),
+    plugin.activation_checkpointing, plugin.reshard_after_forward, str(plugin.auto_wrap_policy)], "losses": [c["loss"] for c in res.losses],
     "world_size": res.stats["world_size"], "moved": sum(not torch.equal(trained[k], base[k]) for k in base)}))
 '''
 
@@ -143,6 +146,8 @@ def test_fsdp_config_launch_gathers_and_caches_the_full_model(tmp_path):
     launch(tmp_path, FSDP_WORKER, model_dir, 29531, ["--config_file", str(root / "configs/accelerate/fsdp.yaml")])
     ranks = [json.loads((tmp_path / f"rank{i}.json").read_text()) for i in (0, 1)]
     assert all(r["fsdp"] and r["world_size"] == 2 for r in ranks)
+    version, state_dict, checkpointing, reshard, wrap = ranks[0]["plugin"]
+    assert (version, checkpointing, reshard) == (2, True, True) and "FULL_STATE_DICT" in state_dict, ranks[0]["plugin"]
     assert ranks[0]["path"] == ranks[1]["path"] and ranks[0]["moved"] > 0
     assert len(ranks[0]["losses"]) == 3 and ranks[0]["losses"][-1] < ranks[0]["losses"][0]
 
