@@ -65,6 +65,14 @@ def test_offloaded_model_scores_like_the_whole_model(tiny, tmp_path):
             assert x.n_tokens == y.n_tokens
 
 
+def test_embedded_model_offloaded_scores_like_the_whole_model(lm, tmp_path):
+    """SmolLM2-135M (540 MB in fp32) with 300 MB in memory, the rest on disk."""
+    split = models.load(models.DEFAULT_MODEL, device="cpu", dtype="float32",
+                        placement=Placement.of("auto", "cpu=300MB", tmp_path / "offload"))
+    assert {"cpu", "disk"} <= set(split.model.hf_device_map.values()), split.model.hf_device_map
+    for x, y in zip(score_questions(lm, QUESTIONS, CONTEXT), score_questions(split, QUESTIONS, CONTEXT)):
+        assert x.logprobs == pytest.approx(y.logprobs, abs=1e-3)
+
 def test_placement_values_are_checked():
     assert Placement.of() is None
     assert Placement.of("auto", "0=70GiB, cpu=100GiB").kwargs() == {
