@@ -50,16 +50,17 @@ def tiny(tmp_path_factory) -> Path:
     return make_untied_model(tmp_path_factory.mktemp("scale") / "tiny")
 
 
-def test_offloaded_model_scores_like_the_whole_model(tiny, tmp_path):
-    whole = models.load(tiny, device="cpu", dtype="float32")
-    place = Placement.of("auto", "cpu=8MB", tmp_path / "offload")
-    split = models.load(tiny, device="cpu", dtype="float32", placement=place)
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])  # bf16: fp32 weights cast, offloaded ones too
+def test_offloaded_model_scores_like_the_whole_model(tiny, tmp_path, dtype):
+    whole = models.load(tiny, device="cpu", dtype=dtype)
+    place = Placement.of("auto", "cpu=8MB" if dtype == "float32" else "cpu=4MB", tmp_path / "offload")
+    split = models.load(tiny, device="cpu", dtype=dtype, placement=place)
     where = set(split.model.hf_device_map.values())
     assert "disk" in where and where - {"disk"}, split.model.hf_device_map  # part in memory, part on disk
     assert split.model.lm_head.weight.device.type == "meta"  # the scorer must fetch the offloaded head
     for context in ("", CONTEXT):
-        a = score_questions(whole, QUESTIONS, context)
-        b = score_questions(split, QUESTIONS, context, batch_tokens=16)  # several forwards through the hooks
+        a = score_questions(whole, QUESTIONS, context, batch_tokens=16)  # the same batches (bf16 numerics differ
+        b = score_questions(split, QUESTIONS, context, batch_tokens=16)  # by shape): several forwards through hooks
         for x, y in zip(a, b):
             assert x.logprobs == pytest.approx(y.logprobs, abs=1e-3)
             assert x.n_tokens == y.n_tokens
