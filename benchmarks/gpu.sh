@@ -5,6 +5,11 @@
 #      1.2B Llama-shaped model in bf16 at 2,000 and 8,000 (lm-eval on the same GPU, batch 32 / 16);
 #   3. tests/test_scoring.py on the GPU;
 #   4. if time is left, a cProfile of the quick study run again from a fresh cache (where the time goes).
+#   5. `scale` (not in the default steps; run it alone: STEPS=scale BUDGET=540 bash benchmarks/gpu.sh):
+#      benchmarks/scale.py: a Llama-3-8B-shaped random model through every condition (time, peak memory, trained
+#      tokens/s, GPU busy share per cell), iclft vs lm-eval at 1.2B 2k/8k and 8B 2k, and device_map with the GPU
+#      capped at half the model scoring like the whole model; one table (scale.txt). `bash benchmarks/gpu.sh --tiny`
+#      runs only that step with tiny shapes, on a CPU too, in a minute or two (a run check, not a measurement).
 # Writes under $OUT (default benchmarks/out): gpu.txt, quick.log, cells.json, scoring.log, pytest.log, quick.prof,
 # summary.txt.
 # Needs iclft importable with the embedded model prepared, and lm-eval for step 2.
@@ -13,6 +18,7 @@
 #                                      default; LM_EVAL_QUESTIONS=K times lm-eval at 8,000 tokens on K questions)
 set -u
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--tiny" ]; then STEPS=scale; TINY=--tiny; else TINY=; fi
 out=${OUT:-benchmarks/out}; mkdir -p "$out"; : > "$out/summary.txt"
 PY=${PY:-python3}
 budget=${BUDGET:-480}
@@ -26,7 +32,7 @@ say() { echo "$*" | tee -a "$out/summary.txt"; }
 # stop at once with its message rather than spending the lease.
 $PY -c "import iclft.study.runner, iclft.scoring" 2>"$out/preflight.log" \
   || { tail -1 "$out/preflight.log"; echo "gpu.sh: iclft does not import here; fix the packages first"; exit 2; }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.txt" 2>&1
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || echo "no nvidia-smi"; } > "$out/gpu.txt" 2>&1
 $PY -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__, \
 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else '')" >> "$out/gpu.txt"
 cat "$out/gpu.txt"
@@ -78,6 +84,18 @@ fi
 if want large8k; then  # also: smaller packs, whose attention spans less than the 8,000-token context
   bench 120 --dtype bfloat16 --random-model 1.2b --reference iclft --context-tokens 8000 --lm-eval-batch-size 16 \
     --also-batch-tokens 2048 4096 ${LM_EVAL_QUESTIONS:+--lm-eval-questions $LM_EVAL_QUESTIONS}
+fi
+
+# 5. Paper scale: the 8B-shaped model through the grid, the scorer at scale, device_map (one table).
+if want scale; then
+  if [ "$(left)" -gt 60 ]; then
+    timeout "$(left)" $PY benchmarks/scale.py $TINY --budget "$(( $(left) - 30 ))" > "$out/scale.log" 2>&1 \
+      || say "benchmarks/scale.py: exit $? (see scale.log)"
+    sed -n '/^iclft at scale on/,$p' "$out/scale.log" > "$out/scale.txt"
+    cat "$out/scale.txt" >> "$out/summary.txt"
+  else
+    say "no time left for the scale step"
+  fi
 fi
 
 # 4. Where the quick study's time goes, if there is time for a second run.

@@ -81,13 +81,15 @@ def workload(tokenizer, n_questions: int, context_tokens: int, seed: int = 0) ->
     return context, questions
 
 
-# Llama-shaped sizes for `--random-model` (hidden, intermediate, layers, heads, kv heads), as Llama-3.2-1B / 3B.
-RANDOM_SHAPES = {"1.2b": (2048, 8192, 16, 32, 8), "3b": (3072, 8192, 28, 24, 8), "tiny": (256, 512, 2, 4, 2)}
+# Llama-shaped sizes for `--random-model` (hidden, intermediate, layers, heads, kv heads), as Llama-3.2-1B / 3B
+# and Llama-3-8B (its layers; the vocabulary is SmolLM2's).
+RANDOM_SHAPES = {"1.2b": (2048, 8192, 16, 32, 8), "3b": (3072, 8192, 28, 24, 8), "8b": (4096, 14336, 32, 32, 8),
+                 "tiny": (256, 512, 2, 4, 2)}
 
 
-def random_model(size: str, tokenizer_from: str, folder: str, context_tokens: int) -> str:
-    """A randomly initialised Llama-shaped model of `size` in bf16, with `tokenizer_from`'s tokenizer, saved to
-    `folder` (its path is returned)."""
+def random_model(size: str, tokenizer_from: str, folder: str, context_tokens: int, device: str = "cpu") -> str:
+    """A randomly initialised Llama-shaped model of `size` in bf16 (initialised on `device`), with
+    `tokenizer_from`'s tokenizer, saved to `folder` (its path is returned)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     hidden, inter, layers, heads, kv = RANDOM_SHAPES[size]
@@ -97,7 +99,12 @@ def random_model(size: str, tokenizer_from: str, folder: str, context_tokens: in
                          max_position_embeddings=max(8192, 2 * context_tokens), tie_word_embeddings=True,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     torch.manual_seed(0)
-    model = LlamaForCausalLM(config).to(torch.bfloat16)
+    torch.set_default_dtype(torch.bfloat16)  # initialised in bf16 where it is built: an 8B model in fp32 is 30 GB
+    try:
+        with torch.device(device):
+            model = LlamaForCausalLM(config)
+    finally:
+        torch.set_default_dtype(torch.float32)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
@@ -248,7 +255,7 @@ def main() -> None:
 
     device = models.pick_device(args.device)
     tmp = tempfile.TemporaryDirectory()
-    model = random_model(args.random_model, args.model, tmp.name, args.context_tokens) if args.random_model \
+    model = random_model(args.random_model, args.model, tmp.name, args.context_tokens, device) if args.random_model \
         else args.model
     lm = models.load(model, device=device, dtype=args.dtype)
     model = str(lm.path)  # a folder, for lm-eval (a registry name is iclft's alone)

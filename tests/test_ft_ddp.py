@@ -56,15 +56,16 @@ prepared = augmented.plan(job, opts).expose(job)
 '''
 
 
-def launch(tmp_path: Path, worker: str, model_dir: Path, port: int) -> None:
-    """Run `worker` (argv: model folder, output folder) in 2 CPU processes under `accelerate launch`."""
+def launch(tmp_path: Path, worker: str, model_dir: Path, port: int, config: list[str] | None = None) -> None:
+    """Run `worker` (argv: model folder, output folder) in 2 CPU processes under `accelerate launch` (data parallel,
+    or with `config`: launch options such as ["--config_file", path])."""
     script = tmp_path / "worker.py"
     script.write_text(worker)
     accelerate = shutil.which("accelerate") or str(Path(sys.executable).parent / "accelerate")
     env = {**os.environ, "ICLFT_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1",
            "MASTER_ADDR": "127.0.0.1", "ACCELERATE_USE_CPU": "true"}
-    cmd = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+    how = config or ["--multi_gpu", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    cmd = [accelerate, "launch", *how, "--num_processes", "2", "--main_process_port", str(port),
            str(script), str(model_dir), str(tmp_path)]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]

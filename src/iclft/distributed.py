@@ -20,6 +20,11 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def fsdp() -> bool:
+    """Whether this is an FSDP launch (`accelerate launch` with distributed_type FSDP sets ACCELERATE_USE_FSDP)."""
+    return world_size() > 1 and os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true")
+
+
 def barrier(device: str | None = None) -> None:
     """Wait until every process gets here; joins the launch's process group first if none is set up yet (the
     same one the HF Trainer uses later; `device` decides its backend: gloo on a CPU, else the GPU's)."""

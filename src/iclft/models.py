@@ -161,6 +161,96 @@ def digest(folder: Path) -> str:
     return _folder_digest(str(folder), stamp)
 
 
+DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")  # accelerate's placement strategies
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How a model too big for one device is spread (accelerate's big-model loading): `device_map` a strategy
+    (DEVICE_MAPS), `max_memory` a cap per device ((GPU index or "cpu", bytes or "70GiB") pairs); weights beyond
+    every cap stay on disk (read from a safetensors model's own files; `offload_folder` is where other
+    checkpoints' offloaded weights are written). Placement never changes scores (the same kernels run on the same
+    dtype; offloaded weights are moved to the executing device before use), so it is not part of any cache key."""
+
+    device_map: str | None = None
+    max_memory: tuple[tuple[int | str, int | str], ...] = ()
+    offload_folder: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.device_map is not None and self.device_map not in DEVICE_MAPS:
+            raise UserError(f"unknown device map {self.device_map!r}; choose one of {', '.join(DEVICE_MAPS)}")
+        if self.device_map is None and (self.max_memory or self.offload_folder):
+            raise UserError("max_memory and offload_folder need a device map (e.g. device_map: auto)")
+        if self.max_memory:
+            from accelerate.utils import convert_file_size_to_int
+
+            for device, size in self.max_memory:
+                try:
+                    convert_file_size_to_int(size)
+                except ValueError:
+                    raise UserError(f"max memory of {device}: {size!r} is not a size (bytes, or e.g. 70GiB, 500MB)") \
+                        from None
+
+    @classmethod
+    def of(cls, device_map: str | None = None, max_memory: str | dict | None = None,
+           offload_folder: str | Path | None = None) -> Placement | None:
+        """A placement from CLI or config values (max_memory as "0=70GiB,cpu=100GiB" or a mapping); None when
+        nothing is set (the model is loaded whole onto one device)."""
+        if isinstance(max_memory, str):
+            max_memory = parse_max_memory(max_memory)
+        caps = tuple((int(k) if str(k).isdigit() else str(k), v) for k, v in (max_memory or {}).items())
+        place = cls(device_map, caps, str(offload_folder) if offload_folder else None)
+        return place if place != cls() else None
+
+    def kwargs(self) -> dict[str, Any]:
+        """from_pretrained's keyword arguments."""
+        out: dict[str, Any] = {"device_map": self.device_map}
+        if self.max_memory:
+            out["max_memory"] = dict(self.max_memory)
+        if self.offload_folder:
+            out["offload_folder"] = self.offload_folder
+        return out
+
+
+def parse_max_memory(text: str) -> dict[int | str, int | str]:
+    """"0=70GiB,cpu=100GiB" -> {0: "70GiB", "cpu": "100GiB"} (keys: GPU indices, cpu, mps, xpu:N, ...; a bare
+    number is bytes)."""
+    out: dict[int | str, int | str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise UserError(f"max memory {text!r}: expected DEVICE=SIZE pairs separated by commas, e.g. "
+                            "0=70GiB,cpu=100GiB")
+        value = value.strip()
+        out[int(key) if key.strip().isdigit() else key.strip()] = int(value) if value.isdigit() else value
+    if not out:
+        raise UserError("max memory: empty; expected DEVICE=SIZE pairs, e.g. 0=70GiB,cpu=100GiB")
+    return out
+
+
+def input_device(model) -> Any:
+    """Where a model's inputs go: the device its input embedding runs on (a dispatched model's embedding may be
+    offloaded, its weight then on the meta device), else the model's device."""
+    import torch
+
+    hook = getattr(model.get_input_embeddings(), "_hf_hook", None)
+    device = getattr(hook, "execution_device", None)
+    return torch.device(device if not isinstance(device, int) else f"cuda:{device}") if device is not None \
+        else model.device
+
+
+def weight(module) -> Any:
+    """A module's weight, fetched from accelerate's offload map when the module's own is on the meta device."""
+    w = module.weight
+    if w.device.type == "meta":
+        hook = getattr(module, "_hf_hook", None)
+        prefix_map = getattr(hook, "weights_map", None)
+        if prefix_map is None:
+            raise RuntimeError("an offloaded weight without accelerate's weights map")
+        w = prefix_map["weight"]
+    return w
+
+
 def pick_device(device: str | None = None) -> str:
     """`device` if given, else CUDA when present, else CPU."""
     import torch
@@ -178,6 +268,11 @@ class LoadedModel:
     path: Path
     model: Any
     tokenizer: Any
+
+    @property
+    def device(self) -> Any:
+        """Where inputs go (`input_device`; for a model spread by a `Placement`, its first device)."""
+        return input_device(self.model)
 
     @property
     def max_length(self) -> int:
@@ -205,9 +300,11 @@ def load(
     device: str | None = None,
     dtype: str = DEFAULT_DTYPE,
     trust_remote_code: bool = False,
+    placement: Placement | None = None,
 ) -> LoadedModel:
     """Load a model and tokenizer, in eval mode, on `device` (default: CUDA if present, else CPU), in `dtype`
-    (`auto`: see `resolve_dtype`)."""
+    (`auto`: see `resolve_dtype`); with a `placement`, spread over the devices it allows instead (`device` then
+    only resolves `auto` dtypes)."""
     dtype = resolve_dtype(dtype, device)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -219,8 +316,13 @@ def load(
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(
-        path, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code
-    ).to(pick_device(device))
+    if placement is None:
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code
+        ).to(pick_device(device))
+    else:
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code, **placement.kwargs()
+        )
     model.eval()
     return LoadedModel(name=str(name_or_path), path=path, model=model, tokenizer=tokenizer)

@@ -137,8 +137,9 @@ class LocalGenerator:
         tails = [p[shared:] for p in prompts]
         width = max(map(len, tails))
         pad = tok.pad_token_id
-        input_ids = torch.tensor([head + [pad] * (width - len(t)) + t for t in tails], device=model.device)
-        mask = torch.tensor([[1] * shared + [0] * (width - len(t)) + [1] * len(t) for t in tails], device=model.device)
+        device = self.lm.device
+        input_ids = torch.tensor([head + [pad] * (width - len(t)) + t for t in tails], device=device)
+        mask = torch.tensor([[1] * shared + [0] * (width - len(t)) + [1] * len(t) for t in tails], device=device)
         eos = model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos]) | {tok.eos_token_id}
         config = GenerationConfig(

@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from iclft.models import input_device
+
 
 def common_prefix(prompts: Sequence[Sequence[int]]) -> int:
     """Tokens at the head of every prompt, leaving each prompt at least one token of its own (0 if none)."""
@@ -53,7 +55,8 @@ class PrefixCache:
         with torch.inference_mode():
             # logits for the last position only: the cache is what is kept (the vocabulary projection of every
             # prefix token would be thrown away)
-            out = model(input_ids=torch.tensor([self.ids], device=model.device), use_cache=True, logits_to_keep=1)
+            ids = torch.tensor([self.ids], device=input_device(model))
+            out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
         self._cache = out.past_key_values
 
     def __len__(self) -> int:

@@ -30,6 +30,15 @@ def register(app: typer.Typer) -> None:
         device: str | None = typer.Option(None, "--device", help="cpu, cuda, ... (default: cuda if present)"),
         dtype: str = typer.Option(models.DEFAULT_DTYPE, "--dtype",
                                   help="auto | float32 | bfloat16 | float16 (auto: bfloat16 where computed natively)"),
+        device_map: str | None = typer.Option(None, "--device-map",
+                                              help="spread a model too big for one device: auto | balanced | "
+                                                   "balanced_low_0 | sequential (accelerate)"),
+        max_memory: str | None = typer.Option(None, "--max-memory",
+                                              help="with --device-map: caps per device, e.g. 0=70GiB,cpu=100GiB "
+                                                   "(the rest is offloaded to disk)"),
+        offload_folder: Path | None = typer.Option(None, "--offload-folder",
+                                                   help="with --device-map: where offloaded weights of a "
+                                                        "non-safetensors model are written"),
     ) -> None:
         """Score each question's choices as continuations of (context + prompt); choices are never shown."""
         from iclft.scoring.likelihood import (  # imports torch
@@ -49,7 +58,8 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"{questions}: no questions")
         check_unique_ids(qs, questions)
         ctx = read_text(context, "context file") if context else ""
-        lm = models.load(model, device=device, dtype=dtype)
+        placement = models.Placement.of(device_map, max_memory, offload_folder)
+        lm = models.load(model, device=device, dtype=dtype, placement=placement)
         with progress_bar(len(qs), "scoring", enabled=len(qs) >= 20) as advance:
             scores = score_questions(lm, qs, ctx, batch_size=batch_size, batch_tokens=batch_tokens,
                                      calibrate=normalize == "calibrated",

@@ -100,13 +100,14 @@ class Job:
     reporter: Reporter = field(default_factory=_Silent)
     log: Callable[[str], None] = lambda msg: None
     loader: Callable[..., Any] | None = None  # as models.load(name, device=, dtype=); may share loaded models
+    placement: Any = None  # models.Placement: the model spread over devices (scoring, generation); None: one device
 
     def load(self, name_or_path: str | None = None):
         """The job's base model (through the shared loader when given) or another model folder."""
         from iclft import models
 
         load = self.loader if self.loader is not None and name_or_path is None else models.load
-        return load(name_or_path or self.model, device=self.device, dtype=self.dtype)
+        return load(name_or_path or self.model, device=self.device, dtype=self.dtype, placement=self.placement)
 
 
 @dataclass

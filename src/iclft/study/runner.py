@@ -161,7 +161,7 @@ def plan(study: Study) -> Grid:
                     job = Job(dataset=ds, model=m.path, seed=seed, questions=[q for _, q in parts],
                               batch_size=cfg.scoring.batch_size, batch_tokens=cfg.scoring.batch_tokens,
                               calibrate=cfg.scoring.calibrate, chunk=cfg.scoring.chunk,
-                              device=cfg.device, dtype=dtype)
+                              device=cfg.device, dtype=dtype, placement=m.placement)
                     cells.append(Cell(len(cells), d.label, m.label, c.label, seed, c.kind, learners.get(c.kind), opts,
                                       key, spec, job, parts))
     return Grid(study, cells)
@@ -281,14 +281,15 @@ class _ModelCache:
     the load depends on (path, device, dtype), so model labels sharing a path keep their own dtype."""
 
     def __init__(self) -> None:
-        self.key: tuple[str, str | None, str] | None = None
+        self.key: tuple | None = None
         self.lm = None
 
-    def __call__(self, name: str, device: str | None = None, dtype: str = models.DEFAULT_DTYPE):
-        if self.key != (name, device, dtype):
+    def __call__(self, name: str, device: str | None = None, dtype: str = models.DEFAULT_DTYPE,
+                 placement: models.Placement | None = None):
+        if self.key != (name, device, dtype, placement):
             self.lm = None
-            self.lm = models.load(name, device=device, dtype=dtype)
-            self.key = (name, device, dtype)
+            self.lm = models.load(name, device=device, dtype=dtype, placement=placement)
+            self.key = (name, device, dtype, placement)
         return self.lm
 
     def release(self) -> None:
