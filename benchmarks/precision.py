@@ -1,6 +1,6 @@
 """bf16 mixed precision vs fp32 fine-tuning on this CPU: real training tokens per CPU-second of the training loop
 (process time, so other processes on a busy machine do not count), interleaved runs, 1 torch thread, 4 steps x 8.
-The median ratio is `BF16_TRAIN_SPEEDUP` in iclft.study.runner (the dry-run's training time at bf16).
+The median ratio is `BF16_TRAIN_SPEEDUP` in iclft.study.cost (the dry-run's training time at bf16).
 
     python benchmarks/precision.py [--repeats 3]
 """

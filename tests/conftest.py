@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 torch.set_num_threads(2)
+os.environ.setdefault("ICLFT_COST", "reference")  # dry runs price at fixed rates (byte-stable; test_cost times)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ import yaml
 
 from iclft import models
 from iclft.learners import finetune
-from iclft.study import config, runner
+from iclft.study import config, cost, runner
 from iclft.study.report import write_report
 from iclft.study.store import Store
 
@@ -91,7 +91,7 @@ def test_tiny_study_end_to_end(tiny, monkeypatch):
     assert est["ft"].train_tokens > 0 and est["icl"].score_tokens > est["pretrained"].score_tokens > 0
     params = plan.params["smollm2-135m-instruct"]
     assert 1.3e8 < params < 1.4e8
-    total, hours = runner.gpu_hours(plan, plan.cells, tflops=100)
+    total, hours = cost.gpu_hours(plan, plan.cells, tflops=100)
     tokens = sum(6 * e.train_tokens + 2 * (e.score_tokens + e.generate_tokens) for e in est.values())
     assert total == pytest.approx(params * tokens) and hours == pytest.approx(total / 1e14 / 3600)
     by_cond = {k.split(".")[1]: list(store.records(k)) for k in keys}

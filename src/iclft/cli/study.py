@@ -12,7 +12,7 @@ from iclft.errors import UserError
 def _summary_table(p, shard, store):
     from rich.table import Table
 
-    from iclft.study.runner import fmt_seconds
+    from iclft.study.cost import fmt_seconds
 
     t = Table(title=f"study {p.study.config.name}: {len(p.cells)} cells", title_justify="left")
     for col in ("#", "dataset", "condition", "model", "seed", "train tokens", "score tokens", "est. time", "status"):
@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         from iclft import distributed
         from iclft.progress import console, output
         from iclft.study import config as cfgmod
-        from iclft.study import runner
+        from iclft.study import cost, runner
         from iclft.study.report import write_report
         from iclft.study.store import Store
 
@@ -67,8 +67,9 @@ def register(app: typer.Typer) -> None:
         store = Store(folder)
         mine = [c for c in plan.cells if part is None or c.index % part[1] == part[0]]
         todo = [c for c in mine if not store.is_done(c.key)]
-        runner.estimate(plan, todo if not dry_run else None)
         main = distributed.is_main()  # under `accelerate launch`, the other ranks only help fine-tune
+        pricing = cost.Pricing(measured=main, device=st.config.device)  # times this machine once (cached)
+        runner.estimate(plan, todo if not dry_run else None, pricing)
         show = output() if dry_run else console  # a dry run's estimates are its result; a run's are its log
         if dry_run and main:
             show.print(_summary_table(plan, part, store))
@@ -78,11 +79,13 @@ def register(app: typer.Typer) -> None:
             show.print(
                 f"{len(todo)} of {len(mine)} cells to run{f' (shard {shard})' if part else ''}: "
                 f"~{train:,} tokens to train, ~{scored:,} to score; estimated "
-                f"{runner.fmt_seconds(sum(c.seconds for c in todo))} on a 2-core CPU (training at each cell's "
-                f"precision; a GPU is far faster)",
+                f"{cost.fmt_seconds(sum(c.seconds for c in todo))} on "
+                f"{'this machine' if pricing.measured else 'the reference machine'} (training at each cell's "
+                f"precision)",
                 highlight=False)
+            console.print(pricing.summary(), highlight=False)
             if dry_run:
-                total, hours = runner.gpu_hours(plan, todo, gpu_tflops)
+                total, hours = cost.gpu_hours(plan, todo, gpu_tflops)
                 show.print(f"on GPUs: ~{total:.2e} FLOPs = ~{hours:.2f} GPU-hours at {gpu_tflops:g} effective "
                               f"TFLOP/s (6 FLOPs per parameter per trained token, 2 per scored or generated one; "
                               f"--gpu-tflops to change)", highlight=False)

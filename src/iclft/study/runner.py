@@ -9,11 +9,8 @@ the fine-tuning of training conditions (data parallel) and only rank 0 scores an
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import platform
 import random
-import struct
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,38 +18,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from iclft import distributed, learners, models
+from iclft import distributed, learners, models, precision
 from iclft.datasets.schema import Dataset, Question
 from iclft.errors import UserError
 from iclft.io import dumps
 from iclft.learners import Estimate, Job
+from iclft.study import cost
 from iclft.study.config import Study
 from iclft.study.store import Store
-
-# Throughput on this project's reference machine (2 CPU threads, fp32) for SmolLM2-135M; other models
-# scale by parameter count. Fitted on the quick study's cells as measured at commit d031bc2 (2026-11-30; bf16 on
-# that CPU, divided by the speedups below): full fine-tuning ~135 tokens/s, plus a fixed cost per optimizer step
-# (AdamW over every weight, the weights' casts, dense embedding gradients) that dominates short examples;
-# scoring ~500 question tokens/s, each attending to its context at a cost that grows with the context's length,
-# and a context's prefill (run once, as one long batch) ~870 tokens/s.
-TRAIN_TOKENS_PER_S = 135.0
-STEP_SECONDS = 0.5
-SCORE_TOKENS_PER_S = 500.0
-PREFILL_TOKENS_PER_S = 870.0
-ATTENTION_TOKENS = 1200.0  # a question after a context this long costs about twice as much per token
-# Generation, counted at max_new_tokens per uncached prompt (an upper bound: most stop earlier). Measured on
-# the quick study's local-augmentation prompts (96 prompts, 96 new tokens at most): ~47 s, with self-verification
-# ~28 s more (the prompts' prefill is also charged to scoring: a margin for long global prompts).
-GENERATE_TOKENS_PER_S = 200.0
-REFERENCE_PARAMS = 135e6
-SETUP_SECONDS = 2.0  # model load and bookkeeping per cell (the base model stays loaded across cells)
-# Training in bf16 mixed precision on a CPU with bf16 instructions (AVX512-BF16 here) vs fp32: real tokens per
-# CPU-second of the training loop, median of 3 interleaved runs (benchmarks/precision.py: 112.5 vs 81.4, 1.38x).
-BF16_TRAIN_SPEEDUP = 1.4
-# Scoring with bf16 weights vs fp32 on the same CPU: 765 vs 510 prompt+choice tokens/s (celebrities questions, no
-# context, one process, side by side), 1.5x.
-BF16_SCORE_SPEEDUP = 1.5
-
 
 @dataclass
 class Cell:
@@ -70,6 +43,7 @@ class Cell:
     parts: list[tuple[str, Question]]  # (test|validation, question), in scoring order
     estimate: Estimate | None = None
     seconds: float = 0.0
+    rates: cost.Rates | None = None  # what the estimate was priced with (the run's ETA uses them too)
 
     @property
     def control(self) -> bool:
@@ -170,57 +144,27 @@ def plan(study: Study) -> Grid:
 # ------------------------------------------------------------------ estimates
 
 
-def parameter_count(model_path: str) -> int:
-    """Parameters of a model folder, from its safetensors headers (no weights are read)."""
-    total = 0
-    for f in sorted(models.resolve(model_path).glob("*.safetensors")):
-        with open(f, "rb") as fh:
-            (n,) = struct.unpack("<Q", fh.read(8))
-            header = json.loads(fh.read(n))
-        total += sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
-    return total or int(REFERENCE_PARAMS)
-
-
-def estimate(p: Grid, cells: list[Cell] | None = None) -> None:
-    """Fill each cell's token estimate and estimated seconds on the reference machine."""
-    for cell in cells if cells is not None else p.cells:
-        est = cell.learner.plan(cell.job, cell.options).estimate()
+def estimate(p: Grid, cells: list[Cell] | None = None, pricing: cost.Pricing | None = None) -> None:
+    """Fill each cell's work estimate and its seconds, priced by `pricing` (default: the reference machine's
+    rates; `cost.Pricing(measured=True)` times this machine). Cells that do not train are priced with the rates of
+    the precision their study's training resolves to, so one measurement serves a model and dtype."""
+    pricing = pricing or cost.Pricing(measured=False)
+    todo = cells if cells is not None else p.cells
+    groups: dict[tuple[str, str], list[Cell]] = {}
+    for cell in todo:
+        cell.estimate = cell.learner.plan(cell.job, cell.options).estimate()
         if cell.model not in p.params:
-            p.params[cell.model] = parameter_count(cell.job.model)
-        cell.estimate = est
-        cell.seconds = SETUP_SECONDS + sum(phase_seconds(est, p.params[cell.model], cell.job.dtype).values())
-
-
-def phase_seconds(est: Estimate, params: int, dtype: str = "float32") -> dict[str, float]:
-    """Seconds per phase on the reference machine: training at the cell's precision, scoring and generating with
-    weights in `dtype` (resolved)."""
-    scale = params / REFERENCE_PARAMS
-    train_speedup = BF16_TRAIN_SPEEDUP if est.precision == "bf16" else 1.0
-    score_speedup = BF16_SCORE_SPEEDUP if dtype == "bfloat16" else 1.0
-    return {
-        "training": scale * (est.train_tokens / TRAIN_TOKENS_PER_S + est.train_steps * STEP_SECONDS) / train_speedup,
-        "scoring": scale / score_speedup * ((est.score_tokens - est.prefill_tokens) / SCORE_TOKENS_PER_S
-                                            * (1 + est.context_tokens / ATTENTION_TOKENS)
-                                            + est.prefill_tokens / PREFILL_TOKENS_PER_S),
-        "generating": est.generate_tokens * scale / GENERATE_TOKENS_PER_S,  # bf16 generation: not measured
-    }
-
-
-def flops(est: Estimate, params: int) -> float:
-    """Floating-point operations of a cell: 6 per parameter per trained token, 2 per scored or generated one
-    (the usual transformer approximation; attention over long contexts and padding come on top)."""
-    return params * (6.0 * est.train_tokens + 2.0 * (est.score_tokens + est.generate_tokens))
-
-
-def gpu_hours(p: Grid, cells: list[Cell], tflops: float) -> tuple[float, float]:
-    """Total FLOPs of the cells and the GPU-hours they take at `tflops` effective TFLOP/s per GPU."""
-    total = sum(flops(c.estimate, p.params[c.model]) for c in cells if c.estimate)
-    return total, total / (tflops * 1e12) / 3600
-
-
-def fmt_seconds(s: float) -> str:
-    s = int(round(s))
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+            p.params[cell.model] = cost.parameter_count(cell.job.model)
+        groups.setdefault((cell.job.model, cell.job.dtype), []).append(cell)
+    for (model, dtype), group in groups.items():
+        trained = {c.estimate.precision for c in group if c.estimate.train_steps}
+        first = sorted(trained)[0] if trained else precision.resolve("auto", p.study.config.device)
+        generate = any(c.estimate.generate_tokens for c in group)
+        rates = {prec: pricing.rates(model, dtype, prec, train=prec in trained, generate=generate)
+                 for prec in sorted(trained | {first})}
+        for c in group:
+            c.rates = rates.get(c.estimate.precision, rates[first])
+            c.seconds = cost.cell_seconds(c.estimate, p.params[c.model], dtype, c.rates)
 
 
 # ------------------------------------------------------------------ running
@@ -352,8 +296,8 @@ def run(p: Grid, out: Path, shard: tuple[int, int] | None = None, log=None, show
         inner = bar.add_task("", total=1)
         planned = 0.0
         for n, cell in enumerate(pending, 1):
-            weights = phase_seconds(cell.estimate or Estimate(), p.params.get(cell.model, int(REFERENCE_PARAMS)),
-                                    cell.job.dtype)
+            weights = cost.phase_seconds(cell.estimate or Estimate(),
+                                         p.params.get(cell.model, int(cost.REFERENCE_PARAMS)), cell.job.dtype, cell.rates)
             reporter = _Reporter(bar, overall, inner, weights, f"[{n}/{len(pending)}] {cell.label}")
             job = replace(cell.job, reporter=reporter, log=log if main else (lambda msg: None), loader=loader)
             if cell.learner.trains:
@@ -362,8 +306,8 @@ def run(p: Grid, out: Path, shard: tuple[int, int] | None = None, log=None, show
             planned += cell.seconds
             bar.update(overall, completed=planned)
             if timing is not None:
-                log(f"[{n}/{len(pending)}] {cell.label}: done in {fmt_seconds(timing['seconds'])} "
-                    f"(estimated {fmt_seconds(cell.seconds)})")
+                log(f"[{n}/{len(pending)}] {cell.label}: done in {cost.fmt_seconds(timing['seconds'])} "
+                    f"(estimated {cost.fmt_seconds(cell.seconds)})")
     return pending
 
 
