@@ -83,7 +83,7 @@ def register(app: typer.Typer) -> None:
                 f"{'this machine' if pricing.measured else 'the reference machine'} (training at each cell's "
                 f"precision)",
                 highlight=False)
-            console.print(pricing.summary(), highlight=False)
+            show.print(pricing.summary(), highlight=False)
             if dry_run:
                 total, hours = cost.gpu_hours(plan, todo, gpu_tflops)
                 show.print(f"on GPUs: ~{total:.2e} FLOPs = ~{hours:.2f} GPU-hours at {gpu_tflops:g} effective "

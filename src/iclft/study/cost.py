@@ -146,17 +146,17 @@ def machine(device: str | None = None) -> str:
     if dev.startswith("cuda"):
         name = torch.cuda.get_device_name(torch.device(dev))
     else:
-        model, flags = platform.processor() or platform.machine(), ""
+        model, flags = "", ""
         try:
             for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
                 key, _, value = line.partition(":")
-                if key.strip() == "model name" and model == (platform.processor() or platform.machine()):
+                if key.strip() == "model name" and not model:
                     model = value.strip()
                 elif key.strip() == "flags" and not flags:
                     flags = hashlib.sha256(" ".join(sorted(value.split())).encode()).hexdigest()[:12]
         except OSError:
             pass
-        name = f"{model} flags:{flags}" if flags else model
+        name = f"{model or platform.machine()} flags:{flags or '?'}"
     return f"{name}; {dev}; torch {torch.__version__}; {torch.get_num_threads()} threads"
 
 
@@ -164,7 +164,7 @@ def machine(device: str | None = None) -> str:
 class Measurement:
     rates: Rates
     model: str  # the model measured (the study's, or the embedded one scaled by parameters)
-    seconds: float  # how long measuring took (0 when reused)
+    seconds: float  # how long measuring took (when reused: the stored figure)
     reused: bool
 
 
@@ -183,7 +183,7 @@ def measure(model: str, dtype: str, precision: str, device: str | None = None, *
     measured = model
     if dev == "cpu" and params > MEASURE_MAX_PARAMS_CPU:
         measured = models.DEFAULT_MODEL
-    key = {"version": COST_VERSION, "machine": machine(device), "model": str(models.resolve(measured)),
+    key = {"version": COST_VERSION, "machine": machine(device), "model": str(models.resolve(measured).resolve()),
            "params": parameter_count(measured), "dtype": dtype, "precision": precision}
     path = _cache_file(key)
     if path.exists():
@@ -234,8 +234,6 @@ def _questions(n: int, words: int = 6):
 
 
 def _measure(model: str, dtype: str, precision: str, device: str | None, train: bool, generate: bool) -> Rates:
-    import torch
-
     from iclft import scoring
     from iclft.learners import tokens
 
@@ -279,7 +277,6 @@ def _measure(model: str, dtype: str, precision: str, device: str | None, train: 
     else:
         ref = reference(dtype, precision)
         rates = replace(rates, train_tokens_per_s=ref.train_tokens_per_s * speed, step_seconds=ref.step_seconds / speed)
-    torch.set_grad_enabled(True)
     return rates
 
 
@@ -301,14 +298,17 @@ def _generation_rate(lm, clock: _Clock, rows: int = 32, prompt: int = 16, new: i
         return clock.now() - t0
 
     short, long = run(1), run(1 + new)
-    return rows * new / max(long - short, 1e-6)
+    if long - short < 0.2 * long:  # noise (a busy machine) swamped the difference: count every step as decoding
+        return rows * (1 + new) / long
+    return rows * new / (long - short)
 
 
 def _training_rates(rates: Rates, model: str, precision: str, device: str | None, clock: _Clock,
                     load_seconds: float) -> Rates:
     """Seconds per optimizer step of the real fine-tuning loop at two batch sizes (a few steps each, the first
     dropped): the fixed cost per step and the cost per token. Plus a fine-tuning cell's fixed costs: loading
-    the fp32 weights twice (to train, then to score the result) and writing them."""
+    the fp32 weights, the trainer's set-up and first step beyond a usual one, writing the weights and loading them
+    to score."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -336,19 +336,24 @@ def _training_rates(rates: Rates, model: str, precision: str, device: str | None
                 stamps.append(clock.now())
 
         opts = FTOptions(max_steps=3, batch_size=batch, precision=precision, lr=1e-5)
+        called = clock.now()
         with tempfile.TemporaryDirectory(prefix="iclft-cost-") as work:
             train(net, tokenizer, features, opts, 0, Path(work), _Stamps(), device)
-        # stamps: start, then each step's end; the first step (allocations, the optimizer's state) is dropped
-        points.append((length * batch, min(b - a for a, b in zip(stamps[2:], stamps[3:]))))
-    (n1, s1), (n2, s2) = points
-    per_token = max((s2 - s1) / (n2 - n1), 1e-7)
+        # stamps: the loop's start, then each step's end; the first step (allocations, the optimizer's state) is
+        # a fixed cost of the run, like the trainer's set-up before the loop
+        seconds = min(b - a for a, b in zip(stamps[2:], stamps[3:]))
+        points.append((length * batch, seconds, stamps[2] - called - seconds))
+    (n1, s1, fixed1), (n2, s2, fixed2) = points
+    per_token = (s2 - s1) / (n2 - n1)
+    if per_token <= 0.1 * s2 / n2:  # noise (a busy machine) swamped the difference: all of a step is per token
+        per_token = s2 / n2
     step = max(s1 - per_token * n1, 0.0)
     t0 = clock.now()
     with tempfile.TemporaryDirectory(prefix="iclft-cost-") as work:
         net.save_pretrained(work)
         saved = clock.now() - t0
     return replace(rates, train_tokens_per_s=1 / per_token, step_seconds=step,
-                   ft_seconds=fp32_load + saved + load_seconds)
+                   ft_seconds=fp32_load + min(fixed1, fixed2) + saved + load_seconds)
 
 
 class Pricing:
