@@ -61,11 +61,11 @@ class Rates:
     params: int = int(REFERENCE_PARAMS)  # of the model measured; other models scale by their parameter count
 
 
-# The reference machine (fp32), fitted on the quick study's cells of 2026-11 (bf16 on that CPU, divided by the
-# speedups above): full fine-tuning ~135 tokens/s plus a fixed cost per optimizer step (AdamW over every weight, the
-# weights' casts, dense embedding gradients); scoring ~500 question tokens/s, a question after a 1,200-token context
-# costing twice as much per token; a context's prefill (one long batch) ~870 tokens/s; generation ~200 new tokens/s
-# on local-augmentation prompts (96 prompts, 96 new tokens at most).
+# The reference machine (fp32), fitted on the quick study's cells as measured at commit d031bc2 (2026-11-30; bf16
+# on that CPU, divided by the speedups above): full fine-tuning ~135 tokens/s plus a fixed cost per optimizer step
+# (AdamW over every weight, the weights' casts, dense embedding gradients); scoring ~500 question tokens/s, a
+# question after a 1,200-token context costing twice as much per token; a context's prefill (one long batch) ~870
+# tokens/s; generation ~200 new tokens/s on local-augmentation prompts (96 prompts, 96 new tokens at most).
 REFERENCE = Rates(train_tokens_per_s=135.0, step_seconds=0.5, score_tokens_per_s=500.0, prefill_tokens_per_s=870.0,
                   attention_tokens=1200.0, generate_tokens_per_s=200.0)
 
@@ -234,7 +234,7 @@ def _questions(n: int, words: int = 6):
 
 
 def _measure(model: str, dtype: str, precision: str, device: str | None, train: bool, generate: bool) -> Rates:
-    from iclft import scoring
+    from iclft.scoring import likelihood as scoring
     from iclft.learners import tokens
 
     dev = models.pick_device(device)
