@@ -42,21 +42,33 @@ def test_reference_pricing_by_env(monkeypatch):
     assert "reference" in pricing.summary()
 
 
-def test_measures_the_embedded_model_once(tmp_path, monkeypatch):
+def _measured(tmp_path, monkeypatch, train: bool):
+    """Time the embedded model in fp32 twice with a private cache: (rates, first Pricing, second Pricing)."""
     (tmp_path / "models").symlink_to(models.cache_dir() / "models")
     monkeypatch.setenv("ICLFT_CACHE", str(tmp_path))
     monkeypatch.delenv("ICLFT_COST", raising=False)
-    pricing = cost.Pricing()
-    rates = pricing.rates(models.DEFAULT_MODEL, "float32", "fp32")
-    fields = [v for k, v in vars(rates).items() if k not in ("params", "step_seconds")]
+    key = (models.DEFAULT_MODEL, "float32", "fp32")
+    first, again = cost.Pricing(), cost.Pricing()
+    rates = first.rates(*key, train=train)
+    assert not first.measurements[key].reused and first.measurements[key].seconds > 0
+    assert "timed this machine" in first.summary()
+    assert len(list((tmp_path / "cost").glob("*.json"))) == 1
+    assert again.rates(*key, train=train) == rates and again.measurements[key].reused  # cached: nothing timed
+    assert "reused" in again.summary()
+    fields = [v for k, v in vars(rates).items() if k not in ("params", "step_seconds", "ft_seconds")]
     assert all(math.isfinite(v) and v > 0 for v in fields) and rates.step_seconds >= 0
     assert 1.3e8 < rates.params < 1.4e8  # measured on the model itself, not scaled
-    first = pricing.measurements[(models.DEFAULT_MODEL, "float32", "fp32")]
-    assert not first.reused and first.seconds > 0 and "timed this machine" in pricing.summary()
-    assert len(list((tmp_path / "cost").glob("*.json"))) == 1
-    again = cost.Pricing()
-    assert again.rates(models.DEFAULT_MODEL, "float32", "fp32") == rates  # the cached figures, nothing timed
-    assert again.measurements[(models.DEFAULT_MODEL, "float32", "fp32")].reused
-    assert "reused" in again.summary()
-    # a request the cache does not cover (here: none) is answered from it too when it covers more
+    return rates
+
+
+def test_measures_scoring_on_the_embedded_model_once(tmp_path, monkeypatch):
+    rates = _measured(tmp_path, monkeypatch, train=False)
+    assert rates.score_tokens_per_s != cost.REFERENCE.score_tokens_per_s
+    # a request for training is not covered by these figures: it is timed (not here: the slow test below)
     assert cost.measure(models.DEFAULT_MODEL, "float32", "fp32", train=False, generate=False).reused
+
+
+@pytest.mark.slow
+def test_measures_training_on_the_embedded_model_once(tmp_path, monkeypatch):
+    rates = _measured(tmp_path, monkeypatch, train=True)
+    assert rates.ft_seconds > 0 and rates.train_tokens_per_s != cost.REFERENCE.train_tokens_per_s
