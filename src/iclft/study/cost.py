@@ -29,7 +29,7 @@ from typing import Any
 from iclft import models
 from iclft.learners import Estimate
 
-COST_VERSION = 1  # bump when what is measured changes (cached figures are keyed with it)
+COST_VERSION = 2  # bump when what is measured changes (cached figures are keyed with it)
 REFERENCE_PARAMS = 135e6
 SETUP_SECONDS = 2.0  # bookkeeping per cell (the base model stays loaded across cells)
 MEASURE_MAX_PARAMS_CPU = 500e6  # larger models are priced on a CPU from the embedded model's figures, scaled
@@ -247,7 +247,7 @@ def _measure(model: str, dtype: str, precision: str, device: str | None, train: 
     budget = scoring.default_batch_tokens(dev)
     qs = _questions(budget // 40)  # about one forward's worth of question tokens
     q_tokens = tokens.question_tokens(tok, qs)
-    ctx_len = 512 if cpu else 4096  # a long context, as ICL cells read (the prefill is timed on its own)
+    ctx_len = 2048 if cpu else 4096  # a long context, as ICL cells read (the prefill is timed on its own)
     sentence = " ".join(f"{q.prompt}{q.choices[0]}" for q in qs)
     ctx_ids = tok.encode(" ".join([sentence] * (1 + ctx_len // 100)), add_special_tokens=False)[:ctx_len]
     context = tok.decode(ctx_ids)
