@@ -30,7 +30,7 @@ say() { echo "$*" | tee -a "$out/summary.txt"; }
 
 # Preflight: a package mismatch (e.g. a pydantic-core wheel newer than the pinned pydantic accepts) fails every step;
 # stop at once with its message rather than spending the lease.
-$PY -c "import iclft.study.runner, iclft.scoring" 2>"$out/preflight.log" \
+$PY -c "import iclft.study.run, iclft.scoring.likelihood" 2>"$out/preflight.log" \
   || { tail -1 "$out/preflight.log"; echo "gpu.sh: iclft does not import here; fix the packages first"; exit 2; }
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || echo "no nvidia-smi"; } > "$out/gpu.txt" 2>&1
 $PY -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__, \

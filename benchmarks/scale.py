@@ -88,7 +88,7 @@ class Trained:
         finetune.train = counted
 
 
-def grid(tiny: bool) -> tuple[dict, dict]:
+def grid_config(tiny: bool) -> tuple[dict, dict]:
     """The quick study's reversals dataset and the conditions of the grid (label -> options)."""
     if tiny:
         data = {"reversals": {"params": {"n_facts": 6, "articles_per_fact": 1, "validation_facts": 2}}}
@@ -110,9 +110,9 @@ def grid(tiny: bool) -> tuple[dict, dict]:
 
 
 def run_grid(model: Path, tiny: bool, work: Path, deadline: float, busy: Busy, device: str) -> list[dict]:
-    from iclft.study import config, runner
+    from iclft.study import config, grid, run
 
-    data, conditions = grid(tiny)
+    data, conditions = grid_config(tiny)
     trained = Trained()
     rows = []
     for label, opts in conditions.items():
@@ -128,7 +128,7 @@ def run_grid(model: Path, tiny: bool, work: Path, deadline: float, busy: Busy, d
             torch.cuda.reset_peak_memory_stats()
         t0 = time.time()
         try:
-            runner.run(runner.plan(study), work / label, show_progress=False, log=lambda msg: None)
+            run.run_grid(grid.expand(study), work / label, show_progress=False, log=lambda msg: None)
             status = "ok"
         except torch.OutOfMemoryError:
             status = "OOM"

@@ -8,10 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from iclft.augment.audit import audit, read_augmentations
-from iclft.datasets.truth import normalize
 from iclft.cli import app
 from iclft.datasets.schema import Dataset, Document, Question
 from iclft.datasets.semantic.world import World
+from iclft.datasets.truth import normalize
 from iclft.errors import UserError
 
 

@@ -15,7 +15,7 @@ from iclft.augment.local import LocalGenerator
 from iclft.errors import UserError
 from iclft.learners import finetune
 from iclft.learners.augmented import BothOptions, matched_steps
-from iclft.study import config, runner
+from iclft.study import config, cost, grid, run
 
 DATA = {"reversals": {"params": {"n_facts": 2, "articles_per_fact": 1, "validation_facts": 0}}}
 
@@ -85,9 +85,9 @@ TINY = {
 def run_study(root, out: str):
     cfg = root / "study.yaml"
     cfg.write_text(yaml.safe_dump(TINY, sort_keys=False))
-    plan = runner.plan(config.load(cfg))
-    runner.estimate(plan)
-    runner.run(plan, root / out, show_progress=False, log=lambda m: None)
+    plan = grid.expand(config.load(cfg))
+    cost.estimate(plan)
+    run.run_grid(plan, root / out, show_progress=False, log=lambda m: None)
     return plan, next((root / out / "cells").iterdir())
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 
 import pytest
+from test_study_report import _fake_study, rec
 
 from iclft.errors import UserError
 from iclft.study import claims
 from iclft.study.report import Aggregate
 from iclft.study.results_page import write_results
-from test_study_report import _fake_study, rec
 
 
 def agg(condition, split, correct, n, chance=0.25, se=None):

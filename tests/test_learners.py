@@ -11,9 +11,9 @@ from iclft import models
 from iclft.datasets.schema import Dataset, Document, Question
 from iclft.errors import UserError
 from iclft.learners import Job, Work, finetune, get, icl, names
+from iclft.learners.finetune import Example, encode, examples
 from iclft.scoring import framing
 from iclft.scoring.exposure import score_exposure
-from iclft.learners.finetune import Example, encode, examples
 
 PAIRS = [("glon", "femp"), ("troff", "yomp"), ("dax", "wug"), ("blick", "zorp"), ("mip", "tasp"), ("crel", "vosk")]
 

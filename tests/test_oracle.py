@@ -14,11 +14,11 @@ from test_study import private_cache
 
 from iclft import learners, models
 from iclft.augment.audit import audit
-from iclft.datasets.truth import logic_for, units, world_judge
 from iclft.datasets import celebrities, registry, reversal_curse
+from iclft.datasets.truth import logic_for, units, world_judge
 from iclft.errors import UserError
 from iclft.learners import oracle
-from iclft.study import config, report, runner
+from iclft.study import config, cost, grid, report, run
 
 # the quick study's sizes (configs/quick.yaml), world seed 1
 PARAMS = {
@@ -142,10 +142,10 @@ def test_tiny_oracle_study_runs_and_is_labelled_a_control(tmp_path, monkeypatch,
         "tiny_model"))}}}
     cfg = tmp_path / "study.yaml"
     cfg.write_text(yaml.safe_dump(data, sort_keys=False))
-    plan = runner.plan(config.load(cfg))
-    runner.estimate(plan)
+    plan = grid.expand(config.load(cfg))
+    cost.estimate(plan)
     assert plan.cells[0].estimate.train_steps == 2 and plan.cells[0].estimate.train_tokens > 0
-    runner.run(plan, tmp_path / "out", show_progress=False, log=lambda m: None)
+    run.run_grid(plan, tmp_path / "out", show_progress=False, log=lambda m: None)
     cell = next((tmp_path / "out" / "cells").iterdir())
     info = json.loads((cell / "cell.json").read_text())["info"]
     assert info["control"] is True and info["oracle_documents"] == 6 and info["steps"] == 2
@@ -154,4 +154,4 @@ def test_tiny_oracle_study_runs_and_is_labelled_a_control(tmp_path, monkeypatch,
     assert len(added) == 6 and all(a["source"] == "oracle" for a in added)
     assert json.loads((cell / "audit.json").read_text())["verdicts"]["false"] == 0
     text = report.write_report(tmp_path / "out").read_text()
-    assert "| split | ft_aug_oracle (control) |" in text and "| celebrities | ft_aug_oracle (control) |" in text
+    assert "| split | ft_aug_oracle (CONTROL) |" in text and "| celebrities | ft_aug_oracle (CONTROL) |" in text

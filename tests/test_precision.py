@@ -10,7 +10,7 @@ import torch
 from iclft import models, precision
 from iclft.datasets.schema import Document
 from iclft.learners.finetune import FTOptions, cache_key, examples
-from iclft.study import config, runner
+from iclft.study import config, grid
 
 
 def test_auto_is_bf16_on_a_cpu_with_bf16_instructions_else_fp32(monkeypatch):
@@ -61,7 +61,7 @@ def test_study_cells_key_and_record_the_resolved_precision(monkeypatch):
     specs = {}
     for has in (True, False):
         monkeypatch.setattr(precision, "cpu_has_bf16", lambda has=has: has)
-        cells = runner.plan(config.from_dict(data, Path("study.yaml"))).cells
+        cells = grid.expand(config.from_dict(data, Path("study.yaml"))).cells
         specs[has] = {c.condition: c for c in cells}
     assert specs[True]["ft"].spec["options"]["precision"] == "bf16"
     assert specs[False]["ft"].spec["options"]["precision"] == "fp32"
@@ -81,7 +81,7 @@ def test_dtype_auto_is_resolved_before_cells_and_generators_are_keyed(monkeypatc
         monkeypatch.setattr(precision, "cpu_has_bf16", lambda has=has: has)
         assert models.resolve_dtype("auto", "cpu") == ("bfloat16" if has else "float32")
         assert models.resolve_dtype("float16", "cpu") == "float16"
-        (cells[has],) = runner.plan(config.from_dict(data, Path("study.yaml"))).cells
+        (cells[has],) = grid.expand(config.from_dict(data, Path("study.yaml"))).cells
         assert LocalGenerator(models.DEFAULT_MODEL, device="cpu").identity["dtype"] == cells[has].job.dtype
     assert (cells[True].spec["dtype"], cells[False].spec["dtype"]) == ("bfloat16", "float32")
     assert cells[True].job.dtype == "bfloat16" and cells[True].key != cells[False].key

@@ -6,13 +6,12 @@ from __future__ import annotations
 import csv
 
 import pytest
+from test_study import TINY, run_uninterrupted
 
 from iclft.errors import UserError
 from iclft.study import claims
 from iclft.study.results_page import check_notes, write_results
 from iclft.study.store import Store
-from test_ft_ddp import make_tiny_model
-from test_study import TINY, run_uninterrupted
 
 FT = {"max_steps": 1, "batch_size": 2}
 # Labels that lie: the verified augmentation (reads the world) is called `my_method`, the oracle `ft_aug_local`.
@@ -30,11 +29,11 @@ RELABELLED = {
 
 
 @pytest.fixture(scope="module")
-def relabelled(tmp_path_factory):
+def relabelled(tmp_path_factory, tiny_model):
     """The relabelled study on a tiny random model (only the plumbing of labels is checked), and a second study
     with the pretrained condition alone."""
     root = tmp_path_factory.mktemp("relabelled")
-    model = {"micro": {"path": str(make_tiny_model(root / "model"))}}
+    model = {"micro": {"path": str(tiny_model)}}
     (root / "a").mkdir()
     (root / "b").mkdir()
     _, out, _, _ = run_uninterrupted(root / "a", {**RELABELLED, "models": model})

@@ -98,14 +98,14 @@ def test_safetensors_weights_offload_without_a_folder(tiny):
 
 
 def test_study_model_placement_reaches_the_jobs_but_not_the_cell_keys(tmp_path):
-    from iclft.study import config, runner
+    from iclft.study import config, grid
 
     data = {"datasets": {"reversals": {"params": {"n_facts": 4, "validation_facts": 1}}},
             "models": {"m": {"path": models.DEFAULT_MODEL}}, "conditions": {"pretrained": {}, "ft": {"max_steps": 2}}}
-    plain = runner.plan(config.from_dict(data, tmp_path / "s.yaml"))
+    plain = grid.expand(config.from_dict(data, tmp_path / "s.yaml"))
     data["models"]["m"].update(device_map="auto", max_memory={0: "70GiB", "cpu": "100GiB"}, offload_folder="off")
     study = config.from_dict(data, tmp_path / "s.yaml")
-    placed = runner.plan(study)
+    placed = grid.expand(study)
     place = Placement("auto", ((0, "70GiB"), ("cpu", "100GiB")), str(tmp_path / "off"))
     assert study.models[0].placement == place and all(c.job.placement == place for c in placed.cells)
     assert [c.key for c in placed.cells] == [c.key for c in plain.cells]  # where weights sit changes no score
@@ -143,16 +143,15 @@ base = AutoModelForCausalLM.from_pretrained(model_dir).state_dict()
 '''
 
 
-def test_fsdp_config_launch_gathers_and_caches_the_full_model(tmp_path):
+def test_fsdp_config_launch_gathers_and_caches_the_full_model(tmp_path, tiny_model):
     """configs/accelerate/fsdp.yaml in a 2-process CPU launch. accelerate (1.15) shards only on GPU-type
     launches: on a CPU it runs the processes data-parallel (AcceleratorState keeps MULTI_CPU and drops the FSDP
     plugin), so this checks the launch config and iclft's FSDP path (every rank gathers through
     trainer.save_model, rank 0 reloads and caches), not the sharding itself (that needs GPUs: benchmarks/gpu.sh)."""
-    from test_ft_ddp import launch, make_tiny_model
+    from test_ft_ddp import launch
 
     root = Path(__file__).resolve().parents[1]
-    model_dir = make_tiny_model(tmp_path / "tiny")
-    launch(tmp_path, FSDP_WORKER, model_dir, 29531, ["--config_file", str(root / "configs/accelerate/fsdp.yaml")])
+    launch(tmp_path, FSDP_WORKER, tiny_model, 29531, ["--config_file", str(root / "configs/accelerate/fsdp.yaml")])
     ranks = [json.loads((tmp_path / f"rank{i}.json").read_text()) for i in (0, 1)]
     assert all(r["fsdp"] and r["world_size"] == 2 for r in ranks)
     version, state_dict, checkpointing, reshard, wrap = ranks[0]["plugin"]
@@ -161,16 +160,15 @@ def test_fsdp_config_launch_gathers_and_caches_the_full_model(tmp_path):
     assert len(ranks[0]["losses"]) == 3 and ranks[0]["losses"][-1] < ranks[0]["losses"][0]
 
 
-def test_gathered_lora_adapter_reloads_to_the_trained_model(tmp_path):
+def test_gathered_lora_adapter_reloads_to_the_trained_model(tmp_path, tiny_model):
     """The FSDP path's reload (`_reload`: base + the saved adapter, merged) equals merging the trained model."""
     import torch
-    from test_ft_ddp import make_tiny_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from iclft.datasets.schema import Document
     from iclft.learners import finetune
 
-    model_dir = make_tiny_model(tmp_path / "tiny")
+    model_dir = tiny_model
     tok = AutoTokenizer.from_pretrained(model_dir)
     opts = finetune.FTOptions(lr=3e-3, max_steps=2, batch_size=2, precision="fp32", lora={"r": 4})
     docs = [Document(id=f"d{i}", text=f"The glon{i} are heavier than the femp{i}.") for i in range(4)]
@@ -196,17 +194,17 @@ def test_memory_options_leave_default_keys_unchanged():
         FTOptions(optim="adamw_fast")
 
 
-def test_score_cli_takes_a_device_map_and_rejects_bad_caps(tiny, tmp_path):
-    from test_score_cli import run_score
+def test_score_cli_takes_a_device_map_and_rejects_bad_caps(tiny, tmp_path, cli):
+    from test_score_cli import _questions
     from typer.testing import CliRunner
 
     from iclft.cli import app
 
-    lines = [json.dumps(q.model_dump()) for q in QUESTIONS]
-    split, out = run_score(tmp_path, lines, "--model", str(tiny), "--device", "cpu", "--dtype", "float32",
-                           "--device-map", "auto", "--max-memory", "cpu=8MB")
+    args = _questions(tmp_path, [json.dumps(q.model_dump()) for q in QUESTIONS])
+    split = cli(*args, "--model", tiny, "--device", "cpu", "--dtype", "float32", "--device-map", "auto",
+                "--max-memory", "cpu=8MB")
     assert split.returncode == 0, split.stderr[-2000:]
-    got = [json.loads(x)["logprobs"] for x in out.read_text().splitlines()]
+    got = [json.loads(x)["logprobs"] for x in (tmp_path / "out.jsonl").read_text().splitlines()]
     want = score_questions(models.load(tiny, device="cpu", dtype="float32"), QUESTIONS)
     assert all(g == pytest.approx(w.logprobs, abs=1e-3) for g, w in zip(got, want))
     bad_out = tmp_path / "bad.jsonl"

@@ -19,7 +19,7 @@ import yaml
 
 from iclft import models
 from iclft.learners import finetune
-from iclft.study import config, cost, runner
+from iclft.study import config, cost, grid, run
 from iclft.study.report import write_report
 from iclft.study.store import Store
 
@@ -56,10 +56,10 @@ def run_uninterrupted(root: Path, data: dict):
     old = os.environ.get("ICLFT_CACHE")
     os.environ["ICLFT_CACHE"] = env["ICLFT_CACHE"]
     try:
-        plan = runner.plan(config.load(cfg))
-        runner.estimate(plan)
+        plan = grid.expand(config.load(cfg))
+        cost.estimate(plan)
         t0 = time.time()
-        runner.run(plan, root / "A", show_progress=False, log=lambda m: None)
+        run.run_grid(plan, root / "A", show_progress=False, log=lambda m: None)
         seconds = time.time() - t0
     finally:
         if old is None:
@@ -156,8 +156,8 @@ def test_shards_write_disjoint_cells_into_one_layout(micro, tmp_path):
     out = tmp_path / "S"
     ran = []
     for shard in ((1, 2), (0, 2)):
-        plan = runner.plan(study)
-        ran.append([c.seed for c in runner.run(plan, out, shard, show_progress=False, log=lambda m: None)])
+        plan = grid.expand(study)
+        ran.append([c.seed for c in run.run_grid(plan, out, shard, show_progress=False, log=lambda m: None)])
     assert ran == [[1], [0]]
     keys = Store(out).done_cells()
     assert len(keys) == 2
@@ -165,7 +165,7 @@ def test_shards_write_disjoint_cells_into_one_layout(micro, tmp_path):
     same = [k for k in keys if k in Store(ref).done_cells()]
     assert len(same) == 1
     assert list(Store(out).records(same[0])) == list(Store(ref).records(same[0]))
-    assert runner.run(runner.plan(study), out, (0, 2), show_progress=False) == []  # nothing left to do
+    assert run.run_grid(grid.expand(study), out, (0, 2), show_progress=False) == []  # nothing left to do
 
 
 def test_model_labels_sharing_a_path_load_their_own_dtype(tmp_path, tiny_model):

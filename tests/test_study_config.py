@@ -54,14 +54,14 @@ def test_valid_config_resolves_labels_kinds_and_overrides():
 
 
 def test_a_condition_can_be_restricted_to_some_datasets():
-    from iclft.study import runner
+    from iclft.study import grid
 
     data = with_(conditions={"pretrained": {}, "icl": {"datasets": ["syllogisms"]}})
     data["datasets"]["syllogisms"] = {"params": {"n_items": 4, "validation_items": 1}}
     study = config.from_dict(data, Path("/x/study.yaml"))
     assert study.conditions[1].datasets == ("syllogisms",)
     assert study.normalized()["conditions"]["icl"]["datasets"] == ["syllogisms"]
-    cells = runner.plan(study).cells
+    cells = grid.expand(study).cells
     assert [(c.dataset, c.condition) for c in cells] == [
         ("reversals", "pretrained"), ("syllogisms", "pretrained"), ("syllogisms", "icl")]
 
@@ -108,7 +108,7 @@ def test_cli_reports_config_errors_on_one_line_and_exits_2(tmp_path, cli):
     broken = tmp_path / "broken.yaml"
     broken.write_text("datasets: [reversals\n")
     for path, expected in ((bad, "conditions.icl.selection"), (broken, "invalid YAML"),
-                           (tmp_path / "missing.yaml", "config file not found")):
+                           (tmp_path / "missing.yaml", "no such config file")):
         r = cli("study", path, "--dry-run", "--out", tmp_path)
         assert r.returncode == 2, r.stderr
         lines = r.stderr.strip().splitlines()
@@ -131,16 +131,20 @@ def test_conditions_command_lists_every_registered_condition_and_its_options():
 def test_every_claim_the_quick_study_runs_rests_on_at_least_30_test_questions():
     from collections import Counter
 
-    from iclft.study import claims, runner
+    from iclft.study import claims, grid
 
     study = config.load(ROOT / "configs" / "quick.yaml")
-    planned = runner.plan(study).cells
-    cells = {(c.dataset, c.condition) for c in planned}
-    run = [c for c in claims.PAPER if (c.dataset, c.a) in cells and (c.b is None or (c.dataset, c.b) in cells)]
+    planned = grid.expand(study).cells
+    ran = {(c.dataset, c.kind, c.control) for c in planned}  # what each cell is, as claims select it
+
+    def has(dataset, select):
+        return select is None or (dataset, select.kind, select.control) in ran
+
+    run = [c for c in claims.PAPER if has(c.dataset, c.a) and has(c.dataset, c.b)]
     assert {c.dataset for c in run} >= {"reversals", "syllogisms", "celebrities", "semantic"}
     built: dict = {}
     for name, seed in {(c.dataset, c.seed) for c in planned if c.dataset in {r.dataset for r in run}}:
-        dataset, _ = runner.build_dataset(study, name, seed, built)  # as the runner builds the cells' datasets
+        dataset, _ = grid.build_dataset(study, name, seed, built)  # as the runner builds the cells' datasets
         counts = Counter(q.split for q in dataset.test)
         for claim in (c for c in run if c.dataset == name):
             assert counts[claim.split] >= 30, (name, claim.split, counts[claim.split])

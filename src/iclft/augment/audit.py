@@ -29,8 +29,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from iclft.datasets.truth import Logic, judge_sentence, logic_for, normalize, units
 from iclft.datasets.schema import Dataset, Question
+from iclft.datasets.truth import Logic, judge_sentence, logic_for, normalize, units
 from iclft.errors import UserError
 from iclft.io import iter_jsonl, read_json
 

@@ -49,7 +49,6 @@ from iclft.datasets.schema import Document
 from iclft.errors import UserError
 from iclft.text import split_sentences
 
-
 # Drop reasons in the order applied: the rules of `postprocess`, then the model's self-verification, then the control.
 REASONS = (*RULES, "unsupported", "not_true")
 SELF_VERIFY = 0.0  # nats per token over the `words` baseline; docs/augmentation.md "Validation" for the measurement

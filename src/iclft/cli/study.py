@@ -21,7 +21,8 @@ def _summary_table(p, shard, store):
         mine = shard is None or c.index % shard[1] == shard[0]
         status = "done" if store.is_done(c.key) else ("pending" if mine else "other shard")
         est = c.estimate
-        t.add_row(str(c.index), c.dataset, c.condition, c.model, str(c.seed),
+        label = f"{c.condition} (CONTROL)" if c.control else c.condition  # reads the answers: a control
+        t.add_row(str(c.index), c.dataset, label, c.model, str(c.seed),
                   f"{est.train_tokens:,}" if est else "", f"{est.score_tokens:,}" if est else "",
                   fmt_seconds(c.seconds) if est else "", status)
     return t
@@ -47,7 +48,7 @@ def register(app: typer.Typer) -> None:
         from iclft import distributed
         from iclft.progress import console, output
         from iclft.study import config as cfgmod
-        from iclft.study import cost, runner
+        from iclft.study import cost, grid, run
         from iclft.study.report import write_report
         from iclft.study.store import Store
 
@@ -62,17 +63,17 @@ def register(app: typer.Typer) -> None:
         folder = out or (Path(st.config.out) if st.config.out else None)
         if folder is None:
             raise UserError(f"{config}: no output folder: set `out:` in the config or pass --out")
-        part = runner.parse_shard(shard)
-        plan = runner.plan(st)
+        part = grid.parse_shard(shard)
+        study_grid = grid.expand(st)
         store = Store(folder)
-        mine = [c for c in plan.cells if part is None or c.index % part[1] == part[0]]
+        mine = grid.mine(study_grid, part)
         todo = [c for c in mine if not store.is_done(c.key)]
         main = distributed.is_main()  # under `accelerate launch`, the other ranks only help fine-tune
         pricing = cost.Pricing(measured=main, device=st.config.device)  # times this machine once (cached)
-        runner.estimate(plan, todo if not dry_run else None, pricing)
+        cost.estimate(study_grid, todo if not dry_run else None, pricing)
         show = output() if dry_run else console  # a dry run's estimates are its result; a run's are its log
         if dry_run and main:
-            show.print(_summary_table(plan, part, store))
+            show.print(_summary_table(study_grid, part, store))
         if main:
             train = sum(c.estimate.train_tokens for c in todo if c.estimate)
             scored = sum(c.estimate.score_tokens for c in todo if c.estimate)
@@ -85,16 +86,16 @@ def register(app: typer.Typer) -> None:
                 highlight=False)
             show.print(pricing.summary(), highlight=False)
             if dry_run:
-                total, hours = cost.gpu_hours(plan, todo, gpu_tflops)
+                total, hours = cost.gpu_hours(study_grid, todo, gpu_tflops)
                 show.print(f"on GPUs: ~{total:.2e} FLOPs = ~{hours:.2f} GPU-hours at {gpu_tflops:g} effective "
                               f"TFLOP/s (6 FLOPs per parameter per trained token, 2 per scored or generated one; "
                               f"--gpu-tflops to change)", highlight=False)
         if dry_run:
             return
-        runner.run(plan, folder, part)
+        run.run_grid(study_grid, folder, part)
         if not main:
             return
-        remaining = [c for c in plan.cells if not store.is_done(c.key)]
+        remaining = [c for c in study_grid.cells if not store.is_done(c.key)]
         if remaining:
             console.print(f"{len(remaining)} cells of other shards remain; when they finish: iclft report {folder}",
                           highlight=False)

@@ -199,7 +199,8 @@ class AugmentedTraining:
         results = []
         for work in self.plans:
             if cached_only and work.to_generate:
-                work = generation_plan(work.documents, generator, work.options, self.cache)  # the main process generated since
+                # the main process generated since this plan was made
+                work = generation_plan(work.documents, generator, work.options, self.cache)
                 if work.to_generate:
                     raise RuntimeError(f"rank {distributed.rank()}: {work.to_generate} generations are not in the "
                                        f"cache {self.cache.root} after the main process generated them (is it shared "

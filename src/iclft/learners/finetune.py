@@ -36,8 +36,8 @@ from iclft import distributed, models, precision
 from iclft.datasets.schema import Document
 from iclft.io import atomic_dir, dumps, read_json, write_json
 from iclft.learners import Condition, Estimate, Exposure, Job, Reporter, tokens
-from iclft.scoring.framing import DEFAULT_INSTRUCTION, Format
 from iclft.precision import Precision
+from iclft.scoring.framing import DEFAULT_INSTRUCTION, Format
 from iclft.text import split_sentences
 
 FT_VERSION = 1  # bump when the recipe changes what a cached model contains

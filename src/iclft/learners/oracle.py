@@ -14,8 +14,8 @@ the semantic world the statements inheritance entails, celebrities each person's
 No test leakage: besides the phrasings above, any phrasing that is, or has a sentence that is, the text of a
 test or validation question with any of its choices (lower case, spaces and end punctuation aside) is
 dropped before dealing. Dealing is round-robin over the facts (seeded order), each round taking the next
-phrasing of each fact, so the facts are covered evenly; when every phrasing is used the rounds repeat. Every added sentence is true in the
-dataset's world (`iclft.datasets.truth`); the cell's `audit` artifact shows it, as for ft_aug_*.
+phrasing of each fact, so the facts are covered evenly; when every phrasing is used the rounds repeat. Every added
+sentence is true in the dataset's world (`iclft.datasets.truth`); the cell's `audit` artifact shows it, as for ft_aug_*.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """What a cell costs: its `learners.Estimate` (tokens trained, scored, generated) priced in seconds on this machine.
 
-`measure()` times the work a study does, on its model at the dtype and precision its cells resolve to, in a few
-seconds: a training step of the real fine-tuning loop (`finetune.train`, HF Trainer) at two batch sizes (a fixed cost
+`estimate(grid)` fills every cell's `Estimate` (from its work plan, `learners.Work.estimate`) and its seconds.
+`measure()` times the work a study does, on its model at the dtype and precision its cells resolve to (15-30 s on a
+quiet 2-core CPU, once per machine): a training step of the real fine-tuning loop (`finetune.train`, HF Trainer) at two batch sizes (a fixed cost
 per optimizer step plus a cost per token), a forward over a batch of question tokens with and without a long context
 before it (how scoring per token grows with the context), the context's prefill, and a few generated tokens (their
 difference over two generation lengths). The figures are cached per (device: CPU model and flags or GPU name, torch
@@ -24,10 +25,14 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iclft import models
 from iclft.learners import Estimate
+from iclft.precision import resolve as resolve_precision
+
+if TYPE_CHECKING:
+    from iclft.study.grid import Cell, Grid
 
 COST_VERSION = 2  # bump when what is measured changes (cached figures are keyed with it)
 REFERENCE_PARAMS = 135e6
@@ -113,7 +118,7 @@ def flops(est: Estimate, params: int) -> float:
     return params * (6.0 * est.train_tokens + 2.0 * (est.score_tokens + est.generate_tokens))
 
 
-def gpu_hours(p, cells, tflops: float) -> tuple[float, float]:
+def gpu_hours(p: Grid, cells: list[Cell], tflops: float) -> tuple[float, float]:
     """Total FLOPs of a grid's cells and the GPU-hours they take at `tflops` effective TFLOP/s per GPU."""
     total = sum(flops(c.estimate, p.params[c.model]) for c in cells if c.estimate)
     return total, total / (tflops * 1e12) / 3600
@@ -234,8 +239,8 @@ def _questions(n: int, words: int = 6):
 
 
 def _measure(model: str, dtype: str, precision: str, device: str | None, train: bool, generate: bool) -> Rates:
-    from iclft.scoring import likelihood as scoring
     from iclft.learners import tokens
+    from iclft.scoring import likelihood as scoring
 
     dev = models.pick_device(device)
     clock = _Clock(dev)
@@ -384,3 +389,26 @@ class Pricing:
             scaled = f", scaled from {m.model} by parameters" if m.model != model else ""
             parts.append(f"{Path(model).name} {dtype}/{prec}: {how}{scaled}")
         return "; ".join(parts) or "nothing to price"
+
+
+def estimate(p: Grid, cells: list[Cell] | None = None, pricing: Pricing | None = None) -> None:
+    """Fill each cell's work estimate and its seconds, priced by `pricing` (default: the reference machine's
+    rates; `Pricing(measured=True)` times this machine). Cells that do not train are priced with the rates of
+    the precision their study's training resolves to, so one measurement serves a model and dtype."""
+    pricing = pricing or Pricing(measured=False)
+    todo = cells if cells is not None else p.cells
+    groups: dict[tuple[str, str], list[Cell]] = {}
+    for cell in todo:
+        cell.estimate = cell.learner.plan(cell.job, cell.options).estimate()
+        if cell.model not in p.params:
+            p.params[cell.model] = parameter_count(cell.job.model)
+        groups.setdefault((cell.job.model, cell.job.dtype), []).append(cell)
+    for (model, dtype), group in groups.items():
+        trained = {c.estimate.precision for c in group if c.estimate.train_steps}
+        first = sorted(trained)[0] if trained else resolve_precision("auto", p.study.config.device)
+        generate = any(c.estimate.generate_tokens for c in group)
+        rates = {prec: pricing.rates(model, dtype, prec, train=prec in trained, generate=generate)
+                 for prec in sorted(trained | {first})}
+        for c in group:
+            c.rates = rates.get(c.estimate.precision, rates[first])
+            c.seconds = cell_seconds(c.estimate, p.params[c.model], dtype, c.rates)

@@ -1,0 +1,167 @@
+"""Running a study's grid: each pending cell planned and exposed, its questions scored chunk by chunk and stored.
+
+Cells run in grid order. A cell's work plan (`learners.Work`) is made again when it runs, then exposed
+(fine-tuning, generation, contexts) and scored by `iclft.scoring.exposure`; records go to the store one atomic chunk
+at a time, so a study killed at any moment resumes with nothing lost or counted twice. Under `accelerate launch`,
+every rank runs the exposure of training conditions (data parallel) and only rank 0 scores and writes.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from iclft import distributed, models
+from iclft.datasets.schema import Question
+from iclft.learners import Estimate, Job
+from iclft.study import cost
+from iclft.study.grid import Cell, Grid, mine
+from iclft.study.store import Store
+
+
+def record(cell: Cell, part: str, q: Question, score, normalizations: list[str]) -> dict[str, Any]:
+    """The stored result of one question in one cell."""
+    preds = {n: score.pred(n) for n in normalizations}
+    rec = {
+        "cell": cell.key, "dataset": cell.dataset, "model": cell.model, "condition": cell.condition,
+        "seed": cell.seed, "part": part, "id": q.id, "split": q.split, "subtype": q.subtype,
+        "answer": q.answer, "correct_choices": sorted(q.correct_choices), "n_choices": len(q.choices),
+        "logprobs": score.logprobs, "n_tokens": score.n_tokens, "n_chars": score.n_chars,
+        "context_tokens": score.context_tokens, "pred": preds,
+        "correct": {n: q.is_correct(p) for n, p in preds.items()},
+    }
+    if score.calibration is not None:
+        rec["calibration"] = score.calibration
+    return rec
+
+
+def versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("iclft", "torch", "transformers", "accelerate", "peft", "bm25s"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def study_manifest(p: Grid) -> dict[str, Any]:
+    return {
+        "name": p.study.config.name,
+        "hash": p.study.hash,
+        "config": p.study.normalized(),
+        "cells": [{"key": c.key, "dataset": c.dataset, "model": c.model, "condition": c.condition,
+                   "kind": c.kind, "seed": c.seed, "control": c.control} for c in p.cells],
+    }
+
+
+class _ModelCache:
+    """Keeps the most recent base model loaded so consecutive cells on it load it once; keyed by everything
+    the load depends on (path, device, dtype), so model labels sharing a path keep their own dtype."""
+
+    def __init__(self) -> None:
+        self.key: tuple | None = None
+        self.lm = None
+
+    def __call__(self, name: str, device: str | None = None, dtype: str = models.DEFAULT_DTYPE,
+                 placement: models.Placement | None = None):
+        if self.key != (name, device, dtype, placement):
+            self.lm = None
+            self.lm = models.load(name, device=device, dtype=dtype, placement=placement)
+            self.key = (name, device, dtype, placement)
+        return self.lm
+
+    def release(self) -> None:
+        """Free the model (before fine-tuning, which loads its own copy and optimizer state)."""
+        self.key, self.lm = None, None
+
+
+def run_cell(cell: Cell, store: Store, normalizations: list[str], job: Job | None = None) -> dict[str, Any] | None:
+    """Plan and expose the condition, score the missing chunks, mark the cell done. Returns its timing.
+    `job`: the cell's job with its run-time hooks (default: the planned one)."""
+    from iclft.scoring.exposure import score_exposure
+
+    t0 = time.time()
+    job = job or cell.job
+    exposure = cell.learner.plan(job, cell.options).expose(job)
+    if not job.is_main:
+        return None
+    t_prep = time.time() - t0
+    store.clean_partial(cell.key)
+    done = store.done_chunks(cell.key)
+    chunk = job.chunk
+    chunks = [cell.parts[i : i + chunk] for i in range(0, len(cell.parts), chunk)]
+    todo = [i for i in range(len(chunks)) if i not in done]
+    job.reporter.start("scoring", sum(len(chunks[i]) for i in todo))
+    for i in todo:
+        scores = score_exposure(job, exposure, [q for _, q in chunks[i]])
+        store.write_chunk(cell.key, i, [record(cell, part, q, s, normalizations)
+                                        for (part, q), s in zip(chunks[i], scores)])
+    timing = {"seconds": round(time.time() - t0, 3), "prepare_seconds": round(t_prep, 3),
+              "estimated_seconds": round(cell.seconds, 1), "resumed_chunks": len(done),
+              **exposure.timing}
+    info = dict(exposure.info)
+    cell_doc = {"key": cell.key, "spec": cell.spec, "control": cell.control, "info": info,
+                "records": len(cell.parts), "chunks": len(chunks), "versions": versions()}
+    store.finish_cell(cell.key, cell_doc, dict(exposure.artifacts), timing)
+    return timing
+
+
+def run_grid(p: Grid, out: Path, shard: tuple[int, int] | None = None, log=None,
+             show_progress: bool = True) -> list[Cell]:
+    """Run this shard's unfinished cells; returns the cells that ran."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from iclft.progress import console
+
+    log = log or (lambda msg: console.print(msg, highlight=False))
+    store = Store(out)
+    main = distributed.is_main()
+    if main:
+        store.write_study(study_manifest(p))
+    pending = [c for c in mine(p, shard) if not store.is_done(c.key)]
+    if not main:  # other ranks only join the data-parallel fine-tuning
+        pending = [c for c in pending if c.learner.trains]
+    norms = list(p.study.config.scoring.normalizations)
+    loader = _ModelCache()
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=not (show_progress and main)) as bar:
+        overall = bar.add_task("study", total=max(sum(c.seconds for c in pending), 1.0))
+        inner = bar.add_task("", total=1)
+        planned = 0.0
+        for n, cell in enumerate(pending, 1):
+            params = p.params.get(cell.model, int(cost.REFERENCE_PARAMS))
+            weights = cost.phase_seconds(cell.estimate or Estimate(), params, cell.job.dtype, cell.rates)
+            reporter = _Reporter(bar, overall, inner, weights, f"[{n}/{len(pending)}] {cell.label}")
+            job = replace(cell.job, reporter=reporter, log=log if main else (lambda msg: None), loader=loader)
+            if cell.learner.trains:
+                loader.release()
+            timing = run_cell(cell, store, norms, job)
+            planned += cell.seconds
+            bar.update(overall, completed=planned)
+            if timing is not None:
+                log(f"[{n}/{len(pending)}] {cell.label}: done in {cost.fmt_seconds(timing['seconds'])} "
+                    f"(estimated {cost.fmt_seconds(cell.seconds)})")
+    return pending
+
+
+class _Reporter:
+    """Drives the cell's bar and moves the study bar in proportion to the phase's estimated seconds."""
+
+    def __init__(self, bar, overall, inner, weights: dict[str, float], label: str):
+        self.bar, self.overall, self.inner, self.weights, self.label = bar, overall, inner, weights, label
+        self.total, self.weight = 0, 0.0
+
+    def start(self, description: str, total: int) -> None:
+        self.total, self.weight = max(total, 1), self.weights.get(description, 0.0)
+        self.bar.reset(self.inner, total=self.total, description=f"{self.label} {description}")
+
+    def advance(self, n: int = 1) -> None:
+        self.bar.advance(self.inner, n)
+        self.bar.advance(self.overall, self.weight * n / self.total)
