@@ -111,7 +111,8 @@ def register(app: typer.Typer) -> None:
         from iclft.progress import output
 
         t = Table(title="conditions (study YAML: conditions: {label: {condition: NAME, option: value}}; "
-                        "add datasets: [LABEL, ...] to run a condition on those datasets only)",
+                        "add datasets: [LABEL, ...] to run a condition on those datasets only). A cell whose options "
+                        "read the dataset's answers or world (e.g. verified: true) is a CONTROL whatever its label",
                   title_justify="left", show_lines=True)
         for col in ("condition", "description", "options (default)"):
             t.add_column(col)
@@ -119,7 +120,7 @@ def register(app: typer.Typer) -> None:
             c = learners.get(name)
             opts = "\n".join(f"{f.alias or k} ({f.default!r})" if f.default_factory is None else f"{f.alias or k} (...)"
                              for k, f in c.options.model_fields.items())
-            t.add_row(f"{name}\n(control)" if c.control else name, c.description, opts)
+            t.add_row(f"{name}\n(CONTROL)" if c.control else name, c.description, opts)
         output().print(t)
 
     @app.command("report")
