@@ -174,7 +174,7 @@ def test_packed_batches_train_like_padded_ones(model, ft_cache, tiny_model, requ
     lm = request.getfixturevalue("lm") if model == "embedded" else models.load(str(tiny_model), dtype="float32")
     tok = lm.tokenizer
     feats = [encode(tok, e, 64) for e in examples(toy(4).train)]
-    model, use_cache = lm.model, lm.model.config.use_cache  # the session's fp32 model: left as it was found
+    model, use_cache = lm.model, lm.model.config.use_cache  # the shared fp32 model fixture: left as it was found
     batches = finetune._Batches(tok, pack=True)
     packed, padded = batches.packed(feats), batches.padded(feats)
     assert packed["input_ids"].shape == (1, sum(len(f["input_ids"]) for f in feats))

@@ -120,6 +120,8 @@ class Estimate:
     context_tokens: int = 0  # typical context the scored tokens attend to (attention cost grows with it)
     prefill_tokens: int = 0  # of score_tokens, the contexts' own tokens (each context run once, as a prefill)
     generate_tokens: int = 0
+    generate_context_tokens: int = 0  # typical prompt a generated token attends to (its cost grows with it)
+    calibration_tokens: int = 0  # the calibrated normalization's second pass: each choice after a neutral prompt
     precision: str = "fp32"  # of the training (resolved: fp32 | bf16)
 
 

@@ -180,8 +180,10 @@ class AugmentedTraining:
                 train += int(extra * ft.passes)
         score = tokens.question_tokens(tokens.tokenizer(job.model), job.questions)
         prompts = sum(p.prompt_tokens for p in self.plans)  # generation prompts run as prefills (and self-verification)
+        requests = sum(p.to_generate for p in self.plans)
         return Estimate(train_tokens=train, train_steps=steps, score_tokens=score + prompts, prefill_tokens=prompts,
                         generate_tokens=sum(p.max_completion_tokens for p in self.plans),
+                        generate_context_tokens=prompts // requests if requests else 0,
                         precision=precision.resolve(ft.precision, job.device))
 
     def augmentations(self, job: Job) -> list[AugmentResult]:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iclft import models
-from iclft.learners import Estimate
+from iclft.learners import Estimate, Job
 from iclft.precision import resolve as resolve_precision
 
 if TYPE_CHECKING:
@@ -51,7 +51,8 @@ class Rates:
 
     Training: `step_seconds` per optimizer step plus a token at `train_tokens_per_s`. Scoring: a question token at
     `score_tokens_per_s`, times (1 + context / `attention_tokens`) after a context; a context's own tokens run once
-    at `prefill_tokens_per_s`. Generation: `generate_tokens_per_s` per new token (rows of a batch together).
+    at `prefill_tokens_per_s`. Generation: `generate_tokens_per_s` per new token (rows of a batch together), times
+    (1 + prompt / `attention_tokens`) as it reads a longer prompt.
     `ft_seconds`: fixed cost of a fine-tuning cell (loading the fp32 weights, the trainer, saving, reloading).
     """
 
@@ -101,8 +102,10 @@ def phase_seconds(est: Estimate, params: int, dtype: str = "float32", rates: Rat
         "training": scale * (est.train_tokens / r.train_tokens_per_s + est.train_steps * r.step_seconds)
         + (r.ft_seconds * scale if est.train_steps else 0.0),
         "scoring": scale * (question / r.score_tokens_per_s * (1 + est.context_tokens / r.attention_tokens)
-                            + est.prefill_tokens / r.prefill_tokens_per_s),
-        "generating": scale * est.generate_tokens / r.generate_tokens_per_s,
+                            + est.prefill_tokens / r.prefill_tokens_per_s
+                            + est.calibration_tokens / r.score_tokens_per_s),  # no context: no attention cost
+        "generating": scale * est.generate_tokens / r.generate_tokens_per_s * (1 + est.generate_context_tokens
+                                                                              / r.attention_tokens),
     }
 
 
@@ -115,7 +118,7 @@ def cell_seconds(est: Estimate, params: int, dtype: str = "float32", rates: Rate
 def flops(est: Estimate, params: int) -> float:
     """Floating-point operations of a cell: 6 per parameter per trained token, 2 per scored or generated one
     (the usual transformer approximation; attention over long contexts and padding come on top)."""
-    return params * (6.0 * est.train_tokens + 2.0 * (est.score_tokens + est.generate_tokens))
+    return params * (6.0 * est.train_tokens + 2.0 * (est.score_tokens + est.calibration_tokens + est.generate_tokens))
 
 
 def gpu_hours(p: Grid, cells: list[Cell], tflops: float) -> tuple[float, float]:
@@ -391,6 +394,15 @@ class Pricing:
         return "; ".join(parts) or "nothing to price"
 
 
+def calibration_tokens(job: Job) -> int:
+    """Tokens of the calibrated normalization's second pass: each question's choices after the neutral prompt."""
+    from iclft.learners import tokens
+    from iclft.scoring.likelihood import DEFAULT_CALIBRATION_PROMPT
+
+    neutral = [q.model_copy(update={"prompt": DEFAULT_CALIBRATION_PROMPT}) for q in job.questions]
+    return tokens.question_tokens(tokens.tokenizer(job.model), neutral)
+
+
 def estimate(p: Grid, cells: list[Cell] | None = None, pricing: Pricing | None = None) -> None:
     """Fill each cell's work estimate and its seconds, priced by `pricing` (default: the reference machine's
     rates; `Pricing(measured=True)` times this machine). Cells that do not train are priced with the rates of
@@ -400,6 +412,8 @@ def estimate(p: Grid, cells: list[Cell] | None = None, pricing: Pricing | None =
     groups: dict[tuple[str, str], list[Cell]] = {}
     for cell in todo:
         cell.estimate = cell.learner.plan(cell.job, cell.options).estimate()
+        if cell.job.calibrate:  # every question's choices scored again after the neutral prompt (a study setting)
+            cell.estimate.calibration_tokens = calibration_tokens(cell.job)
         if cell.model not in p.params:
             p.params[cell.model] = parameter_count(cell.job.model)
         groups.setdefault((cell.job.model, cell.job.dtype), []).append(cell)
