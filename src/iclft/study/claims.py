@@ -241,12 +241,13 @@ def conditions_of(study: dict[str, Any], cells: dict[str, dict[str, Any]]) -> di
 
 
 def _auto_format(model_path: str) -> str:
-    """What `format: auto` ran as for a model: chat when its tokenizer has a chat template (as
-    `prompting.resolve_format`); "auto" when the tokenizer cannot be read here."""
+    """What `format: auto` ran as for a model (`framing.resolve_format` on its tokenizer and config); "auto" when
+    they cannot be read here."""
     from iclft.errors import UserError
     from iclft.learners import tokens
+    from iclft.scoring.framing import resolve_format
 
     try:
-        return "chat" if tokens.tokenizer(model_path).chat_template else "plain"
+        return resolve_format(tokens.weightless(model_path), "auto")
     except (OSError, ValueError, UserError):  # a model folder moved or not prepared on this machine
         return "auto"

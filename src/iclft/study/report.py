@@ -80,16 +80,16 @@ def _kind_is_control(kind: str) -> bool:
     return kind in learners.CONDITIONS and learners.get(kind).control
 
 
-def controls(study: dict[str, Any], dataset: str | None = None) -> set[str]:
-    """The condition labels (of `dataset`, or of any) whose cells are controls: they read the dataset's answers or
-    world, as the runner stored in study.json (`control`; a study stored before it was recorded: by condition kind)."""
-    return {c["condition"] for c in study["cells"] if dataset in (None, c["dataset"])
-            and c.get("control", _kind_is_control(c.get("kind", c["condition"])))}
-
-
 def control_pairs(study: dict[str, Any]) -> set[tuple[str, str]]:
-    """(dataset, condition label) of every control cell (see `controls`)."""
-    return {(ds, label) for ds in {c["dataset"] for c in study["cells"]} for label in controls(study, ds)}
+    """(dataset, condition label) of every control cell: it reads the dataset's answers or world, as the runner
+    stored in study.json (`control`; a study stored before it was recorded: by condition kind)."""
+    return {(c["dataset"], c["condition"]) for c in study["cells"]
+            if c.get("control", _kind_is_control(c.get("kind", c["condition"])))}
+
+
+def controls(study: dict[str, Any], dataset: str | None = None) -> set[str]:
+    """The condition labels (of `dataset`, or of any) whose cells are controls (`control_pairs`)."""
+    return {label for ds, label in control_pairs(study) if dataset in (None, ds)}
 
 
 def shown(label: str, control: set[str]) -> str:
@@ -263,9 +263,9 @@ def write_report(out: str | Path) -> Path:
                 name = f"{ds}-{model}-loss.png"
                 _figure_losses(figdir / name, f"{ds} ({model}): fine-tuning loss", curves)
                 lines += [f"![{ds} loss](figures/{name})", ""]
-    if controls(study):
+    if labels := controls(study):
         lines += ["CONTROL: a condition whose cells read the dataset's answers or world (a reference point, never the "
-                  f"method): {', '.join(sorted(controls(study)))}.", ""]
+                  f"method): {', '.join(sorted(labels))}.", ""]
     lines += _audits(store, study, keys)
     lines += _provenance(store, study, keys)
     path = root / "report.md"
