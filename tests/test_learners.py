@@ -97,6 +97,19 @@ def test_icl_selections_are_seeded_and_fit(lm):
         assert rel.relevant(q) == (i,)
 
 
+def test_icl_source_reads_each_questions_own_documents_and_is_a_control(lm):
+    ds = toy(3)
+    ds.train = [d.model_copy(update={"facts": [f"doc{i}"]}) for i, d in enumerate(ds.train)]
+    ds.test = [q.model_copy(update={"facts": [f"doc{2 - i}"]}) for i, q in enumerate(ds.test)]  # not BM25's pick
+    opts = icl.Options(selection="source")
+    work = icl.plan(job(lm, ds), opts)
+    assert [work.source(q) for q in ds.test] == [(2,), (1,), (0,)]
+    assert work.context(ds.test[0]) == ds.train[2].text
+    est = work.estimate()
+    assert est.prefill_tokens == sum(len(lm.tokenizer.encode(d.text)) for d in ds.train)
+    assert get("icl").uses_answers(opts) and not get("icl").uses_answers(icl.Options(selection="relevant"))
+
+
 def test_icl_scores_in_context_and_records_context_tokens(lm):
     ds = toy(2)
     plain = score(icl.plan(job(lm, ds), icl.Options(format="plain", shuffle=False)), ds.test)

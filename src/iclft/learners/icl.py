@@ -7,6 +7,9 @@ Selection of documents (order is seeded when `shuffle`, else the dataset's):
                the window less room for the format's wrapping and the longest question)
     relevant   per question, documents ranked by BM25 (bm25s) against its prompt, filling the budget;
                questions with the same selection share one context (and its KV cache)
+    source     per question, the documents it was written from (sharing a fact with it: a passage's questions
+               name the passage), filling the budget: gold retrieval, a CONTROL (where the answer is, is part
+               of the answer: a reversal question's facts name the person who is its answer)
 Documents are joined with blank lines; `format` (plain | chat | auto) is described in `prompting`.
 """
 
@@ -33,10 +36,15 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: Format = "auto"
     instruction: str = DEFAULT_INSTRUCTION
-    selection: Literal["all", "subsample", "budget", "relevant"] = "all"
+    selection: Literal["all", "subsample", "budget", "relevant", "source"] = "all"
     fraction: float = Field(0.125, gt=0, le=1, description="share of documents kept by 'subsample'")
-    budget: int | None = Field(None, gt=0, description="document tokens for 'budget'/'relevant' (default: all that fit)")
+    budget: int | None = Field(None, gt=0,
+                               description="document tokens for 'budget'/'relevant'/'source' (default: all that fit)")
     shuffle: bool = Field(True, description="present documents in a seeded order (else the dataset's order)")
+
+    def uses_answers(self) -> bool:
+        """`source` reads which documents each question was written from: gold retrieval, a control."""
+        return self.selection == "source"
 
 
 def _order(n: int, seed: int, shuffle: bool) -> list[int]:
@@ -64,7 +72,7 @@ class InContext:
     order: list[int]  # seeded presentation order
     sizes: list[int]
     capacity: int
-    chosen: list[int] | None  # the shared selection, or None for per-question ('relevant')
+    chosen: list[int] | None  # the shared selection, or None for per-question ('relevant', 'source')
     index: Any = None  # bm25s retriever for 'relevant', built on first use
 
     def text(self, chosen: Sequence[int]) -> str:
@@ -84,6 +92,11 @@ class InContext:
         ranked = sorted(range(len(self.docs)), key=lambda i: (-float(scores[i]), rank_of[i]))
         return tuple(sorted(self.fill(ranked)))
 
+    def source(self, q: Question) -> tuple[int, ...]:
+        """The documents sharing a fact with `q`, in presentation order, filling the budget."""
+        facts = set(q.facts)
+        return tuple(sorted(self.fill([i for i in self.order if facts.intersection(self.docs[i].facts)])))
+
     def fill(self, ranked: Sequence[int]) -> list[int]:
         """Documents in ranked order while the joined text fits the capacity (checked exactly)."""
         sep = tokens.count(self.lm.tokenizer, [SEPARATOR])[0]
@@ -94,12 +107,20 @@ class InContext:
 
     def context(self, q: Question) -> str:
         """The documents question `q` reads."""
-        return self.text(self.chosen if self.chosen is not None else self.relevant(q))
+        if self.chosen is not None:
+            return self.text(self.chosen)
+        return self.text(self.source(q) if self.opts.selection == "source" else self.relevant(q))
 
     def estimate(self) -> Estimate:
-        """Context tokens once per scoring chunk ('relevant': once per question, at most the budget)."""
+        """Context tokens once per scoring chunk ('relevant': once per question, at most the budget; 'source': once
+        per distinct source)."""
         qs = self.job.questions or self.job.dataset.test
         question_tokens = tokens.question_tokens(self.lm.tokenizer, qs)
+        if self.opts.selection == "source":
+            texts = [self.text(sel) for sel in dict.fromkeys(self.source(q) for q in qs)]
+            sizes = tokens.count(self.lm.tokenizer, texts) if texts else [0]
+            return Estimate(score_tokens=question_tokens + sum(sizes), context_tokens=max(sizes),
+                            prefill_tokens=sum(sizes))
         if self.chosen is None:
             prefill = len(qs) * self.capacity
             return Estimate(score_tokens=question_tokens + prefill, context_tokens=self.capacity,
@@ -109,8 +130,8 @@ class InContext:
         return Estimate(score_tokens=question_tokens + prefill, context_tokens=ctx, prefill_tokens=prefill)
 
     def expose(self, job: Job) -> Exposure:
-        if self.opts.selection == "relevant":
-            info = {"selection": "relevant", "capacity": self.capacity}
+        if self.chosen is None:
+            info = {"selection": self.opts.selection, "capacity": self.capacity}
         else:
             info = {"selection": self.opts.selection, "documents": len(self.chosen or [])}
         info["format"] = resolve_format(self.lm, self.opts.format)  # `auto` as run: reports name the prompt format
@@ -154,7 +175,7 @@ def _check_fits(work: InContext, dataset: str) -> None:
 
 CONDITION = Condition(
     name="icl",
-    description="training documents in context (all | subsample | budget | relevant), then the question",
+    description="training documents in context (all | subsample | budget | relevant | source), then the question",
     options=Options,
     plan=plan,
 )
