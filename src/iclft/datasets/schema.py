@@ -20,6 +20,9 @@ from iclft.errors import UserError
 from iclft.io import read_json, read_models, write_json, write_jsonl
 
 FORMAT_VERSION = 1
+# Questions about documents no condition trains on (what the base model may know already): reports show how much of
+# what the pretrained model answered there each fine-tuned condition still answers (a forgetting check, a CONTROL).
+FORGETTING_SPLIT = "heldaside"
 
 
 class Document(BaseModel):

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from iclft.datasets.schema import FORGETTING_SPLIT
 from iclft.errors import UserError
 from iclft.io import atomic_open
+from iclft.study import gaps as gap_accounting
 from iclft.study.store import Store
 
 CSV_FIELDS = ("dataset", "model", "part", "split", "condition", "control", "normalization", "accuracy", "se",
@@ -223,8 +225,10 @@ def write_report(out: str | Path) -> Path:
     norms = list(cfg["scoring"]["normalizations"])
     primary = norms[0]
     aggs = aggregate(records, norms, control_pairs(study))
+    gaps = gap_accounting.gaps(records, study["cells"], primary, control_pairs(study))
     root = Path(out)
     write_csv(root / "aggregates.csv", aggs)
+    write_gaps_csv(root / "gaps.csv", gaps)
     figdir = root / "figures"
     cond_order = _ordered(c["condition"] for c in study["cells"])  # grid order (JSON keys are sorted)
     lines = [f"# Study `{study['name']}`", "",
@@ -252,6 +256,7 @@ def write_report(out: str | Path) -> Path:
                     lines.append(f"| {split} | " + " | ".join(_cell_text(table.get((split, c))) for c in conds)
                                  + f" | {ch:.2f} |")
                 lines += ["", f"![{ds}](figures/{name})", ""]
+                lines += _gap_lines([g for g in gaps if (g.dataset, g.model, g.part) == (ds, model, part)], ctrl)
             curves = {}
             for k in keys:
                 cell = next(c for c in study["cells"] if c["key"] == k)
@@ -272,6 +277,66 @@ def write_report(out: str | Path) -> Path:
     with atomic_open(path) as f:
         f.write("\n".join(lines) + "\n")
     return path
+
+
+def _share_text(s: gap_accounting.Share) -> str:
+    if s.share is None:
+        return "–"
+    interval = f" [{s.low:.2f}, {s.high:.2f}]" if s.low is not None else " [interval n/a]"
+    return f"{s.share:.2f}{interval}"
+
+
+def _gap_lines(gaps: list[gap_accounting.Gap], ctrl: set[str]) -> list[str]:
+    """The share of the ICL-FT gap each fine-tuned method closes, per split; the forgetting check below it."""
+    if not gaps:
+        return []
+    methods = list(dict.fromkeys(s.condition for g in gaps if not g.forgetting for s in g.shares))
+    first = gaps[0]
+    unit = "documents (questions resampled by what they are about)" if first.clusters < first.questions else "questions"
+    lines = [(f"Share of the gap between ICL (`{first.icl}`) and FT (`{first.ft}`) each method closes, "
+              f"(method - FT) / (ICL - FT), with a 95% bootstrap interval over {unit} (`iclft.study.gaps`); – where "
+              "ICL is not above FT."), "",
+             "| split | questions | " + " | ".join(f"`{c}`" for c in (first.pretrained or "pretrained", first.icl, first.ft))
+             + " | " + " | ".join(f"{shown(m, ctrl)}: accuracy · share [95%]" for m in methods) + " |",
+             "|---|---|---|---|---|" + "---|" * len(methods)]
+    for g in gaps:
+        if g.forgetting:
+            continue
+        by = {s.condition: s for s in g.shares}
+        refs = [f"{g.accuracy[c]:.2f}" if c else "–" for c in (g.pretrained, g.icl, g.ft)]
+        lines.append(f"| {g.split} | {g.questions} | " + " | ".join(refs) + " | "
+                     + " | ".join(f"{by[m].accuracy:.2f} · {_share_text(by[m])}" if m in by else "–" for m in methods)
+                     + " |")
+    for g in gaps:
+        if not g.forgetting:
+            continue
+        knew = g.known if g.pretrained else "?"
+        lines += ["", (f"Forgetting check (CONTROL): `{FORGETTING_SPLIT}` asks about documents nothing trained on; of "
+                       f"its {g.questions} questions, the pretrained model answered {knew} correctly; the share of "
+                       "those each fine-tuned condition still answers correctly (1.00: nothing forgotten):"), "",
+                  "| condition | retained |", "|---|---|"]
+        lines += [f"| {shown(s.condition, ctrl)} | {_share_text(s)} |" for s in g.shares] or ["| – | – |"]
+    return lines + [""]
+
+
+def write_gaps_csv(path: Path, gaps: list[gap_accounting.Gap]) -> None:
+    """Every share (and retention, on the forgetting split) with its interval, one row each."""
+    buf = io.StringIO()
+    fields = ("dataset", "model", "part", "split", "condition", "control", "accuracy", "icl", "ft", "share",
+              "low", "high", "measure", "questions", "clusters")
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for g in gaps:
+        for s in g.shares:
+            w.writerow({"dataset": g.dataset, "model": g.model, "part": g.part, "split": g.split,
+                        "condition": s.condition, "control": "CONTROL" if s.control else "",
+                        "accuracy": f"{s.accuracy:.6f}", "icl": f"{g.accuracy[g.icl]:.6f}",
+                        "ft": f"{g.accuracy[g.ft]:.6f}",
+                        **{k: "" if getattr(s, k) is None else f"{getattr(s, k):.6f}" for k in ("share", "low", "high")},
+                        "measure": "retained" if g.forgetting else "gap_share", "questions": s.questions,
+                        "clusters": s.clusters})
+    with atomic_open(path) as f:
+        f.write(buf.getvalue())
 
 
 def _audits(store: Store, study: dict[str, Any], keys: list[str]) -> list[str]:

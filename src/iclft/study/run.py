@@ -33,6 +33,8 @@ def record(cell: Cell, part: str, q: Question, score, normalizations: list[str])
         "context_tokens": score.context_tokens, "pred": preds,
         "correct": {n: q.is_correct(p) for n, p in preds.items()},
     }
+    if q.facts:  # what the question is about (a passage, a person): gap intervals resample by it
+        rec["facts"] = list(q.facts)
     if score.calibration is not None:
         rec["calibration"] = score.calibration
     return rec
