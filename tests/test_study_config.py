@@ -173,3 +173,14 @@ def test_the_default_recipe_is_the_tuned_one():
 
     opts = FTOptions()
     assert (opts.lr, opts.batch_size, opts.passes, opts.split) == (2e-4, 16, 3.0, "independent")
+
+
+def test_dataset_folders_replace_the_configs_datasets(tmp_path):
+    from iclft.datasets import registry
+
+    folder = registry.build("reversals", params={"n_facts": 4, "validation_facts": 1}).save(tmp_path / "my docs.v2")
+    st = config.load(ROOT / "configs" / "quick.yaml", [folder])
+    assert [(d.label, d.path) for d in st.datasets] == [("my-docs-v2", folder.resolve())]
+    assert all(c.datasets is None for c in st.conditions)  # ft_aug_local ran on celebrities only: now on this one
+    with pytest.raises(UserError, match="--dataset .*nope: not a dataset folder"):
+        config.load(ROOT / "configs" / "quick.yaml", [tmp_path / "nope"])

@@ -40,6 +40,11 @@ def register(app: typer.Typer) -> None:
         gpu_tflops: float = typer.Option(100.0, "--gpu-tflops", min=0.001,
                                          help="effective TFLOP/s per GPU for the GPU-hours estimate (default: an "
                                               "A100 in bf16 at ~30% utilization)"),
+        dataset: list[Path] | None = typer.Option(None, "--dataset",
+                                                  help="a dataset folder (`iclft data import-qa`, `probes`, "
+                                                       "`import-reversal-curse`, ...) to run the config's conditions "
+                                                       "on, instead of its datasets; repeatable. Default --out: "
+                                                       "the config's out + '-' + the folder's name"),
         threads: int | None = typer.Option(None, "--threads", min=1,
                                            help="CPU threads for torch (default: one per core; 1 is faster on a "
                                                 "busy machine). Identical records assume the same thread count."),
@@ -59,8 +64,10 @@ def register(app: typer.Typer) -> None:
         from iclft.study import catalog
 
         config = catalog.find(config)
-        st = cfgmod.load(config)
+        st = cfgmod.load(config, dataset)
         folder = out or (Path(st.config.out) if st.config.out else None)
+        if dataset and out is None and folder is not None:  # another dataset's results go beside, not into, these
+            folder = folder.with_name(folder.name + "-" + "-".join(cfgmod.dataset_label(d) for d in dataset))
         if folder is None:
             raise UserError(f"{config}: no output folder: set `out:` in the config or pass --out")
         part = grid.parse_shard(shard)

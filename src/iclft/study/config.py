@@ -355,8 +355,15 @@ def from_dict(data: Any, source: Path | None = None) -> Study:
     return study
 
 
-def load(path: str | Path) -> Study:
-    """Read and validate a study YAML file (yaml.safe_load)."""
+def dataset_label(folder: str | Path) -> str:
+    """A dataset folder's label in a study: its name, with anything but letters, digits, '-' and '_' as '-'."""
+    label = re.sub(r"[^A-Za-z0-9_-]", "-", Path(folder).resolve().name).lstrip("-_") or "data"
+    return label
+
+
+def load(path: str | Path, datasets: list[str | Path] | None = None) -> Study:
+    """Read and validate a study YAML file (yaml.safe_load). `datasets`: dataset folders that replace the config's
+    datasets (each labelled by its folder name; the config's conditions and their top-level options apply)."""
     path = Path(path)
     text = read_text(path, "config file")
     try:
@@ -365,4 +372,12 @@ def load(path: str | Path) -> Study:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise UserError(f"{path}: invalid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+    if datasets and isinstance(data, dict):
+        for folder in datasets:
+            if not Path(folder).is_dir():
+                raise UserError(f"--dataset {folder}: not a dataset folder (no such directory)")
+        data["datasets"] = {dataset_label(f): {"path": str(Path(f).resolve())} for f in datasets}
+        for opts in (data.get("conditions") or {}).values():  # restrictions named the config's own datasets
+            if isinstance(opts, dict):
+                opts.pop("datasets", None)
     return from_dict(data, path.resolve())
