@@ -2,7 +2,8 @@
 
     DIR/ with train.jsonl   an iclft dataset folder: its training documents
     DIR/                    every .txt and .md file below it (hidden ones skipped), in path order;
-                            id = the path relative to DIR; blank files are skipped
+                            id = the path relative to DIR (without its suffix with `stem_ids`: the
+                            knowledge datasets' document ids); blank files are skipped
     FILE.jsonl              one {"text", "id"?, "facts"?} object a line (other keys are ignored);
                             id defaults to "line<N>"
     FILE.txt | FILE.md      one document, id = the file name
@@ -23,7 +24,7 @@ def _read_text(path: Path) -> str:
     return read_text(path).strip()
 
 
-def _from_folder(folder: Path) -> list[Document]:
+def _from_folder(folder: Path, stem_ids: bool = False) -> list[Document]:
     files = sorted(
         p for p in folder.rglob("*")
         if p.suffix.lower() in TEXT_SUFFIXES and p.is_file()
@@ -33,7 +34,8 @@ def _from_folder(folder: Path) -> list[Document]:
     for p in files:
         text = _read_text(p)
         if text:
-            docs.append(Document(id=p.relative_to(folder).as_posix(), text=text))
+            rel = p.relative_to(folder)
+            docs.append(Document(id=(rel.with_suffix("") if stem_ids else rel).as_posix(), text=text))
     return docs
 
 
@@ -52,12 +54,12 @@ def _from_jsonl(path: Path) -> list[Document]:
     return docs
 
 
-def load_documents(path: str | Path) -> list[Document]:
+def load_documents(path: str | Path, stem_ids: bool = False) -> list[Document]:
     """The documents at `path` (see the module docstring); an empty corpus or a repeated id is a UserError."""
     path = Path(path)
     if path.is_dir():
         train = path / "train.jsonl"
-        docs = read_models(train, Document) if train.is_file() else _from_folder(path)
+        docs = read_models(train, Document) if train.is_file() else _from_folder(path, stem_ids)
         what = "training documents in train.jsonl" if train.is_file() else "non-blank .txt or .md files"
     elif path.is_file() and path.suffix.lower() == ".jsonl":
         docs, what = _from_jsonl(path), "rows"

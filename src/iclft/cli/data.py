@@ -116,6 +116,24 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"unknown --distractors {distractors!r}; choose all or group")
         _saved(import_layout(src, seed, validation_people, distractors), out)
 
+    @sub.command("import-qa")
+    def import_qa(
+        src: Path = typer.Argument(..., help="questions over passages: SEAL/SPA .json, or .jsonl rows"),
+        out: Path = typer.Option(..., "--out", help="folder to write"),
+        documents: Path | None = typer.Option(None, "--documents",
+                                              help="JSONL of {id, text} or a folder of .txt/.md, for doc_id rows"),
+        seed: int = typer.Option(0, "--seed", help="seeds the distractors and the documents set apart"),
+        validation_documents: int = typer.Option(0, "--validation-documents", min=0,
+                                                 help="trained documents whose questions go to validation"),
+        heldaside: int = typer.Option(0, "--heldaside", min=0,
+                                      help="documents not trained: their questions are the forgetting control"),
+        choices: int = typer.Option(4, "--choices", min=2, help="choices per question (answer + distractors)"),
+    ) -> None:
+        """Import question-answer sets over passages as multiple-choice questions (docs/knowledge.md)."""
+        from iclft.datasets.qa_import import import_qa as run_import
+
+        _saved(run_import(src, documents, seed, validation_documents, heldaside, choices), out)
+
     @sub.command("show")
     def show(
         folder: Path = typer.Argument(..., help="dataset folder"),
