@@ -26,6 +26,7 @@ BUILDERS: dict[str, str] = {
     "celebrities": "iclft.datasets.celebrities",
     "semantic": "iclft.datasets.semantic",
     "derivatoids": "iclft.datasets.derivatoids",
+    "squad": "iclft.datasets.squad",
 }
 
 
