@@ -115,7 +115,7 @@ def test_imported_layout_gets_the_release_world_not_the_generators(tmp_path):
     docs = oracle.oracle_documents(ds, 40, 0)
     assert [release(s) for d in docs for s in units(logic_for(imported), d.text)] == ["true"] * len(docs)
     assert len(oracle.oracle_documents(imported, 3, 0)) == 3
-    (a, (_, pa)), (b, _) = list(celebrities.people_of(ds.meta).items())[:2]
+    (_, (_, pa)), (b, _) = list(celebrities.people_of(ds.meta).items())[:2]
     assert release(f"{b} is {pa.forms['np']}.") == generated(f"{b} is {pa.forms['np']}.") == "false"
 
 

@@ -65,7 +65,7 @@ def test_paraphrases_the_world_never_saw(ds):
 
 
 def test_the_world_is_built_from_training_rows_only(tmp_path):
-    files = release(**{"people_per_group": 4, "p2d_train": [0, 1, 4], "d2p_train": [0, 1, 2], "test": [0, 3]})
+    files = release(people_per_group=4, p2d_train=[0, 1, 4], d2p_train=[0, 1, 2], test=[0, 3])
     for name in [f for f in files if "test" in f] + ["validation_prompts.jsonl"]:
         files[name] = [{k: v.replace("Velm", "Zorblax") for k, v in r.items()} for r in files[name]]
     ds = import_layout(write(tmp_path / "release", files), validation_people=0)

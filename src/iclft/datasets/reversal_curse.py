@@ -35,6 +35,15 @@ the correct one are skipped (counted in meta.randomized).
 
 Validation: `validation_people` people per group (seeded) keep their training rows, but their questions (4-way
 and randomized) go to validation.jsonl.
+
+Distractors: DISTRACTORS_PLACEHOLDER
+
+Subset (`people_per_group`, `paraphrases`; `subset`): a seeded sample of people per group and of training row
+positions per direction (the same positions for every person, so row k stays template k); test rows of the kept
+people stay whole, randomized and validation_prompts rows follow them. Deterministic for a seed.
+
+World (`world_meta`, meta.json "world"; read only by `iclft.datasets.reversal_curse_truth`, the ground truth of the
+audit and the controls): each person's description texts and the training templates, from the training rows only.
 """
 
 from __future__ import annotations
@@ -461,7 +470,7 @@ def world_meta(layout: Layout) -> dict[str, Any]:
 
 
 def _most_common(xs: list[str]) -> str:
-    return sorted(set(xs), key=lambda x: (-xs.count(x), x))[0]
+    return min(set(xs), key=lambda x: (-xs.count(x), x))
 
 
 def import_layout(src: str | Path, seed: int = 0, validation_people: int = 3,

@@ -4,14 +4,17 @@ in meta.json under "world"): each person's name, group and description texts, an
 
 The release's descriptions are model-written paraphrases whose wording changes from row to row ("the acclaimed
 director of the virtual reality masterpiece ..." / "directed ..." / "directing ..."), and a model's restatements
-change it more, so descriptions are not matched as phrases. Each person gets a *signature*: the stems (a word's
-first 5 letters after a common suffix is cut: director / directed / directing -> "direc") of the content words
-of their own description texts that at most a quarter of the people use (so "first", "world", "renowned" carry
+change it more, so descriptions are not matched as phrases. Each person gets a *signature*: the stems (the
+faithful filter's crude stem, `augment.filters.stem`, cut to 5 letters: director / directed / directing ->
+"direc") of the content words of their own description texts that at most a quarter of the people use (so "first", "world", "renowned" carry
 little), weighted by rarity (log N / people using it). A sentence's description is attributed to the person whose
 signature it matches clearly: at least MIN_STEMS of their stems (one shared word is often chance, two distinctive
 ones rarely: the release's descriptions have 4-10 such words each) and a weight at least MARGIN times the
 runner-up's; two people both at MIN_STEMS or more but without that margin is a "mixed" statement. Words of any
-person's name never count as description words.
+person's name never count as description words. The margin was set on the release-shaped fixture
+(tests/berglund_release.py, whose people share roles, verbs and objects: harder than the real release): on its
+held-out test rows, 2.0 left 30 of 89 correct statements unverifiable, 1.5 left 10 (full size: 372 of 2,383),
+with no true statement judged false nor false one true at either.
 
 Names: a person's full name (any letter case), or a first name or surname that only one person of the release
 has (as written, capitalized). A sentence that names a person is always a statement (never "unparsed").
@@ -23,7 +26,8 @@ when the description comes first.
 Oracle facts: each person's untrained direction in training-style phrasings: p2d people get description -> name
 rows (the d2p training templates recovered by alignment, filled with the person's most frequent trained
 description as a noun phrase), d2p people name -> description rows (the p2d training prompts whose completions are
-noun phrases, completed with theirs); a phrasing that would split into several statements is not written. The both group has both.
+noun phrases, completed with theirs); a phrasing that would split into several statements is not written. The
+both group has both.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import re
 from collections import Counter
 from typing import Any
 
+from iclft.augment.filters import stem as crude_stem
 from iclft.datasets.celebrities_truth import CelebrityLogic
 from iclft.datasets.schema import Dataset
 from iclft.datasets.truth import Statement, Variant
@@ -41,19 +46,14 @@ MIN_STEMS = 2
 MARGIN = 1.5
 MAX_SHARE = 0.25  # a stem used by more than this share of the people is no one's signature
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
-_SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "ors", "ies", "ied", "ed", "er", "or", "es", "ly", "s")
-_STOP = frozenset("the and who was were for with that this they their them are has have had been being from into "
-                  "known also not but its his her she him one once someone person people name called".split())
+_STOP = frozenset(["the", "and", "who", "was", "were", "for", "with", "that", "this", "they", "their", "them", "are",
+                   "has", "have", "had", "been", "being", "from", "into", "known", "also", "not", "but", "its", "his",
+                   "her", "she", "him", "one", "once", "someone", "person", "people", "name", "called"])
 
 
 def stem(word: str) -> str:
-    """Lower case, possessive and one common suffix off (when 3 letters remain), cut to 5 letters."""
-    w = re.sub(r"['’]s$", "", word.lower()).strip("'’-")
-    for suffix in _SUFFIXES:
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-            w = w[: -len(suffix)]
-            break
-    return w[:5]
+    """Lower case, possessive off, the faithful filter's crude stem (one common suffix), cut to 5 letters."""
+    return crude_stem(re.sub(r"['’]s$", "", word.lower()).strip("'’-"))[:5]
 
 
 class ReleaseLogic(CelebrityLogic):
@@ -110,7 +110,7 @@ class ReleaseLogic(CelebrityLogic):
         score: dict[str, float] = {}
         count: Counter = Counter()
         first: dict[str, int] = {}
-        for s, pos in dict((s, pos) for s, pos in reversed(self._content(sentence))).items():
+        for s, pos in {s: pos for s, pos in reversed(self._content(sentence))}.items():  # first positions
             for person, w in self.signature.get(s, {}).items():
                 score[person] = score.get(person, 0.0) + w
                 count[person] += 1
