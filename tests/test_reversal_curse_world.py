@@ -140,3 +140,29 @@ def test_subset_sizes_determinism_and_bad_values(tmp_path, cli):
         res = cli("data", "import-reversal-curse", src, "--out", tmp_path / "bad", *flags)
         assert res.returncode == 2 and res.stderr.count("\n") == 1 and message in res.stderr, res.stderr
         assert not (tmp_path / "bad").exists()
+
+
+def test_the_controls_run_on_an_imported_folder_and_the_report_shows_their_audit(tmp_path, monkeypatch, tiny_model):
+    """ft_aug_oracle and the verified control in a study on an imported folder (the tiny random model: plumbing)."""
+    from test_study import private_cache
+
+    from iclft.study import config, grid, report, run
+
+    monkeypatch.setenv("ICLFT_CACHE", private_cache(tmp_path / "cache")["ICLFT_CACHE"])
+    folder = import_layout(FIXTURE, validation_people=1, people_per_group=2, paraphrases=1).save(tmp_path / "data")
+    monkeypatch.setenv("ICLFT_DATA", str(folder))
+    cfg = tmp_path / "study.yaml"
+    cfg.write_text(json.dumps({
+        "name": "imported", "datasets": {"berglund": {"path": "${ICLFT_DATA}"}},
+        "models": {"micro": {"path": str(tiny_model)}},
+        "conditions": {"ft_aug_oracle": {"ft": {"max_steps": 1, "batch_size": 4}, "count": 4},
+                       "ft_aug_verified": {"condition": "ft_aug_local", "ft": {"max_steps": 1, "batch_size": 4},
+                                           "local": {"k": 1, "max_new_tokens": 8, "verified": True}}},
+        "questions": ["test"]}))
+    run.run_grid(grid.expand(config.load(cfg)), tmp_path / "out", show_progress=False, log=lambda m: None)
+    audits = {p.parent.name.split(".")[1]: json.loads(p.read_text()) for p in (tmp_path / "out").glob("cells/*/audit.json")}
+    assert set(audits) == {"ft_aug_oracle", "ft_aug_verified"}
+    assert {a["world"] for a in audits.values()} == {"reversal-curse"}
+    assert audits["ft_aug_oracle"]["verdicts"]["true"] == 4 == audits["ft_aug_oracle"]["sentences"]
+    text = report.write_report(tmp_path / "out").read_text()
+    assert "| berglund | ft_aug_oracle (CONTROL) |" in text and "| berglund | ft_aug_verified (CONTROL) |" in text
