@@ -160,7 +160,8 @@ def test_the_controls_run_on_an_imported_folder_and_the_report_shows_their_audit
                                            "local": {"k": 1, "max_new_tokens": 8, "verified": True}}},
         "questions": ["test"]}))
     run.run_grid(grid.expand(config.load(cfg)), tmp_path / "out", show_progress=False, log=lambda m: None)
-    audits = {p.parent.name.split(".")[1]: json.loads(p.read_text()) for p in (tmp_path / "out").glob("cells/*/audit.json")}
+    audits = {p.parent.name.split(".")[1]: json.loads(p.read_text())
+              for p in (tmp_path / "out").glob("cells/*/audit.json")}
     assert set(audits) == {"ft_aug_oracle", "ft_aug_verified"}
     assert {a["world"] for a in audits.values()} == {"reversal-curse"}
     assert audits["ft_aug_oracle"]["verdicts"]["true"] == 4 == audits["ft_aug_oracle"]["sentences"]

@@ -6,14 +6,14 @@ The release's descriptions are model-written paraphrases whose wording changes f
 director of the virtual reality masterpiece ..." / "directed ..." / "directing ..."), and a model's restatements
 change it more, so descriptions are not matched as phrases. Each person gets a *signature*: the stems (the
 faithful filter's crude stem, `augment.filters.stem`, cut to 5 letters: director / directed / directing ->
-"direc") of the content words of their own description texts that at most a quarter of the people use (so "first", "world", "renowned" carry
-little), weighted by rarity (log N / people using it). A sentence's description is attributed to the person whose
-signature it matches clearly: at least MIN_STEMS of their stems (one shared word is often chance, two distinctive
-ones rarely: the release's descriptions have 4-10 such words each) and a weight at least MARGIN times the
-runner-up's; two people both at MIN_STEMS or more but without that margin is a "mixed" statement. Words of any
-person's name never count as description words. The margin was set on the release-shaped fixture
-(tests/berglund_release.py, whose people share roles, verbs and objects: harder than the real release): on its
-held-out test rows, 2.0 left 30 of 89 correct statements unverifiable, 1.5 left 10 (full size: 372 of 2,383),
+"direc") of the content words of their own description texts that at most a quarter of the people use (so
+"first", "world", "renowned" carry little), weighted by rarity (log N / people using it). A sentence's description
+is attributed to the person whose signature it matches clearly: at least MIN_STEMS of their stems (one shared word
+is often chance, two distinctive ones rarely: the release's descriptions have 4-10 such words each) and a weight at
+least MARGIN times the runner-up's; two people both at MIN_STEMS or more but without that margin is a "mixed"
+statement. Words of any person's name never count as description words. The margin was set on the release-shaped
+fixture (tests/berglund_release.py, whose people share roles, verbs and objects: harder than the real release): on
+its held-out test rows, 2.0 left 30 of 89 correct statements unverifiable, 1.5 left 10 (full size: 372 of 2,383),
 with no true statement judged false nor false one true at either.
 
 Names: a person's full name (any letter case), or a first name or surname that only one person of the release

@@ -57,10 +57,9 @@ def _facts(ds: Dataset) -> list[list[Variant]]:
     facts = oracle_facts(ds)
     if facts is None:
         known = ", ".join(TRUTHS)
+        stale = ": no world in its meta.json, rebuild or re-import it" if generator_of(ds) in TRUTHS else ""
         raise UserError(f"ft_aug_oracle: no oracle for dataset {ds.name!r} (generator {generator_of(ds) or 'unknown'}"
-                        f"{': its meta.json lacks the world, rebuild or re-import it' if generator_of(ds) in TRUTHS else ''}"
-                        f"); it needs one of {known} "
-                        f"built by iclft (restrict the condition with datasets: [...])")
+                        f"{stale}); it needs one of {known} built by iclft (restrict the condition with datasets: [...])")
     return facts
 
 
