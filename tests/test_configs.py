@@ -105,5 +105,5 @@ def test_the_berglund_config_dry_runs_on_an_imported_release(tmp_path, monkeypat
     res = runner.invoke(app, ["study", "berglund", "--dry-run"])
     assert res.exit_code == 0, res.output
     out = " ".join(res.output.split())
-    assert "study berglund: 6 cells" in out and "ft_aug_oracle (CONTROL)" in out and "ft_aug_verified (CONTROL)" in out
+    assert "study berglund: 5 cells" in out and "ft_aug_oracle (CONTROL)" in out and "ft_aug_local" in out
     assert not (tmp_path / "runs").exists()
