@@ -88,3 +88,22 @@ def test_an_installed_wheel_ships_the_configs(tmp_path):
     dry = iclft("study", "quick", "--dry-run")
     assert "study quick: 15 cells" in dry and "cells to run" in dry
     assert not (work / "runs").exists()  # a dry run writes nothing
+
+
+def test_the_berglund_config_dry_runs_on_an_imported_release(tmp_path, monkeypatch):
+    """configs/berglund.yaml on an imported folder named by ICLFT_BERGLUND: every condition, the controls marked."""
+    from berglund_release import FIXTURE
+
+    from iclft.datasets.reversal_curse import import_layout
+
+    monkeypatch.delenv("ICLFT_BERGLUND", raising=False)
+    res = runner.invoke(app, ["study", "berglund", "--dry-run"])
+    assert res.exit_code != 0 and "environment variable ICLFT_BERGLUND is not set" in str(res.exception)
+    folder = import_layout(FIXTURE, validation_people=1, people_per_group=3, paraphrases=2).save(tmp_path / "b")
+    monkeypatch.setenv("ICLFT_BERGLUND", str(folder))
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["study", "berglund", "--dry-run"])
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.output.split())
+    assert "study berglund: 5 cells" in out and "ft_aug_oracle (CONTROL)" in out and "ft_aug_local" in out
+    assert not (tmp_path / "runs").exists()

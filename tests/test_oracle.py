@@ -104,13 +104,19 @@ def test_audit_counts_a_swapped_celebrity_sentence_as_a_hallucination():
     assert rep["hallucination_rate"] == 0.5
 
 
-def test_imported_layout_has_no_celebrity_world(tmp_path):
+def test_imported_layout_gets_the_release_world_not_the_generators(tmp_path):
+    """An imported layout is judged by the world built from its own training rows (tests/test_reversal_curse_world.py),
+    and agrees with the generator's world on the generator's own people."""
     ds = registry.build("celebrities", 1, PARAMS["celebrities"])
     layout = celebrities.generate_layout(1, celebrities.Params(**PARAMS["celebrities"]))
     imported = reversal_curse.import_layout(reversal_curse.write_layout(layout, tmp_path / "layout"), 1, 1)
-    assert world_judge(imported) is None and world_judge(ds) is not None
-    with pytest.raises(UserError, match="ft_aug_oracle"):
-        oracle.oracle_documents(imported, 3, 0)
+    assert logic_for(imported).name == "reversal-curse" and logic_for(ds).name == "celebrities"
+    generated, release = world_judge(ds), world_judge(imported)
+    docs = oracle.oracle_documents(ds, 40, 0)
+    assert [release(s) for d in docs for s in units(logic_for(imported), d.text)] == ["true"] * len(docs)
+    assert len(oracle.oracle_documents(imported, 3, 0)) == 3
+    (_, (_, pa)), (b, _) = list(celebrities.people_of(ds.meta).items())[:2]
+    assert release(f"{b} is {pa.forms['np']}.") == generated(f"{b} is {pa.forms['np']}.") == "false"
 
 
 def test_oracle_is_registered_as_a_control():

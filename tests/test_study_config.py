@@ -34,7 +34,13 @@ def error(data) -> str:
 
 @pytest.mark.parametrize("name", sorted(str(p.relative_to(ROOT / "configs")) for p in (ROOT / "configs").rglob("*.yaml")
                                          if "accelerate" not in p.parts))  # accelerate launch configs
-def test_shipped_configs_validate(name):
+def test_shipped_configs_validate(name, monkeypatch, tmp_path):
+    if "${ICLFT_BERGLUND}" in (ROOT / "configs" / name).read_text():  # an imported release folder (the fixture's)
+        from berglund_release import FIXTURE
+
+        from iclft.datasets.reversal_curse import import_layout
+
+        monkeypatch.setenv("ICLFT_BERGLUND", str(import_layout(FIXTURE, validation_people=1).save(tmp_path / "b")))
     study = config.load(ROOT / "configs" / name)
     assert study.datasets and study.models and study.conditions
     assert len(study.hash) == 12
@@ -184,3 +190,17 @@ def test_dataset_folders_replace_the_configs_datasets(tmp_path):
     assert all(c.datasets is None for c in st.conditions)  # ft_aug_local ran on celebrities only: now on this one
     with pytest.raises(UserError, match="--dataset .*nope: not a dataset folder"):
         config.load(ROOT / "configs" / "quick.yaml", [tmp_path / "nope"])
+
+
+def test_dataset_paths_expand_environment_variables(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    data = with_(datasets={"mine": {"path": "${ICLFT_TEST_DATA}"}})
+    monkeypatch.delenv("ICLFT_TEST_DATA", raising=False)
+    assert error(data) == ("/x/study.yaml: datasets.mine.path: environment variable ICLFT_TEST_DATA is not set "
+                           "(set it, or write ${ICLFT_TEST_DATA:-DEFAULT})")
+    monkeypatch.setenv("ICLFT_TEST_DATA", str(tmp_path / "data"))
+    assert config.from_dict(data, Path("/x/study.yaml")).datasets[0].path == tmp_path / "data"
+    monkeypatch.setenv("ICLFT_TEST_DATA", "")  # empty counts as unset: the default is taken
+    fallback = with_(datasets={"mine": {"path": f"${{ICLFT_TEST_DATA:-{tmp_path}}}/data"}})
+    assert config.from_dict(fallback, Path("/x/study.yaml")).datasets[0].path == tmp_path / "data"
+    assert config.expand_env("$HOME/${NOT_A_VAR:-}x", "w") == "$HOME/x"  # only ${...} is expanded

@@ -99,6 +99,8 @@ def register(app: typer.Typer) -> None:
         params = dict(registry.parse_param(kv) for kv in param)
         _saved(registry.build(name, seed, params), out)
 
+    from iclft.datasets.reversal_curse import DEFAULT_DISTRACTORS
+
     @sub.command("import-reversal-curse")
     def import_reversal_curse(
         src: Path = typer.Argument(..., help="folder in the Berglund et al. layout (p2d_prompts_train.jsonl, ...)"),
@@ -106,15 +108,22 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="seeds the distractors and the validation people"),
         validation_people: int = typer.Option(3, "--validation-people", min=0,
                                               help="people per group whose questions go to validation (0: none)"),
-        distractors: str = typer.Option("all", "--distractors", help="all | group: where wrong choices come from"),
+        distractors: str = typer.Option(DEFAULT_DISTRACTORS, "--distractors",
+                                        help="all | group: where wrong choices come from"),
+        people_per_group: int | None = typer.Option(None, "--people-per-group",
+                                                    help="keep this many people of each group (seeded; default all)"),
+        paraphrases: int | None = typer.Option(None, "--paraphrases",
+                                               help="keep this many training rows per person and direction "
+                                                    "(seeded; default all)"),
     ) -> None:
         """Convert Berglund et al.'s reversal-curse files into an iclft dataset: 4-way questions per test row, and
-        2-way correct-vs-randomized ones (splits *_randomized) where the *_randomized files are present."""
+        2-way correct-vs-randomized ones (splits *_randomized) where the *_randomized files are present; with
+        --people-per-group / --paraphrases a seeded subset (e.g. 6 and 4 for a CPU)."""
         from iclft.datasets.reversal_curse import import_layout
 
         if distractors not in ("all", "group"):
             raise UserError(f"unknown --distractors {distractors!r}; choose all or group")
-        _saved(import_layout(src, seed, validation_people, distractors), out)
+        _saved(import_layout(src, seed, validation_people, distractors, people_per_group, paraphrases), out)
 
     @sub.command("import-qa")
     def import_qa(

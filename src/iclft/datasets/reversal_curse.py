@@ -35,10 +35,20 @@ the correct one are skipped (counted in meta.randomized).
 
 Validation: `validation_people` people per group (seeded) keep their training rows, but their questions (4-way
 and randomized) go to validation.jsonl.
+
+Distractors: DISTRACTORS_PLACEHOLDER
+
+Subset (`people_per_group`, `paraphrases`; `subset`): a seeded sample of people per group and of training row
+positions per direction (the same positions for every person, so row k stays template k); test rows of the kept
+people stay whole, randomized and validation_prompts rows follow them. Deterministic for a seed.
+
+World (`world_meta`, meta.json "world"; read only by `iclft.datasets.reversal_curse_truth`, the ground truth of the
+audit and the controls): each person's description texts and the training templates, from the training rows only.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import re
 from dataclasses import dataclass
@@ -49,7 +59,8 @@ from iclft.datasets.schema import Dataset, Document, Question
 from iclft.errors import UserError
 from iclft.io import iter_jsonl, write_jsonl
 
-VERSION = 2
+VERSION = 3
+DEFAULT_DISTRACTORS: Literal["all", "group"] = "all"  # chosen on validation people: see the module docstring
 
 TRAIN_FILES = {"p2d_prompts_train.jsonl": "p2d", "d2p_prompts_train.jsonl": "d2p", "both_prompts_train.jsonl": "both"}
 # test file -> (split, group, direction of its rows: p2d = name in prompt, d2p = name is the completion)
@@ -337,11 +348,140 @@ def _randomized_questions(layout: Layout, people: People, seed: int) -> list[tup
     return out
 
 
+# ---------------------------------------------------------------- a CPU-sized subset
+
+
+def _position_in_person(rows: list[Row], people: People) -> list[tuple[str, str, int]]:
+    """Each row's (person, direction, k): it is the k-th row of that person in that direction in its file."""
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for r in rows:
+        key = people.classify(r)
+        out.append((*key, seen.get(key, 0)))
+        seen[key] = seen.get(key, 0) + 1
+    return out
+
+
+def subset(layout: Layout, people_per_group: int | None = None, paraphrases: int | None = None,
+           seed: int = 0) -> Layout:
+    """The layout cut to `people_per_group` people of each group and `paraphrases` training rows per person and
+    direction (None: all), both drawn with `seed`; the same row positions for every person (row k of each person is
+    template k in the release, which the world's template recovery relies on). Test rows of kept people stay whole;
+    randomized and validation_prompts rows follow their test row."""
+    if people_per_group is None and paraphrases is None:
+        return layout
+    rng = random.Random(f"reversal-curse.subset:{seed}")
+    people = People(layout)
+    kept: set[str] = set()
+    for g in GROUPS:
+        ps = sorted(p for p, pg in people.group.items() if pg == g)
+        n = len(ps) if people_per_group is None else people_per_group
+        if not 1 <= n <= len(ps):
+            raise UserError(f"people_per_group={n}: must be from 1 to {len(ps)} (the people in group {g})")
+        kept.update(rng.sample(ps, n))
+    positions = {f: _position_in_person(layout[f], people) for f in TRAIN_FILES}
+    keep_k: dict[str, set[int]] = {}
+    for d in ("p2d", "d2p"):
+        per_person: dict[str, int] = {}
+        for f in TRAIN_FILES:
+            for p, dd, k in positions[f]:
+                if dd == d:
+                    per_person[p] = k + 1
+        have = min(per_person.values())
+        n = have if paraphrases is None else paraphrases
+        if not 1 <= n <= have:
+            raise UserError(f"paraphrases={n}: must be from 1 to {have} (the {d} training rows per person)")
+        keep_k[d] = set(rng.sample(range(have), n))
+    out: Layout = {}
+    for f in TRAIN_FILES:
+        out[f] = [r for r, (p, d, k) in zip(layout[f], positions[f]) if p in kept and k in keep_k[d]]
+    if ALL_TRAIN in layout:
+        chosen = {(r.prompt, r.completion) for f in TRAIN_FILES for r in out[f]}
+        out[ALL_TRAIN] = [r for r in layout[ALL_TRAIN] if (r.prompt, r.completion) in chosen]
+    for f in TEST_FILES:
+        out[f] = [r for r in layout[f] if people.classify(r)[0] in kept]
+    for f, base in RANDOMIZED.items():
+        if f in layout:
+            prompts = {r.prompt.strip() for r in out[base]}
+            out[f] = [r for r in layout[f] if r.prompt.strip() in prompts]
+    if PUBLIC_VALIDATION in layout:
+        prompts = {r.prompt.strip() for r in out["p2d_reverse_prompts_test.jsonl"]}
+        out[PUBLIC_VALIDATION] = [r for r in layout[PUBLIC_VALIDATION] if r.prompt.strip() in prompts]
+    return out
+
+
+# ---------------------------------------------------------------- what the world model needs (meta.world)
+
+
+_ARTICLE = re.compile(r"(?:the|a|an) ", re.IGNORECASE)
+
+
+def _common_prefix(texts: list[str]) -> str:
+    """The longest common prefix of texts, cut back to end at a space (whole words) and without a trailing
+    article (an article starts the description it was filled with: "the acclaimed director ...")."""
+    prefix = os.path.commonprefix(texts)
+    if any(len(t) > len(prefix) for t in texts) and not prefix.endswith(" "):
+        prefix = prefix[: prefix.rfind(" ") + 1]
+    return re.sub(r"(?:^|(?<= ))(?:the|a|an|The|A|An) $", "", prefix)
+
+
+def _common_suffix(texts: list[str]) -> str:
+    """The longest common suffix, cut to begin at a space or a punctuation mark that follows a word's end."""
+    suffix = os.path.commonprefix([t[::-1] for t in texts])[::-1]
+    while suffix and suffix[0].isalnum() and any(len(t) > len(suffix) and t[-len(suffix) - 1].isalnum()
+                                                 for t in texts):
+        suffix = suffix[1:]
+    return suffix
+
+
+def world_meta(layout: Layout) -> dict[str, Any]:
+    """People's descriptions and the training templates, from the TRAINING rows only (test rows never): a p2d
+    row's description is its completion; a d2p row's is its prompt minus the template, recovered by aligning row k
+    of every person (the release writes each person's rows in template order): the words all of them share at the
+    start and end. Templates: p2d prompts with "{name}"; d2p [prompt prefix, prompt suffix, completion with
+    "{name}"]."""
+    people = People(layout)
+    by: dict[str, dict[str, list[tuple[str, Row]]]] = {"p2d": {}, "d2p": {}}  # direction -> k -> [(person, row)]
+    for f in TRAIN_FILES:
+        for r, (p, d, k) in zip(layout[f], _position_in_person(layout[f], people)):
+            by[d].setdefault(str(k), []).append((p, r))
+    descriptions: dict[str, list[str]] = {}
+    p2d_templates, d2p_templates = [], []
+    for k in sorted(by["p2d"], key=int):
+        completions = [r.completion.strip() for _, r in by["p2d"][k]]
+        for (p, _), c in zip(by["p2d"][k], completions):
+            descriptions.setdefault(p, []).append(c)
+        lead = _common_prefix([c + " " for c in completions]) if len(completions) > 1 else ""
+        noun_phrases = sum(bool(_ARTICLE.match(c[len(lead):])) for c in completions)
+        p2d_templates.append([_most_common([_template(r, p) for p, r in by["p2d"][k]]),
+                              lead.strip() if 2 * noun_phrases >= len(completions) else None])
+    for k in sorted(by["d2p"], key=int):
+        rows = by["d2p"][k]
+        prompts = [r.prompt for _, r in rows]
+        pre, suf = (_common_prefix(prompts), _common_suffix(prompts)) if len(rows) > 1 else ("", "")
+        for p, r in rows:
+            middle = r.prompt[len(pre): len(r.prompt) - len(suf)] if len(pre) + len(suf) < len(r.prompt) else r.prompt
+            descriptions.setdefault(p, []).append(middle.strip())
+        completion = _most_common([r.completion.replace(p, "{name}", 1) for p, r in rows])
+        d2p_templates.append([pre, suf, completion])
+    return {"descriptions": {p: sorted(set(ds), key=lambda t: (-ds.count(t), t)) for p, ds in
+                             sorted(descriptions.items())},
+            "templates": {"p2d": p2d_templates, "d2p": d2p_templates}}
+
+
+def _most_common(xs: list[str]) -> str:
+    return min(set(xs), key=lambda x: (-xs.count(x), x))
+
+
 def import_layout(src: str | Path, seed: int = 0, validation_people: int = 3,
-                  distractors: Literal["all", "group"] = "all") -> Dataset:
-    """Read the public Berglund et al. layout into an iclft Dataset."""
-    ds = convert(read_layout(src), seed, validation_people, distractors, name="reversal-curse")
+                  distractors: Literal["all", "group"] = DEFAULT_DISTRACTORS, people_per_group: int | None = None,
+                  paraphrases: int | None = None) -> Dataset:
+    """Read the public Berglund et al. layout into an iclft Dataset (optionally a seeded subset: `subset`)."""
+    layout = subset(read_layout(src), people_per_group, paraphrases, seed)
+    ds = convert(layout, seed, validation_people, distractors, name="reversal-curse")
+    params: dict[str, Any] = {"validation_people": validation_people, "distractors": distractors}
+    if people_per_group is not None or paraphrases is not None:
+        params |= {"people_per_group": people_per_group, "paraphrases": paraphrases}
     ds.meta = {"generator": f"{__name__}.import_layout", "version": VERSION, "source": str(Path(src).resolve()),
-               "seed": seed, "params": {"validation_people": validation_people, "distractors": distractors},
-               **ds.meta}
+               "seed": seed, "params": params, **ds.meta, "world": world_meta(layout)}
     return ds

@@ -5,13 +5,13 @@ augmentation filter (a control: it keeps what the world judges true) and the aug
 training data). `tests/test_truth_boundary.py` checks that nothing else imports it, so no method can use answers.
 
 Each dataset's truth lives beside its generator (`reversals_truth`, `syllogisms_truth`, `celebrities_truth`,
-`semantic/truth`) and exposes
+`semantic/truth`; an imported reversal-curse release: `reversal_curse_truth`) and exposes
     logic(dataset) -> Logic | None           parse a sentence into a statement of the world and judge it
     oracle_facts(dataset) -> [[Variant]]     per fact the training documents imply but do not state, its
                                              training-style phrasings (prompt or None, text)
 A `Logic` parses a sentence into a statement (None: not a statement of that world, e.g. a lead-in sentence or
 words outside its vocabulary), judges it ("true" | "false" | "unverifiable") and decides whether a set of
-statements alone entails another. Other datasets (derivatoids, an imported celebrities layout, a user's corpus)
+statements alone entails another. Other datasets (derivatoids, a user's corpus)
 have no world model (`logic_for` returns None).
 
 `world_judge(dataset)` wraps the logic into one function, sentence -> "true" | "false" | "unverifiable" |
@@ -37,6 +37,7 @@ TRUTHS: dict[str, str] = {
     "syllogisms": "iclft.datasets.syllogisms_truth",
     "celebrities": "iclft.datasets.celebrities_truth",
     "semantic": "iclft.datasets.semantic.truth",
+    "import_layout": "iclft.datasets.reversal_curse_truth",  # an imported Berglund et al. release
 }
 
 _MARKER = re.compile(r"^(?:[-*\u2022]\s*|\d+[.)]\s+|a:\s*|answer:\s*)")

@@ -9,7 +9,8 @@ is fine-tuned with the shared recipe (`finetune.Training`).
 
 What each dataset's oracle writes is defined beside its generator (`oracle_facts` in `iclft.datasets.truth` and
 the dataset's `*_truth` module): reversals get each stated fact's converse, syllogisms each item's valid conclusions,
-the semantic world the statements inheritance entails, celebrities each person's untrained direction.
+the semantic world the statements inheritance entails, celebrities (generated or an imported release) each
+person's untrained direction.
 
 No test leakage: besides the phrasings above, any phrasing that is, or has a sentence that is, the text of a
 test or validation question with any of its choices (lower case, spaces and end punctuation aside) is
@@ -56,9 +57,9 @@ def _facts(ds: Dataset) -> list[list[Variant]]:
     facts = oracle_facts(ds)
     if facts is None:
         known = ", ".join(TRUTHS)
+        stale = ": no world in its meta.json, rebuild or re-import it" if generator_of(ds) in TRUTHS else ""
         raise UserError(f"ft_aug_oracle: no oracle for dataset {ds.name!r} (generator {generator_of(ds) or 'unknown'}"
-                        f"{', an imported layout' if generator_of(ds) in TRUTHS else ''}); it needs one of {known} "
-                        f"built by iclft (restrict the condition with datasets: [...])")
+                        f"{stale}); it needs one of {known} built by iclft (restrict the condition with datasets: [...])")
     return facts
 
 

@@ -25,7 +25,8 @@ A condition's `datasets:` (a list of dataset labels) restricts it to those datas
 options for that dataset only (e.g. `conditions: {ft: {split: none}}`). `recipe: NAME` in any block of
 fine-tuning options (flat for `ft`, the `ft:` block of the others) takes a named recipe's values (the study's
 `recipes:`, then the shipped ones: `iclft.learners.finetune.recipes()`); keys beside it win. Recipes are expanded
-before anything is keyed, so a cell's key names the values, not the recipe. Dataset and model paths are
+before anything is keyed, so a cell's key names the values, not the recipe. A dataset path may name environment
+variables, `${VAR}` or `${VAR:-default}` (configs/berglund.yaml: `${ICLFT_BERGLUND}`). Dataset and model paths are
 resolved against the config file's folder; `out` against the current directory. `iclft conditions`
 lists every condition's options.
 """
@@ -33,6 +34,7 @@ lists every condition's options.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -285,9 +287,26 @@ def _resolve_model(label: str, entry: ModelEntry, base: Path, source: Path | Non
     return ModelSpec(label, str(path), entry.dtype, placement)
 
 
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(text: str, where: str) -> str:
+    """`${VAR}` and `${VAR:-default}` replaced from the environment (an empty variable counts as unset); an unset
+    variable without a default is one error line naming it."""
+    def value(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if os.environ.get(name):
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise UserError(f"{where}: environment variable {name} is not set (set it, or write ${{{name}:-DEFAULT}})")
+
+    return _ENV.sub(value, text)
+
+
 def _resolve_dataset(label: str, entry: DatasetEntry, base: Path, source: Path | None) -> DatasetSpec:
     if entry.path:
-        path = (base / entry.path).expanduser().resolve()
+        path = (base / expand_env(entry.path, f"{source}: datasets.{label}.path")).expanduser().resolve()
         if not path.is_dir():
             raise UserError(f"{source}: datasets.{label}.path: {path} is not a dataset folder")
         return DatasetSpec(label, None, path, {}, entry.seed, entry.limit)
