@@ -204,3 +204,17 @@ def test_dataset_paths_expand_environment_variables(tmp_path, monkeypatch):
     fallback = with_(datasets={"mine": {"path": f"${{ICLFT_TEST_DATA:-{tmp_path}}}/data"}})
     assert config.from_dict(fallback, Path("/x/study.yaml")).datasets[0].path == tmp_path / "data"
     assert config.expand_env("$HOME/${NOT_A_VAR:-}x", "w") == "$HOME/x"  # only ${...} is expanded
+
+
+def test_any_value_expands_environment_variables(monkeypatch):
+    monkeypatch.setenv("ICLFT_TEST_MODEL", "smollm2-135m-instruct")
+    data = with_(models={"big": {"path": "${ICLFT_TEST_MODEL}"}},
+                 conditions={"ft_aug_local": {"generator": {"kind": "openai", "api_model": "m",
+                                                            "base_url": "${ICLFT_TEST_URL:-http://h:8000/v1}"}}})
+    monkeypatch.delenv("ICLFT_TEST_URL", raising=False)
+    cfg = config.from_dict(data, Path("/x/study.yaml")).config
+    assert cfg.models["big"].path == "smollm2-135m-instruct"
+    assert cfg.conditions["ft_aug_local"]["generator"]["base_url"] == "http://h:8000/v1"
+    monkeypatch.delenv("ICLFT_TEST_MODEL")
+    assert error(data) == ("/x/study.yaml: models.big.path: environment variable ICLFT_TEST_MODEL is not set "
+                           "(set it, or write ${ICLFT_TEST_MODEL:-DEFAULT})")

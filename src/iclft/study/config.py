@@ -25,8 +25,9 @@ A condition's `datasets:` (a list of dataset labels) restricts it to those datas
 options for that dataset only (e.g. `conditions: {ft: {split: none}}`). `recipe: NAME` in any block of
 fine-tuning options (flat for `ft`, the `ft:` block of the others) takes a named recipe's values (the study's
 `recipes:`, then the shipped ones: `iclft.learners.finetune.recipes()`); keys beside it win. Recipes are expanded
-before anything is keyed, so a cell's key names the values, not the recipe. A dataset path may name environment
-variables, `${VAR}` or `${VAR:-default}` (configs/berglund.yaml: `${ICLFT_BERGLUND}`). Dataset and model paths are
+before anything is keyed, so a cell's key names the values, not the recipe. Any value may name environment
+variables, `${VAR}` or `${VAR:-default}` (configs/berglund.yaml: a dataset path `${ICLFT_BERGLUND}`; a model path, a
+generator's endpoint), expanded before validation (so cell keys name the values). Dataset and model paths are
 resolved against the config file's folder; `out` against the current directory. `iclft conditions`
 lists every condition's options.
 """
@@ -304,9 +305,20 @@ def expand_env(text: str, where: str) -> str:
     return _ENV.sub(value, text)
 
 
+def _expanded(value: Any, where: str) -> Any:
+    """Every string of a parsed config with its `${VAR}`s expanded (`where`: the key path, for errors)."""
+    if isinstance(value, str):
+        return expand_env(value, where)
+    if isinstance(value, dict):
+        return {k: _expanded(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expanded(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
 def _resolve_dataset(label: str, entry: DatasetEntry, base: Path, source: Path | None) -> DatasetSpec:
     if entry.path:
-        path = (base / expand_env(entry.path, f"{source}: datasets.{label}.path")).expanduser().resolve()
+        path = (base / entry.path).expanduser().resolve()
         if not path.is_dir():
             raise UserError(f"{source}: datasets.{label}.path: {path} is not a dataset folder")
         return DatasetSpec(label, None, path, {}, entry.seed, entry.limit)
@@ -344,6 +356,7 @@ def from_dict(data: Any, source: Path | None = None) -> Study:
 
     if not isinstance(data, dict):
         raise UserError(f"{source or 'config'}: expected a mapping of settings at the top level")
+    data = {k: _expanded(v, f"{source or 'config'}: {k}") for k, v in data.items()}
     cfg = _validate(StudyConfig, data, source)
     base = source.parent if source else Path.cwd()
     conditions = []
