@@ -295,7 +295,8 @@ def _gap_lines(gaps: list[gap_accounting.Gap], ctrl: set[str]) -> list[str]:
     unit = "documents (questions resampled by what they are about)" if first.clusters < first.questions else "questions"
     lines = [(f"Share of the gap between ICL (`{first.icl}`) and FT (`{first.ft}`) each method closes, "
               f"(method - FT) / (ICL - FT), with a 95% bootstrap interval over {unit} (`iclft.study.gaps`); – where "
-              "ICL is not above FT."), "",
+              "ICL is not above FT. Accuracies here are over the questions every condition answered, pooled (the "
+              "table above averages sub-types)."), "",
              "| split | questions | " + " | ".join(f"`{c}`" for c in (first.pretrained or "pretrained", first.icl, first.ft))
              + " | " + " | ".join(f"{shown(m, ctrl)}: accuracy · share [95%]" for m in methods) + " |",
              "|---|---|---|---|---|" + "---|" * len(methods)]
