@@ -1,29 +1,28 @@
 """Probe questions generated from plain documents (`iclft data probes`): kinds of generalization as splits.
 
-How each split is built (docs/knowledge.md says the same for users):
-* sentences: each document is split into sentences (`iclft.text.split_sentences`); a sentence is used when it has
-  6-60 words and does not start with a pronoun or demonstrative ("It", "They", "This", ...), whose referent the
-  probe could not show.
-* answer spans (`spans`): dates (month names with a day or year, years, decades, centuries), numbers (digits with
-  their unit word: "3.5 million", "40%") and names (runs of capitalised words, joined by "of", "the", ...; a single
-  capitalised word at a sentence start only if it is rare in English, wordfreq zipf < 3). Every span of the corpus
-  is a candidate distractor (`iclft.datasets.answers`: same kind, seeded, never a span of the probe's own sentence
-  nor anything equal to the answer after normalising).
-* recall: a CONTROL for memorisation. The sentence's last span with at least 6 words before it; the prompt is the
-  sentence up to that span, scored as its continuation (the document's own words).
-* reversed: asked from the other side. The sentence's first span that a name follows later in the sentence (the
-  relation between two named things); the prompt shows the whole sentence with that span blanked,
-  `Question: Which name fills the blank? "___ was born in Warsaw."\\nAnswer:`, so the cue that came after the
-  answer in the document now comes before it. Refused when a word of the answer also occurs in the rest.
-* rephrased: asked in other words. A generator (the embedded model by default, or any `--generator`) is shown a
-  few worked examples and asked for one question about the sentence whose answer is the recall span (so recall and
-  rephrased ask the same fact: their gap is the wording). `samples` candidates a sentence, sampled and cached
-  (`augment.cache`); the first that passes every check is kept: one line ending in "?", 4-30 words; it does not
-  contain the answer nor any of its words; it is not a near copy (no run of COPY_RUN words of the source sentence);
-  every content word is licensed by the document (`augment.filters.new_words`, question words allowed); it shares
-  at least two content words with the sentence (it is about it). Prompt: `Question: <question>\\nAnswer:`.
-No model judges whether the answer is right in context: that would select the questions the in-context model
-already answers, biasing the ICL condition upward.
+How each split is built and checked (docs/knowledge.md "How each split is built" says the same for users):
+* sentences (`candidates`): each document is split into sentences (`iclft.text.split_sentences`); a sentence is
+  used when it has 6-60 words and does not start with a pronoun or demonstrative ("It", "They", "This", ...).
+* answer spans (`spans`): dates (a month with a day or year, years, decades, centuries), numbers (digits with their
+  unit word: "3.5 million", "40%") and names (runs of capitalised words joined by "of", "the", "de", ...; a
+  capitalised word starting a sentence only if the document capitalises it elsewhere or it starts a longer run).
+  Distractors: the corpus's other spans (`iclft.datasets.answers`: same kind, seeded, never a span of the probe's
+  own sentence nor equal to or part of the answer after normalising).
+* recall, a CONTROL for memorisation: the sentence up to its last span with at least 6 words before it, scored as
+  its continuation (the document's own words).
+* reversed, asked from the other side: the sentence's first span that a name follows later in the sentence, blanked:
+  `Question: Which name fills the blank? "___ was born in Warsaw."\nAnswer:`; the cue that came after the answer in
+  the document now comes before it. Refused when a word of the answer also occurs in the rest of the sentence.
+* rephrased, asked in other words: a generator (the embedded model by default, or an OpenAI-compatible endpoint) is
+  shown worked examples and asked for one question about the sentence answered by its recall (or reversed) span,
+  starting with the wh-word of the answer's kind. Up to `samples` candidates (greedy, then sampled; cached by
+  `augment.cache`); the first passing `answer_of` and `check_question` is kept: one line ending in "?", 4-30 words;
+  its wh-phrase fits the answer's kind (if it gives the asked answer away but the sentence has exactly one other
+  span fitting its wh-phrase, that span is the answer); no word of the answer in it; no run of COPY_RUN words of
+  the sentence; every content word licensed by the document (`augment.filters.new_words`, question words allowed);
+  at least two content words shared with the sentence. Prompt `Question: <question>\nAnswer:`.
+No model judges whether the answer is right in context: that would keep the questions the in-context model already
+answers, biasing the ICL condition upward.
 """
 
 from __future__ import annotations
