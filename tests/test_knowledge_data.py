@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -172,13 +173,11 @@ def test_distractors_same_kind_never_correct_and_seeded():
         assert "Broncos" not in wrong and "Denver Broncos" not in wrong  # a part of the answer is no distractor
         choices, answer = choices_for("1990", pool, 4, random.Random(seed))
         assert choices[answer] == " 1990" and len(set(choices)) == 4
-        assert {c.strip() for c in choices} == {"1990", "2015", "1887", *[]} | ({c.strip() for c in choices} - {
-            "1990", "2015", "1887"}) and sum(kind(c) == "date" for c in choices) == 3  # only 3 dates: one fills in
-        assert all(kind(c.strip()) in ("date", "number") for c in choices)  # the nearest kind fills in
+        assert {"1990", "2015", "1887"} < {c.strip() for c in choices}  # the corpus has 3 dates: all of them, and
+        assert sum(kind(c.strip()) == "number" for c in choices) == 1  # the nearest kind fills in
     assert choices_for("12", pool, 4, random.Random(5)) == choices_for("12", pool, 4, random.Random(5))
     assert len({tuple(choices_for("Cam Newton", pool, 4, random.Random(s))[0]) for s in range(10)}) > 1
     assert pool.distractors(["grain"], 3, random.Random(0))[0] == "a flat"  # same kind first
-    assert "Cam Newton" not in pool.distractors(["Peyton Manning"], 3, random.Random(0), ) or True
     assert "Cam Newton" not in pool.distractors(["Peyton Manning", "Cam Newton"], 3, random.Random(0))
 
 
@@ -226,7 +225,7 @@ def test_generated_question_checks():
 class _Scripted:
     """A generator that answers every request with the same text (the rephrased split's plumbing)."""
 
-    identity = {"kind": "scripted"}
+    identity: ClassVar[dict[str, str]] = {"kind": "scripted"}
     context_length = 2048
 
     def __init__(self, text: str) -> None:

@@ -38,8 +38,8 @@ from wordfreq import zipf_frequency
 
 from iclft.augment.cache import GenerationCache, cached_generate
 from iclft.augment.filters import FUNCTION_WORDS, Vocabulary, new_words, words
-from iclft.augment.prompts import COMMON_ZIPF
 from iclft.augment.generators import Generator, Request, Sampling, derive_seed
+from iclft.augment.prompts import COMMON_ZIPF
 from iclft.datasets.answers import JOINERS, AnswerPool, choices_for, kind, normalize
 from iclft.datasets.knowledge import Item, assemble
 from iclft.datasets.schema import Dataset, Document
