@@ -207,6 +207,20 @@ def test_spans_and_rule_splits():
     assert generate_probes(DOCS, seed=0).model_dump() == ds.model_dump()
 
 
+def test_a_question_is_answered_by_a_span_it_fits():
+    from iclft.datasets.probes import Span, answer_of
+
+    sentence = "A canal finished in 1992 connects the river with the Main in Germany."
+    ss = spans(sentence)
+    year, germany = ss[0], ss[-1]
+    assert (year.text, germany.text) == ("1992", "Germany")
+    assert answer_of("When was the canal built?", year, ss) == year
+    assert answer_of("When was the canal to Germany built?", germany, ss) == year  # the one date it can ask for
+    assert answer_of("How many canals reach Germany?", germany, ss) is None  # no number in the sentence
+    assert answer_of("Which country does the canal reach?", germany, ss) == germany
+    assert answer_of("Who was Germany?", Span(0, 1, "Main", "name"), ss) is None  # a definition, not a span
+
+
 def test_generated_question_checks():
     sentence = "The Golden Gate Bridge was designed by the engineer Joseph Strauss in San Francisco."
     from iclft.augment.filters import Vocabulary

@@ -17,8 +17,8 @@ How each split is built and checked (docs/knowledge.md "How each split is built"
   shown worked examples and asked for one question about the sentence answered by its recall (or reversed) span,
   starting with the wh-word of the answer's kind. Up to `samples` candidates (greedy, then sampled; cached by
   `augment.cache`); the first passing `answer_of` and `check_question` is kept: one line ending in "?", 4-30 words;
-  its wh-phrase fits the answer's kind (if it gives the asked answer away but the sentence has exactly one other
-  span fitting its wh-phrase, that span is the answer); no word of the answer in it; no run of COPY_RUN words of
+  not "Who was <name>?"; its wh-phrase fits the answer's kind (if it gives the asked answer away but the sentence
+  has exactly one other date or number fitting its wh-phrase, that span is the answer); no word of the answer in it; no run of COPY_RUN words of
   the sentence; every content word licensed by the document (`augment.filters.new_words`, question words allowed);
   at least two content words shared with the sentence. Prompt `Question: <question>\nAnswer:`.
 No model judges whether the answer is right in context: that would keep the questions the in-context model already
@@ -172,6 +172,11 @@ _ASKS = {
 }
 
 
+# "Who was Martin Luther?": asks for a description, not for a span of the sentence
+_DEFINITION = re.compile(r"^(?:[Ww]ho|[Ww]hat)(?: is|'s| was| are| were) (?:the )?(?:[a-z]+ )?"
+                         r"[A-Z][\w'’.-]*(?: (?:of )?[A-Z][\w'’.-]*)*\?$")
+
+
 def asks_for(question: str, kind_: str) -> bool:
     """The question's wh-phrase fits an answer of this kind ("when" a date, "how many" a number, "who" a name)."""
     found = [k for k, pattern in _ASKS.items() if pattern.search(question)]
@@ -186,9 +191,12 @@ def _mentions(question: str, answer: str) -> bool:
 def answer_of(question: str, target: Span, sentence_spans: Sequence[Span]) -> Span | None:
     """The span a question asks for: the one it was written for if it fits and is not given away, else the one
     span of the sentence that fits its wh-phrase and that it does not mention (the model asked about another)."""
+    if _DEFINITION.match(question):
+        return None
     if asks_for(question, target.kind) and not _mentions(question, target.text):
         return target
-    fits = [s for s in sentence_spans if asks_for(question, s.kind) and not _mentions(question, s.text)]
+    fits = [s for s in sentence_spans if s.kind != "name" and asks_for(question, s.kind)
+            and not _mentions(question, s.text)]  # "who" fits too many names to choose one
     return fits[0] if len(fits) == 1 else None
 
 
