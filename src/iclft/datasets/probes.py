@@ -5,7 +5,8 @@ How each split is built and checked (docs/knowledge.md "How each split is built"
   used when it has 6-60 words and does not start with a pronoun or demonstrative ("It", "They", "This", ...).
 * answer spans (`spans`): dates (a month with a day or year, years, decades, centuries), numbers (digits with their
   unit word: "3.5 million", "40%") and names (runs of capitalised words joined by "of", "the", "de", ...; a
-  capitalised word starting a sentence only if the document capitalises it elsewhere or it starts a longer run).
+  capitalised word starting a sentence only if the document capitalises it elsewhere or it starts a longer run; a
+  lone nationality or creed word, "Canadian", "Lutheran", is no name).
   Distractors: the corpus's other spans (`iclft.datasets.answers`: same kind, seeded, never a span of the probe's
   own sentence nor equal to or part of the answer after normalising).
 * recall, a CONTROL for memorisation: the sentence up to its last span with at least 6 words before it, scored as
@@ -16,7 +17,7 @@ How each split is built and checked (docs/knowledge.md "How each split is built"
 * rephrased, asked in other words: a generator (the embedded model by default, or an OpenAI-compatible endpoint) is
   shown worked examples and asked for one question about the sentence answered by its recall (or reversed) span,
   starting with the wh-word of the answer's kind. Up to `samples` candidates (greedy, then sampled; cached by
-  `augment.cache`); the first passing `answer_of` and `check_question` is kept: one line ending in "?", 4-30 words;
+  `augment.cache`); the first passing `answer_of` and `check_question` is kept: one question ending in "?", 4-30 words;
   not "Who was <name>?"; its wh-phrase fits the answer's kind (if it gives the asked answer away but the sentence
   has exactly one other date or number fitting its wh-phrase, that span is the answer); no word of the answer in it; no run of COPY_RUN words of
   the sentence; every content word licensed by the document (`augment.filters.new_words`, question words allowed);
@@ -75,6 +76,10 @@ class Span:
     kind: str
 
 
+# a capitalised word alone that names no thing: a nationality or creed ("Canadian", "Lutheran"), a company suffix
+_NOT_A_NAME = re.compile(r"[A-Z][a-z]+(?:ian|ean|an|ish|ese|ic)|Inc|Ltd|Co|Corp")
+
+
 def _names(sentence: str, known: frozenset[str] = frozenset()) -> list[Span]:
     """Runs of capitalised words (with joiners inside), see the module docstring. `known`: words the document
     capitalises mid-sentence, which are names at a sentence start too."""
@@ -89,7 +94,7 @@ def _names(sentence: str, known: frozenset[str] = frozenset()) -> list[Span]:
             text = re.sub(r"(?:['’]s?|\.)$", "", sentence[first.start():run[-1].end()])
             w = first.group(0).strip("'’.")
             unsure = first.start() == 0 and w not in known  # "Barges on ...": a capital only for the sentence
-            if not (len(run) == 1 and (unsure or w.lower() in FUNCTION_WORDS)):
+            if not (len(run) == 1 and (unsure or w.lower() in FUNCTION_WORDS or _NOT_A_NAME.fullmatch(w))):
                 out.append(Span(first.start(), first.start() + len(text), text, "name"))
         run.clear()
 
@@ -207,7 +212,7 @@ def check_question(candidate: str, sentence: str, answer: str, vocabulary: Vocab
         return "empty"
     q = re.sub(r"^(?:question|q)\s*:\s*", "", lines[0], flags=re.IGNORECASE).strip()
     n = len(q.split())
-    if not q.endswith("?") or not 4 <= n <= 30:
+    if not q.endswith("?") or q.count("?") > 1 or not 4 <= n <= 30:
         return "not a question"
     if _mentions(q, answer):
         return "contains the answer"
