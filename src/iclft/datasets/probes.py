@@ -64,7 +64,7 @@ _DATE = re.compile(
     rf"\b(?:{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{3,4}}|\d{{1,2}}\s+{_MONTH}\s+\d{{3,4}}"
     rf"|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b|{_MONTH}\s+\d{{4}}|(?:1\d|20)\d{{2}}s?"
     r"|\d{1,2}(?:st|nd|rd|th)[ -]centur(?:y|ies))(?![\w-])")
-_NUMBER = re.compile(r"(?<![\w.])\$?\d[\d,]*(?:\.\d+)?(?:\s*(?:%|percent|million|billion|thousand|hundred))?(?![\w])")
+_NUMBER = re.compile(r"(?<![\w.])\$?\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s*(?:%|percent|million|billion|thousand|hundred))?(?![\w])")
 _WORD = re.compile(r"[\w'’.-]+")
 
 
