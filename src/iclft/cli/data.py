@@ -143,6 +143,41 @@ def register(app: typer.Typer) -> None:
 
         _saved(run_import(src, documents, seed, validation_documents, heldaside, choices), out)
 
+    @sub.command("probes")
+    def probes(
+        docs: Path = typer.Argument(..., help="documents: a folder of .txt/.md files or a JSONL of {id, text}"),
+        out: Path = typer.Option(..., "--out", help="folder to write"),
+        seed: int = typer.Option(0, "--seed", help="seeds the questions written, the distractors, the documents"),
+        generator: str = typer.Option("local", "--generator",
+                                      help="who writes the rephrased questions: local | openai | none (no split)"),
+        model: str = typer.Option(models.DEFAULT_MODEL, "--model", help="local: registry name or Hugging Face folder"),
+        device: str | None = typer.Option(None, "--device", help="local: cpu, cuda, ..."),
+        base_url: str | None = typer.Option(None, "--base-url", help="openai: e.g. http://127.0.0.1:8000/v1"),
+        api_model: str | None = typer.Option(None, "--api-model", help="openai: the served model's name"),
+        api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="openai: variable holding the key"),
+        samples: int = typer.Option(2, "--samples", min=1, help="questions written per answer; the first kept wins"),
+        choices: int = typer.Option(4, "--choices", min=2, help="choices per question (answer + distractors)"),
+        validation_documents: int = typer.Option(0, "--validation-documents", min=0,
+                                                 help="trained documents whose probes go to validation"),
+        heldaside: int = typer.Option(0, "--heldaside", min=0,
+                                      help="documents not trained: their probes are the forgetting control"),
+        cache_dir: Path | None = typer.Option(None, "--cache-dir", help="generation cache (default: iclft's)"),
+        no_cache: bool = typer.Option(False, "--no-cache", help="neither read nor write the generation cache"),
+    ) -> None:
+        """Probe questions about plain documents: recall, rephrased and reversed splits (docs/knowledge.md)."""
+        from iclft.augment.cache import GenerationCache
+        from iclft.augment.generators import GeneratorSpec
+        from iclft.datasets.probes import probes_from_path
+
+        if generator not in ("local", "openai", "none"):
+            raise UserError(f"unknown --generator {generator!r}; choose local, openai or none")
+        gen = None if generator == "none" else GeneratorSpec(
+            kind=generator, model=model, device=device, base_url=base_url, api_model=api_model,  # type: ignore[arg-type]
+            api_key_env=api_key_env).build()
+        cache = None if no_cache else GenerationCache(cache_dir)
+        _saved(probes_from_path(docs, seed=seed, generator=gen, cache=cache, samples=samples, n_choices=choices,
+                                validation_documents=validation_documents, heldaside=heldaside), out)
+
     @sub.command("show")
     def show(
         folder: Path = typer.Argument(..., help="dataset folder"),

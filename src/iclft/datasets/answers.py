@@ -38,7 +38,7 @@ zero one two three four five six seven eight nine ten eleven twelve thirteen fou
 eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred hundreds thousand thousands million
 millions billion billions trillion dozen dozens half quarter third thirds several
 """.split())
-JOINERS = frozenset("of the and de du da del della der van von la le y for on in at to &".split())
+JOINERS = frozenset("of the de du da del della der van von la le y &".split())
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans({c: " " for c in string.punctuation + "\u2013\u2014\u2018\u2019\u201c\u201d"})
 
