@@ -14,10 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from iclft.datasets.schema import Dataset, Document, Question
+from iclft.datasets.schema import FORGETTING_SPLIT, Dataset, Document, Question
 from iclft.errors import UserError
-
-FORGETTING_SPLIT = "heldaside"
 
 
 @dataclass(frozen=True)
