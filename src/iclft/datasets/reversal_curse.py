@@ -44,8 +44,10 @@ Chosen on validation people only (a full-size release from tests/berglund_releas
 paraphrases, 3 validation people a group: 30 questions a split; embedded model, seed 0, 2026-12-02): FT scored
 p2d_reverse 0.00 and d2p_reverse 0.03 (±0.03) with `all`, far BELOW chance (0.25): the bias, not the reversal
 curse; with `group` 0.43 ±0.09 and 0.27 ±0.08. The trained direction is inflated the same way (d2p 0.50 with
-`all`, 0.20 with `group`: the fine-tuned model had learned which names are completions, not whose). Self-augmented FT on
-the same validation people was not finished in time on the shared 2-core machine (2026-12-02); to be added.
+`all`, 0.20 with `group`: the fine-tuned model had learned which names are completions, not whose). Self-augmented FT
+(ft_aug_local, k 4, whole documents) against FT on the same people: with `all` p2d_reverse 0.50 vs 0.00, d2p_reverse
+0.13 vs 0.03; with `group` 0.57 vs 0.43 and 0.40 vs 0.27 (±0.09: a gain of ~1 SE, where `all` showed a gain partly
+made of FT's bias); randomized pairs 0.97 vs 0.52 (p2d_reverse) and 0.89 vs 0.61 (d2p_reverse) under both.
 The 2-way `*_randomized` splits (the release's own wrong completions) do not depend on this choice.
 
 Subset (`people_per_group`, `paraphrases`; `subset`): a seeded sample of people per group and of training row
