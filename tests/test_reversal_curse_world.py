@@ -125,7 +125,7 @@ def test_subset_sizes_determinism_and_bad_values(tmp_path, cli):
     assert {g: len(ps) for g, ps in ds.meta["people"].items()} == {"p2d": 5, "d2p": 5, "both": 5}
     assert len(ds.train) == 5 * 4 + 5 * 4 + 5 * 8  # p2d, d2p, both (both directions)
     assert Counter(q.split for q in ds.test)["p2d_reverse"] == 4 * 10  # test rows stay whole
-    assert ds.meta["params"] == {"validation_people": 1, "distractors": "all", "people_per_group": 5,
+    assert ds.meta["params"] == {"validation_people": 1, "distractors": "group", "people_per_group": 5,
                                       "paraphrases": 4}
     assert ds.meta["world"]["descriptions"].keys() == {n for ps in ds.meta["people"].values() for n in ps}
     for seed, name in ((0, "a"), (0, "b"), (1, "c")):

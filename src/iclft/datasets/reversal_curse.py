@@ -36,7 +36,19 @@ the correct one are skipped (counted in meta.randomized).
 Validation: `validation_people` people per group (seeded) keep their training rows, but their questions (4-way
 and randomized) go to validation.jsonl.
 
-Distractors: DISTRACTORS_PLACEHOLDER
+Distractors: `group` by default (DEFAULT_DISTRACTORS): a 4-way question's three wrong choices are people of the
+person's own group, as Berglund et al.'s *_randomized files draw theirs; `all` draws them from every group. After
+fine-tuning, the names (d2p group) and descriptions (p2d group) another group was trained to complete are likely
+after any prompt, so under `all` a distractor wins or loses for reasons that have nothing to do with reversal.
+Chosen on validation people only (a full-size release from tests/berglund_release.py cut to 6 people a group x 4
+paraphrases, 3 validation people a group: 30 questions a split; embedded model, seed 0, 2026-12-02): FT scored
+p2d_reverse 0.00 and d2p_reverse 0.03 (±0.03) with `all`, far BELOW chance (0.25): the bias, not the reversal
+curse; with `group` 0.43 ±0.09 and 0.27 ±0.08. The trained direction is inflated the same way (d2p 0.50 with
+`all`, 0.20 with `group`: the fine-tuned model had learned which names are completions, not whose). Self-augmented FT
+(ft_aug_local, k 4, whole documents) against FT on the same people: with `all` p2d_reverse 0.50 vs 0.00, d2p_reverse
+0.13 vs 0.03; with `group` 0.57 vs 0.43 and 0.40 vs 0.27 (±0.09: a gain of ~1 SE, where `all` showed a gain partly
+made of FT's bias); randomized pairs 0.97 vs 0.52 (p2d_reverse) and 0.89 vs 0.61 (d2p_reverse) under both.
+The 2-way `*_randomized` splits (the release's own wrong completions) do not depend on this choice.
 
 Subset (`people_per_group`, `paraphrases`; `subset`): a seeded sample of people per group and of training row
 positions per direction (the same positions for every person, so row k stays template k); test rows of the kept
@@ -60,7 +72,7 @@ from iclft.errors import UserError
 from iclft.io import iter_jsonl, write_jsonl
 
 VERSION = 3
-DEFAULT_DISTRACTORS: Literal["all", "group"] = "all"  # chosen on validation people: see the module docstring
+DEFAULT_DISTRACTORS: Literal["all", "group"] = "group"  # chosen on validation people: the module docstring
 
 TRAIN_FILES = {"p2d_prompts_train.jsonl": "p2d", "d2p_prompts_train.jsonl": "d2p", "both_prompts_train.jsonl": "both"}
 # test file -> (split, group, direction of its rows: p2d = name in prompt, d2p = name is the completion)

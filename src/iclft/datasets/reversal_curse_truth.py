@@ -14,7 +14,10 @@ least MARGIN times the runner-up's; two people both at MIN_STEMS or more but wit
 statement. Words of any person's name never count as description words. The margin was set on the release-shaped
 fixture (tests/berglund_release.py, whose people share roles, verbs and objects: harder than the real release): on
 its held-out test rows, 2.0 left 30 of 89 correct statements unverifiable, 1.5 left 10 (full size: 372 of 2,383),
-with no true statement judged false nor false one true at either.
+with no true statement judged false nor false one true at either. On the embedded model's own restatements (k=4,
+whole documents, max 96 new tokens; unfiltered) of a 6-people-a-group x 4-paraphrases cut of a full-size fixture
+release, 374 of 379 sentences were judged (98.7%: 216 true, 158 unverifiable, 0 false); the 5 unparsed were
+fragments cut off at the token limit ("The lost archives of").
 
 Names: a person's full name (any letter case), or a first name or surname that only one person of the release
 has (as written, capitalized). A sentence that names a person is always a statement (never "unparsed").
