@@ -114,7 +114,8 @@ def parse_template(text: str, mode: str, source: str = "<template>") -> PromptTe
         raise UserError(f"{source}: unknown variable ${sorted(used - allowed)[0]} in a {mode} template; "
                         f"known: {', '.join('$' + v for v in sorted(allowed))}")
     if required - used:
-        raise UserError(f"{source}: a {mode} template must use ${sorted(required - used)[0]}")
+        article = "an" if mode[0] in "aeiou" else "a"
+        raise UserError(f"{source}: {article} {mode} template must use ${sorted(required - used)[0]}")
     return PromptTemplate(mode, source, messages)
 
 
