@@ -178,8 +178,8 @@ def run_augment(mode: str, **kw: Any) -> None:
     dropped = ", ".join(f"{r} {n}" for r, n in result.summary["dropped"].items())
     budget = result.summary["budget"]
     print(f"wrote {len(result.items)} augmented documents to {kw['out']} from {len(docs)} documents "
-          f"({result.generated} generated, {result.cache_hits} from cache; {budget['spent']:,} generated tokens, at "
-          f"most {budget['spent_per_document_max']:,} for a document, in {result.seconds:.1f} s of generation); "
+          f"({result.generated} generated, {result.cache_hits} from cache); {budget['spent']:,} generated tokens, at "
+          f"most {budget['spent_per_document_max']:,} for a document, {result.seconds:.1f} s of generation; "
           f"dropped: {dropped}; details: {drops_path}, {summary_path}")
 
 
