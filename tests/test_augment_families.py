@@ -187,6 +187,12 @@ def test_prose_is_judged_a_generation_at_a_time():
     assert judge_prose("Kelmar gave the port of Tessin to Ostrava.", source, False)[1] == "copy"
     assert judge_prose("The Halvard Canal and Kelmar traded coal.", SourceFilter(
         DOCS[0].text, foreign=frozenset({"halvard"})), False)[1] == "leak"
+    twice = "Kelmar signed the treaty in 1612. Ostrava signed too. Kelmar signed the treaty in 1612."
+    assert judge_prose(twice, source, False)[1] == "repetitive"
+    near = "Kelmar gave the port of Tessin to Ostrava. The treaty was broken in 1631."  # a copy, one word changed
+    assert judge_prose(near, source, False)[1] == "copy"
+    assert judge_prose("Kelmar and Ostrava built a canal 42 kilometres long.", SourceFilter(
+        DOCS[0].text, foreign=frozenset({"42"})), False)[1] == "leak"
     kept = "Ostrava received Tessin from Kelmar when the war of nine years ended in 1612."
     assert judge_prose(kept, source, False, ("Ostrava", "Tessin")) == (kept, None)
     assert judge_prose(kept, source, False)[1] == "duplicate"
@@ -300,3 +306,34 @@ def test_http_generator_with_a_family(tmp_path, family):
         assert server.max_tokens == [50] * 4 and len(result.items) == 1
         assert result.summary["dropped"]["duplicate"] == 3
     assert result.seconds > 0
+
+
+def test_report_shows_generated_tokens_and_seconds_beside_augmented_cells(tmp_path):
+    from test_study_report import _fake_study, rec
+
+    from iclft.study.report import write_report
+
+    cells = {"toy.ft_aug_spa": ("ft_aug_spa", 0, [rec("ft_aug_spa", 0, "qa", "a", True)]),
+             "toy.ft": ("ft", 0, [rec("ft", 0, "qa", "a", False)])}
+    store = _fake_study(tmp_path, cells)
+    info = {"augmentation": {"spa": {"prompts": 20, "outputs": 7, "tokens": {"prompt": 9000, "completion": 2431},
+                                     "budget": {"tokens_per_document": 256, "spent_per_document_max": 256}}}}
+    store.finish_cell("toy.ft_aug_spa", {**store.cell("toy.ft_aug_spa"), "info": info}, {},
+                      {"seconds": 99.0, "augment_seconds": {"spa": 61.25}})
+    text = write_report(tmp_path).read_text()
+    assert "## Generation cost" in text
+    assert "| toy | ft_aug_spa | 0 | spa | 20 | 2,431 | 256 / 256 | 61.2 | 7 |" in text
+    assert "| toy | ft |" not in text.split("## Generation cost")[1].split("##")[0]  # only augmented cells
+
+
+def test_prose_copying_the_few_shot_examples_numbers_is_a_leak():
+    class Copying(Scripted):
+        def iter_generate(self, requests, sampling):
+            for i, _ in enumerate(requests):
+                yield i, Generation(f"Kelmar and Ostrava built a canal with 19 locks, call {i}.", "stop", 10, 12)
+
+    result = augment(DOCS[:1], Copying(), options("spa", prompts=2))
+    assert result.summary["dropped"]["leak"] == 2 and not result.items  # "19" is the example's, not the corpus's
+    kept = augment([Document(id="x", text="Kelmar and Ostrava share a canal with 19 locks.")], Copying(),
+                   options("spa", prompts=2))
+    assert len(kept.items) == 2  # the corpus says 19 itself

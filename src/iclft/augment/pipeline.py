@@ -534,6 +534,9 @@ def run(plan: GenerationPlan, generator: Generator, cache: GenerationCache | Non
     # the examples' made-up words (not their capitalized common words), unless the corpus uses them too
     examples = " ".join(t.example_text() for t in plan.templates.values())
     foreign = frozenset(entity_forms(examples, options.rare_zipf, names=False) - corpus)
+    if options.mode in PROSE_MODES:  # and the examples' numbers: a 135M model copies "42 kilometres" into prose
+        numbers = set().union(*(re.findall(r"\d+", d.text) for d in plan.documents))
+        foreign |= set(re.findall(r"\d+", examples)) - numbers
     filters = [SourceFilter(doc.text, options.rare_zipf, foreign, options.grounded, options.faithful,
                             options.consistent, options.dedupe) for doc in plan.documents]
     sources: dict[tuple[int, int], ItemSource] = {}

@@ -23,9 +23,10 @@ the model's own verification and the ground-truth control after these):
 Free prose (the spa and entigraph families: study notes, discussions, text about two entities) is judged a whole
 generation at a time (`judge_prose`): its text up to an echoed prompt header, and, when max_new_tokens cut it, up to
 its last complete sentence. Rules, first match wins: empty, truncated (nothing complete left), repetitive
-(degenerate: fewer than REPEAT_SHARE of its 4-word runs distinct), ungrounded (entigraph: does not name both
-entities of its pair; spa: names fewer distinct entities of the document than `grounded`), leak, copy (a verbatim
-piece of the document), duplicate. `faithful` and `consistent` do not apply: prose that explains, applies or
+(degenerate: a sentence of 4+ words said twice, or fewer than REPEAT_SHARE of its 4-word runs distinct),
+ungrounded (entigraph: does not name both entities of its pair; spa: names fewer distinct entities of the document
+than `grounded`), leak (also a number of the prompt's examples that the corpus never uses: "42 kilometres"), copy
+(COPY_SHARE or more of its 4-word runs are the document's: a copy with a word or two changed), duplicate. `faithful` and `consistent` do not apply: prose that explains, applies or
 discusses a document uses words it does not, and the converse check reads one-sentence reversals.
 """
 
@@ -44,6 +45,7 @@ from iclft.vocab import related_forms
 RULES = ("empty", "truncated", "repetitive", "ungrounded", "leak", "unfaithful", "contradiction", "copy", "duplicate")
 RARE_ZIPF = 3.0  # rarer than ~1 use per million words: made-up words, most names
 REPEAT_SHARE = 0.5  # prose: a generation with fewer distinct 4-word runs than this share of them repeats itself
+COPY_SHARE = 0.9  # prose: a generation with this share of its 4-word runs in the document is a copy of it
 PROPER_ZIPF = 5.5  # capitalized mid-sentence and below this: a name ("Paris", "Marie"), not "The"
 
 _ECHO = re.compile(
@@ -51,6 +53,7 @@ _ECHO = re.compile(
 _BULLET = re.compile(r"^\s*(?:[-*\u2022\u00b7]+|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+")
 _END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
 _WORD = re.compile(r"[^\W\d_][\w'\u2019-]*")
+_NUMBER = re.compile(r"\d+")
 
 
 def parse_output(text: str) -> list[str]:
@@ -145,7 +148,15 @@ class SourceFilter:
     entity_names: dict[str, str] = field(init=False)  # each form of each entity -> the entity
     kept: set[str] = field(init=False, default_factory=set)
 
+    @property
+    def runs(self) -> set[tuple[str, ...]]:
+        """The document's 4-word runs (prose copies)."""
+        if self._runs is None:
+            self._runs = set(_runs(self.text))
+        return self._runs
+
     def __post_init__(self) -> None:
+        self._runs: set[tuple[str, ...]] | None = None
         self.originals = {normalize(s) for s in split_sentences(self.text)} | {normalize(self.text)}
         self.entity_names = entity_map(self.text, self.rare_zipf)
         self.entities = set(self.entity_names)
@@ -206,10 +217,19 @@ def prose_of(text: str, cut: bool) -> str:
     return "\n".join(lines).strip()
 
 
-def repetitive(text: str) -> bool:
-    """Degenerate repetition: fewer than REPEAT_SHARE of the text's 4-word runs are distinct (8 runs at least)."""
+def _runs(text: str) -> list[tuple[str, ...]]:
     words = normalize(text).split()
-    runs = [tuple(words[i:i + 4]) for i in range(len(words) - 3)]
+    return [tuple(words[i:i + 4]) for i in range(len(words) - 3)]
+
+
+def repetitive(text: str) -> bool:
+    """Degenerate repetition: a sentence of 4+ words said twice, or fewer than REPEAT_SHARE of the text's 4-word runs
+    distinct (8 runs at least)."""
+    said = [normalize(s) for line in text.splitlines() for s in split_sentences(_BULLET.sub("", line))]
+    said = [s for s in said if len(s.split()) >= 4]
+    if len(said) != len(set(said)):
+        return True
+    runs = _runs(text)
     return len(runs) >= 8 and len(set(runs)) < REPEAT_SHARE * len(runs)
 
 
@@ -228,10 +248,12 @@ def judge_prose(text: str, source: SourceFilter, cut: bool, names: Sequence[str]
         need = min(source.grounded, len(set(source.entity_names.values())))
         if not names and need and len(_mentioned(body, source.entity_names)) < need:
             return body, "ungrounded"
-    if source.foreign and source.mentions(body, source.foreign):
+    if source.foreign and (source.mentions(body, source.foreign) or set(_NUMBER.findall(body)) & source.foreign):
         return body, "leak"
     norm = normalize(body)
-    if source.dedupe and norm in normalize(source.text):
+    runs = _runs(body)
+    if source.dedupe and (norm in normalize(source.text) or (runs and sum(
+            r in source.runs for r in runs) >= COPY_SHARE * len(runs))):
         return body, "copy"
     if source.dedupe and norm in source.kept:
         return body, "duplicate"
