@@ -394,7 +394,9 @@ def plan(documents: Sequence[Document], generator: Generator, options: AugmentOp
     documents = list(documents)
     if not documents:
         raise UserError("no documents to augment (empty corpus)")
-    templates = {"fact": template} if template else load_templates(options.mode, options.template)
+    templates = load_templates(options.mode, options.template)
+    if template:  # serves every shape or kind (entigraph: its relation prompt)
+        templates = {k: t if k == ENTITIES else template for k, t in templates.items()}
     for kind, t in templates.items():
         if t.mode != (ENTITIES if kind == ENTITIES else options.mode):
             raise UserError(f"template {t.source} is a {t.mode} template, not {options.mode}")
