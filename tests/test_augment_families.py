@@ -4,11 +4,11 @@ accounting for every family, prose filters, the CLI on the tiny model, the HTTP 
 from __future__ import annotations
 
 import json
-import sys
 import threading
 
 import pytest
 from fastapi import FastAPI
+from test_augment_local import _cli
 
 from iclft.augment import AugmentOptions, GenerationCache, augment, plan, run
 from iclft.augment.generators import Generation
@@ -16,7 +16,6 @@ from iclft.augment.openai_compat import OpenAIGenerator
 from iclft.augment.pipeline import MIN_NEW_TOKENS, document_entities, local_allotment, split_budget
 from iclft.augment.postprocess import SourceFilter, judge_prose, prose_of
 from iclft.augment.prompts import SPA_KINDS, load_templates, parse_template
-from iclft.cli import main
 from iclft.datasets.schema import Document
 from iclft.errors import UserError
 from iclft.learners.augmented import BothOptions, EntigraphOptions, SpaOptions
@@ -35,8 +34,11 @@ class Scripted:
     """A generator that spends every token it is allowed (finish "length"): an entity list naming the document's
     capitalized words for entigraph's first step, otherwise the prompt's last line repeated."""
 
-    identity = {"kind": "scripted"}
     context_length = 100_000
+
+    @property
+    def identity(self) -> dict[str, str]:
+        return {"kind": "scripted"}
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, int]] = []  # (last message, max_new_tokens)
@@ -69,7 +71,7 @@ def options(mode: str, **kw) -> AugmentOptions:
 def test_packaged_templates_parse_with_their_variables():
     spa = load_templates("spa")
     assert list(spa) == list(SPA_KINDS) and len(SPA_KINDS) == 7
-    for kind, t in spa.items():
+    for t in spa.values():
         messages = t.render(text="DOC")
         assert t.mode == "spa" and messages[-1]["role"] == "user" and messages[-1]["content"].endswith("DOC")
         assert [m["role"] for m in messages][:3] == ["system", "user", "assistant"]  # one few-shot turn
@@ -223,17 +225,6 @@ def test_a_top_level_budget_is_shared_by_the_blocks():
 # ------------------------------------------------------------------ CLI (tiny model) and HTTP generator
 
 
-def _cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["iclft", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = int(e.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 @pytest.mark.parametrize("family", ["spa", "entigraph"])
 def test_cli_family_on_the_tiny_model(tiny_model, tmp_path, monkeypatch, capsys, family):
     docs = tmp_path / "docs.jsonl"
@@ -241,8 +232,8 @@ def test_cli_family_on_the_tiny_model(tiny_model, tmp_path, monkeypatch, capsys,
     out = tmp_path / "aug.jsonl"
     args = ("augment", family, "--docs", str(docs), "--out", str(out), "--model", str(tiny_model),
             "--tokens-per-document", "48", "--no-self-verify", "--cache-dir", str(tmp_path / "cache"))
-    code, stdout, err = _cli(monkeypatch, capsys, *args)
-    assert code == 0, err
+    code, stdout = _cli(monkeypatch, capsys, *args, stream="out")
+    assert code == 0
     summary = json.loads((tmp_path / "aug.summary.json").read_text())
     assert summary["mode"] == family and summary["budget"]["spent_per_document_max"] <= 48
     assert summary["options"]["unit"] == "generation" and summary["steps"]["faithful"] is False
@@ -261,7 +252,7 @@ def test_cli_family_on_the_tiny_model(tiny_model, tmp_path, monkeypatch, capsys,
 def test_cli_family_bad_input_is_one_line(tmp_path, monkeypatch, capsys, extra, message):
     docs = tmp_path / "d.txt"
     docs.write_text(DOCS[0].text, encoding="utf-8")
-    code, _, err = _cli(monkeypatch, capsys, "augment", extra[0], "--docs", str(docs), "--out", str(tmp_path / "o"),
+    code, err = _cli(monkeypatch, capsys, "augment", extra[0], "--docs", str(docs), "--out", str(tmp_path / "o"),
                         *extra[1:])
     assert code == 2 and message in err and not (tmp_path / "o").exists()
 
