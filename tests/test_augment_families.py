@@ -328,3 +328,35 @@ def test_prose_copying_the_few_shot_examples_numbers_is_a_leak():
     kept = augment([Document(id="x", text="Kelmar and Ostrava share a canal with 19 locks.")], Copying(),
                    options("spa", prompts=2))
     assert len(kept.items) == 2  # the corpus says 19 itself
+
+
+@pytest.mark.slow  # two tiny fine-tunings: ~20 s on an idle 2-core CPU
+def test_study_cells_of_both_families_record_budget_tokens_and_seconds(tiny_model, tmp_path, monkeypatch):
+    import yaml
+    from test_study import private_cache
+
+    from iclft.study import config, cost, grid, run
+    from iclft.study.report import write_report
+
+    monkeypatch.setenv("ICLFT_CACHE", private_cache(tmp_path / "cache")["ICLFT_CACHE"])
+    quiet = {"self_verify": None, "max_new_tokens": 24}
+    study = {"name": "fam", "datasets": {"reversals": {"params": {"n_facts": 2, "articles_per_fact": 1,
+                                                                   "validation_facts": 0}}},
+             "models": [str(tiny_model)], "seeds": [0], "questions": ["test"],
+             "conditions": {"ft_aug_spa": {"ft": {"epochs": 1}, "tokens_per_document": 48, "spa": quiet},
+                            "ft_aug_entigraph": {"ft": {"epochs": 1}, "tokens_per_document": 48,
+                                                 "entigraph": quiet}}}
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    work = grid.expand(config.load(tmp_path / "study.yaml"))
+    cost.estimate(work)
+    assert [c.estimate.generate_tokens for c in work.cells] == [2 * 48, 2 * 48]  # 2 documents x the budget
+    run.run_grid(work, tmp_path / "out", show_progress=False, log=lambda m: None)
+    for cell in work.cells:
+        mode = cell.condition.removeprefix("ft_aug_")
+        folder = tmp_path / "out" / "cells" / cell.key
+        info = json.loads((folder / "cell.json").read_text())["info"]["augmentation"][mode]
+        assert info["budget"]["tokens_per_document"] == 48 and info["budget"]["spent_per_document_max"] <= 48
+        timing = json.loads((folder / "timing.json").read_text())
+        assert timing["augment_seconds"][mode] > 0
+    report = write_report(tmp_path / "out").read_text()
+    assert "| reversals | ft_aug_spa | 0 | spa |" in report and "| reversals | ft_aug_entigraph | 0 | entigraph |" in report
