@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from dataclasses import replace
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,7 +52,7 @@ class GenerationCache:
         try:
             row = json.loads(path.read_text(encoding="utf-8"))
             return Generation(row["text"], row["finish_reason"], int(row["prompt_tokens"]),
-                              int(row["completion_tokens"]))
+                              int(row["completion_tokens"]), float(row.get("seconds", 0.0)))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -70,6 +72,8 @@ def cached_generate(
     Returns (generations in request order, requests found in the cache, requests sent to the generator;
     identical requests are sent once); `on_generated(1)` is called per new generation.
     If the generator fails, everything it produced before the failure is already in the cache.
+    A generation whose generator did not time it is charged the wall time since the previous one arrived (their
+    sum is the run's wall time; an endpoint's concurrent requests share it).
     """
     identity = generator.identity
     keys = [GenerationCache.key(identity, r, sampling) for r in requests]
@@ -80,7 +84,11 @@ def cached_generate(
         if g is None:
             waiting.setdefault(k, []).append(i)
     todo = [idx[0] for idx in waiting.values()]
+    last = time.perf_counter()
     for j, gen in generator.iter_generate([requests[i] for i in todo], sampling):
+        now = time.perf_counter()
+        gen = replace(gen, seconds=round(gen.seconds or now - last, 4))
+        last = now
         key = keys[todo[j]]
         if cache:
             cache.put(key, gen, identity)

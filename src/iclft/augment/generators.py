@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -59,6 +59,9 @@ class Generation:
     finish_reason: Literal["stop", "length"]  # "length": cut by max_new_tokens
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # wall seconds its generation took (its share of a batch; kept in the cache, so a cached run still knows what
+    # the text cost); not part of equality: the same text generated twice is the same generation
+    seconds: float = field(default=0.0, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -66,6 +69,7 @@ class Generation:
             "finish_reason": self.finish_reason,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "seconds": self.seconds,
         }
 
 

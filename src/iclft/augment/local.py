@@ -8,6 +8,7 @@ the same text in any batch, which is what makes cached and resumed runs consiste
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,9 @@ class LocalGenerator:
     @torch.inference_mode()
     def _generate_batch(self, prompts: list[list[int]], seeds: list[int], sampling: Sampling,
                         prefix: PrefixCache | None = None) -> list[Generation]:
-        """Rows laid out as prefix + padding + tail (plain left padding without a prefix cache)."""
+        """Rows laid out as prefix + padding + tail (plain left padding without a prefix cache); each row is charged
+        an equal share of the batch's wall time."""
+        t0 = time.perf_counter()
         tok, model = self.lm.tokenizer, self.lm.model
         shared = len(prefix) if prefix is not None else 0
         head = prompts[0][:shared]
@@ -155,10 +158,11 @@ class LocalGenerator:
         out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config,
                              logits_processor=processors, **cache)
         results = []
+        share = round((time.perf_counter() - t0) / len(prompts), 4)
         for prompt, row in zip(prompts, out[:, shared + width:].tolist()):
             stop = next((j for j, t in enumerate(row) if t in eos_ids), None)
             new = row if stop is None else row[:stop]
             text = tok.decode(new, skip_special_tokens=True)
             finish = "length" if stop is None and len(row) >= sampling.max_new_tokens else "stop"
-            results.append(Generation(text.strip(), finish, len(prompt), len(new) + (stop is not None)))
+            results.append(Generation(text.strip(), finish, len(prompt), len(new) + (stop is not None), share))
         return results

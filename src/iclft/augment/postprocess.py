@@ -19,12 +19,21 @@ the model's own verification and the ground-truth control after these):
     copy            (step `dedupe`) the same as a sentence of the source document (ignoring case, punctuation,
                     spacing)
     duplicate       (step `dedupe`) the same as an augmentation already kept for this source document
+
+Free prose (the spa and entigraph families: study notes, discussions, text about two entities) is judged a whole
+generation at a time (`judge_prose`): its text up to an echoed prompt header, and, when max_new_tokens cut it, up to
+its last complete sentence. Rules, first match wins: empty, truncated (nothing complete left), repetitive
+(degenerate: a sentence of 4+ words said twice, or fewer than REPEAT_SHARE of its 4-word runs distinct),
+ungrounded (entigraph: does not name both entities of its pair; spa: names fewer distinct entities of the document
+than `grounded`), leak (also a number of the prompt's examples that the corpus never uses: "42 kilometres"), copy
+(COPY_SHARE or more of its 4-word runs are the document's: a copy with a word or two changed), duplicate. `faithful` and `consistent` do not apply: prose that explains, applies or
+discusses a document uses words it does not, and the converse check reads one-sentence reversals.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from wordfreq import zipf_frequency
@@ -33,8 +42,10 @@ from iclft.augment.filters import Vocabulary, contradicts, new_words
 from iclft.text import split_sentences
 from iclft.vocab import related_forms
 
-RULES = ("empty", "truncated", "ungrounded", "leak", "unfaithful", "contradiction", "copy", "duplicate")
+RULES = ("empty", "truncated", "repetitive", "ungrounded", "leak", "unfaithful", "contradiction", "copy", "duplicate")
 RARE_ZIPF = 3.0  # rarer than ~1 use per million words: made-up words, most names
+REPEAT_SHARE = 0.5  # prose: a generation with fewer distinct 4-word runs than this share of them repeats itself
+COPY_SHARE = 0.9  # prose: a generation with this share of its 4-word runs in the document is a copy of it
 PROPER_ZIPF = 5.5  # capitalized mid-sentence and below this: a name ("Paris", "Marie"), not "The"
 
 _ECHO = re.compile(
@@ -42,6 +53,7 @@ _ECHO = re.compile(
 _BULLET = re.compile(r"^\s*(?:[-*\u2022\u00b7]+|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+")
 _END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
 _WORD = re.compile(r"[^\W\d_][\w'\u2019-]*")
+_NUMBER = re.compile(r"\d+")
 
 
 def parse_output(text: str) -> list[str]:
@@ -133,11 +145,21 @@ class SourceFilter:
     dedupe: bool = True
     originals: set[str] = field(init=False)
     entities: set[str] = field(init=False)
+    entity_names: dict[str, str] = field(init=False)  # each form of each entity -> the entity
     kept: set[str] = field(init=False, default_factory=set)
 
+    @property
+    def runs(self) -> set[tuple[str, ...]]:
+        """The document's 4-word runs (prose copies)."""
+        if self._runs is None:
+            self._runs = set(_runs(self.text))
+        return self._runs
+
     def __post_init__(self) -> None:
+        self._runs: set[tuple[str, ...]] | None = None
         self.originals = {normalize(s) for s in split_sentences(self.text)} | {normalize(self.text)}
-        self.entities = entity_forms(self.text, self.rare_zipf)
+        self.entity_names = entity_map(self.text, self.rare_zipf)
+        self.entities = set(self.entity_names)
 
     def mentions(self, sentence: str, words: set[str] | frozenset[str]) -> bool:
         return any(_norm_word(w) in words for w in _WORD.findall(sentence))
@@ -177,3 +199,63 @@ def judge(sentences: Iterable[str], source: SourceFilter, cut: bool,
         return [("", "empty")]
     last = len(sentences) - 1
     return [(s, source.reason(s, cut=cut and i == last, item=item)) for i, s in enumerate(sentences)]
+
+
+def prose_of(text: str, cut: bool) -> str:
+    """A prose generation's text: up to a line echoing a prompt header; when `cut` by max_new_tokens, its last line
+    trimmed to its last complete sentence (dropped if none)."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        if _ECHO.match(line):
+            break
+        lines.append(line.rstrip())
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if cut and lines:
+        ends = list(re.finditer(r"[.!?][\"'\u201d\u2019)\]]*(?=\s|$)", lines[-1]))
+        lines[-1] = lines[-1][:ends[-1].end()] if ends else ""
+    return "\n".join(lines).strip()
+
+
+def _runs(text: str) -> list[tuple[str, ...]]:
+    words = normalize(text).split()
+    return [tuple(words[i:i + 4]) for i in range(len(words) - 3)]
+
+
+def repetitive(text: str) -> bool:
+    """Degenerate repetition: a sentence of 4+ words said twice, or fewer than REPEAT_SHARE of the text's 4-word runs
+    distinct (8 runs at least)."""
+    said = [normalize(s) for line in text.splitlines() for s in split_sentences(_BULLET.sub("", line))]
+    said = [s for s in said if len(s.split()) >= 4]
+    if len(said) != len(set(said)):
+        return True
+    runs = _runs(text)
+    return len(runs) >= 8 and len(set(runs)) < REPEAT_SHARE * len(runs)
+
+
+def judge_prose(text: str, source: SourceFilter, cut: bool, names: Sequence[str] = ()) -> tuple[str, str | None]:
+    """(the generation's text, drop reason or None) for one prose generation (see the module docstring); `names`:
+    what it must name (entigraph: its two entities); kept texts are remembered for `duplicate`."""
+    body = prose_of(text, cut and not echoes_prompt(text))
+    if not normalize(body):
+        return body, "truncated" if normalize(text) else "empty"
+    if repetitive(body):
+        return body, "repetitive"
+    if source.grounded:
+        lower = body.lower()
+        if names and not all(n.lower() in lower for n in names):
+            return body, "ungrounded"
+        need = min(source.grounded, len(set(source.entity_names.values())))
+        if not names and need and len(_mentioned(body, source.entity_names)) < need:
+            return body, "ungrounded"
+    if source.foreign and (source.mentions(body, source.foreign) or set(_NUMBER.findall(body)) & source.foreign):
+        return body, "leak"
+    norm = normalize(body)
+    runs = _runs(body)
+    if source.dedupe and (norm in normalize(source.text) or (runs and sum(
+            r in source.runs for r in runs) >= COPY_SHARE * len(runs))):
+        return body, "copy"
+    if source.dedupe and norm in source.kept:
+        return body, "duplicate"
+    source.kept.add(norm)
+    return body, None

@@ -4,13 +4,19 @@ A template file (see templates/local.txt) is a comment, then sections started by
 `[user]` or `[assistant]`; each section is one chat message (few-shot examples are user/assistant turns)
 and the last must be `[user]`. Message text uses `string.Template` variables (`$text`, `${k}`); `$$` is a
 literal dollar sign. Each mode has its variables:
-    local:  $text (the sentence or document to restate), $k (restatements asked for)
-    global: $context (the selected documents, blank-line separated), $document (the one to link to them)
+    local:     $text (the sentence or document to restate), $k (restatements asked for)
+    global:    $context (the selected documents, blank-line separated), $document (the one to link to them)
+    spa:       $text (the document studied)
+    entigraph: $text (the document), $first and $second (two of its entities); its first step, the entity
+               listing (entigraph-entities.txt, kind "entities"), $text only
 
 Local items come in shapes, each with its own packaged template whose few-shot examples look like the item
 (`shape_of`): "fact" (a one-sentence statement: local.txt), "name" (a person's name with a description:
 local-name.txt) and "article" (three or more sentences: local-article.txt). A template file given by the
-user replaces all three.
+user replaces all three. SPA-style study prompts come in seven kinds (SPA_KINDS: spa-<kind>.txt, after Tang et al.
+2026), cycled over a document; a user's file replaces all seven. EntiGraph (after Yang et al. 2025) has two: the
+entity listing (entigraph-entities.txt, always the packaged one) and the relation prompt (entigraph.txt, or a
+user's file).
 """
 
 from __future__ import annotations
@@ -25,12 +31,17 @@ from iclft.augment.generators import Message
 from iclft.errors import UserError
 from iclft.io import read_text
 
-MODES = ("local", "global")
+MODES = ("local", "global", "spa", "entigraph")
+PROSE_MODES = ("spa", "entigraph")  # free prose about a document, kept or dropped a generation at a time
+SPA_KINDS = ("key-concepts", "mind-map", "implications", "qa", "case-study", "discussion", "teacher")
+ENTITIES = "entities"  # the template kind of EntiGraph's first step
 SHAPES = ("fact", "name", "article")
 COMMON_ZIPF = 5.0  # a capitalized word this common starting a sentence is not part of a name ("The", "When")
 ARTICLE_SENTENCES = 3  # an item of this many sentences or more is an article
 _FULL_NAME = re.compile(r"\b[A-Z][a-z]+(?:[- ][A-Z][a-z]+)+\b")
-VARIABLES = {"local": ({"text"}, {"text", "k"}), "global": ({"context", "document"}, {"context", "document"})}
+VARIABLES = {"local": ({"text"}, {"text", "k"}), "global": ({"context", "document"}, {"context", "document"}),
+             "spa": ({"text"}, {"text"}), "entigraph": ({"text", "first", "second"}, {"text", "first", "second"}),
+             ENTITIES: ({"text"}, {"text"})}
 _SECTION = re.compile(r"^\[(system|user|assistant)\]\s*$", re.MULTILINE)
 
 
@@ -52,8 +63,14 @@ class PromptTemplate:
 
 
 def default_path(mode: str, shape: str = "fact") -> Path:
-    """The packaged template of a mode (local: of an item shape)."""
-    name = mode if mode == "global" or shape == "fact" else f"{mode}-{shape}"
+    """The packaged template of a mode (local: of an item shape; spa: of a kind; entigraph: `shape` "entities" for
+    the entity listing)."""
+    if mode == "spa":
+        name = f"spa-{shape}"
+    elif mode == ENTITIES or (mode == "entigraph" and shape == ENTITIES):
+        name = "entigraph-entities"
+    else:
+        name = mode if mode in ("global", "entigraph") or shape == "fact" else f"{mode}-{shape}"
     return Path(str(resources.files("iclft.augment") / "templates" / f"{name}.txt"))
 
 
@@ -79,7 +96,7 @@ def shape_of(text: str) -> str:
 
 def parse_template(text: str, mode: str, source: str = "<template>") -> PromptTemplate:
     """Parse and check a template: known roles, last message from the user, the mode's variables only."""
-    if mode not in MODES:
+    if mode not in VARIABLES:
         raise UserError(f"unknown augmentation mode {mode!r}; choose one of {', '.join(MODES)}")
     parts = _SECTION.split(text)[1:]  # [role, body, role, body, ...]; the leading comment is dropped
     messages = tuple((role, Template(body.strip("\n"))) for role, body in zip(parts[::2], parts[1::2]))
@@ -97,7 +114,8 @@ def parse_template(text: str, mode: str, source: str = "<template>") -> PromptTe
         raise UserError(f"{source}: unknown variable ${sorted(used - allowed)[0]} in a {mode} template; "
                         f"known: {', '.join('$' + v for v in sorted(allowed))}")
     if required - used:
-        raise UserError(f"{source}: a {mode} template must use ${sorted(required - used)[0]}")
+        article = "an" if mode[0] in "aeiou" else "a"
+        raise UserError(f"{source}: {article} {mode} template must use ${sorted(required - used)[0]}")
     return PromptTemplate(mode, source, messages)
 
 
@@ -119,7 +137,12 @@ def load_template(mode: str, path: str | Path | None = None, shape: str = "fact"
 
 
 def load_templates(mode: str, path: str | Path | None = None) -> dict[str, PromptTemplate]:
-    """The templates by item shape: a user's file for every shape, else the packaged one of each (global: one)."""
+    """The templates by item shape (spa: by kind; entigraph: "entities" and "relation"): a user's file for every
+    shape or kind (entigraph: the relation prompt), else the packaged one of each (global: one)."""
+    if mode == "entigraph":
+        return {ENTITIES: load_template(ENTITIES), "relation": load_template(mode, path)}
+    if mode == "spa":
+        return {kind: load_template(mode, path, kind) for kind in SPA_KINDS}
     if path is not None or mode == "global":
         one = load_template(mode, path)
         return {shape: one for shape in SHAPES}
@@ -132,3 +155,15 @@ def local_messages(template: PromptTemplate, text: str, k: int) -> list[Message]
 
 def global_messages(template: PromptTemplate, document: str, context: list[str]) -> list[Message]:
     return template.render(document=document, context="\n\n".join(context))
+
+
+def spa_messages(template: PromptTemplate, document: str) -> list[Message]:
+    return template.render(text=document)
+
+
+def entity_messages(template: PromptTemplate, document: str) -> list[Message]:
+    return template.render(text=document)
+
+
+def relation_messages(template: PromptTemplate, document: str, first: str, second: str) -> list[Message]:
+    return template.render(text=document, first=first, second=second)

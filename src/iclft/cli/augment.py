@@ -1,7 +1,10 @@
-"""`iclft augment local|global|audit`: augment any corpus into fine-tuning data with a local model or an endpoint.
+"""`iclft augment local|global|spa|entigraph|audit`: augment any corpus into fine-tuning data with a local model or
+an endpoint.
 
-Both commands share their generator, sampling and output options; `local` adds --k and --granularity,
-`global` adds --context, --fraction and --budget. Output: OUT ({"id", "text", "source"} a line), and
+The four families share their generator, sampling, budget (--tokens-per-document) and output options; `local` adds
+--k, --granularity and the sentence filters (--faithful, --consistent, --unit), `global` adds --context, --fraction,
+--budget and the sentence filters, `spa` adds --kinds and --prompts, `entigraph` --pairs, --entities and
+--entity-tokens. Output: OUT ({"id", "text", "source"} a line), and
 beside it OUT's stem + ".drops.jsonl" (every dropped sentence and why) and + ".summary.json".
 `audit DATASET --aug AUG.jsonl|CELL_DIR` judges augmentations against a synthetic dataset's world
 (iclft.augment.audit) and writes audit.json.
@@ -66,37 +69,52 @@ COMMON: dict[str, tuple[Any, Any]] = {
     "temperature": (float, _opt("temperature", min=0.0, help="0 = greedy")),
     "top_p": (float, _opt("top_p")),
     "max_new_tokens": (int, _opt("max_new_tokens", min=1)),
+    "tokens_per_document": (int | None, _opt("tokens_per_document", min=1)),
     "seed": (int, _opt("seed")),
-    "unit": (str, _opt("unit")),
     # filters (docs/augmentation.md)
     "grounded": (int, _opt("grounded")),
-    "faithful": (bool, _opt("faithful", "--faithful/--no-faithful")),
     "self_verify": (float, _opt("self_verify")),
     "verify_baseline": (str, _opt("verify_baseline")),
-    "consistent": (bool, _opt("consistent", "--consistent/--no-consistent")),
     "no_self_verify": (bool, Opt(False, "--no-self-verify", help="filter off: no self-verification")),
     "dedupe": (bool, _opt("dedupe", "--dedupe/--no-dedupe")),
-    "verified": (bool, _opt("verified", "--verified", help="CONTROL (uses the answers; --docs must be a dataset "
-                                                            "folder): keep only sentences its world judges true")),
     "template": (Path | None, Opt(None, "--template", help="prompt template file (default: the packaged one)")),
     "cache_dir": (Path | None, Opt(None, "--cache-dir", help="generation cache (default: <iclft cache>/generations)")),
     "no_cache": (bool, Opt(False, "--no-cache", help="neither read nor write the generation cache")),
     "dry_run": (bool, Opt(False, "--dry-run", help="print the plan and its token cost, generate nothing")),
 }
+SENTENCES: dict[str, tuple[Any, Any]] = {  # local and global: outputs judged a sentence at a time
+    "unit": (str, _opt("unit")),
+    "faithful": (bool, _opt("faithful", "--faithful/--no-faithful")),
+    "consistent": (bool, _opt("consistent", "--consistent/--no-consistent")),
+    "verified": (bool, _opt("verified", "--verified", help="CONTROL (uses the answers; --docs must be a dataset "
+                                                            "folder): keep only sentences its world judges true")),
+}
 LOCAL: dict[str, tuple[Any, Any]] = {
     "k": (int, _opt("k", min=1)),
     "granularity": (str, _opt("granularity")),
+    **SENTENCES,
 }
 GLOBAL: dict[str, tuple[Any, Any]] = {
     "context": (str, _opt("context", help="all | subsample | budget: the other documents shown")),
     "fraction": (float, _opt("fraction")),
     "budget": (int, _opt("budget", min=1)),
+    **SENTENCES,
+}
+SPA: dict[str, tuple[Any, Any]] = {
+    "kinds": (str | None, Opt(None, "--kinds", help="spa: comma-separated study kinds, cycled (default: all "
+                                                   f"seven: {','.join(AugmentOptions.model_fields['kinds'].default)})")),
+    "prompts": (int | None, _opt("prompts", min=1)),
+}
+ENTIGRAPH: dict[str, tuple[Any, Any]] = {
+    "pairs": (int, _opt("pairs", min=1)),
+    "entities": (int, _opt("entities", min=2)),
+    "entity_tokens": (int, _opt("entity_tokens", min=1)),
 }
 GENERATOR_KEYS = ("model", "device", "dtype", "batch_size", "batch_tokens", "base_url", "api_model", "api_key_env",
                   "concurrency", "rate", "timeout", "retries")
-OPTION_KEYS = ("samples", "greedy", "temperature", "top_p", "max_new_tokens", "seed", "unit", "k", "granularity",
-               "context", "fraction", "budget", "grounded", "faithful", "consistent", "self_verify", "verify_baseline",
-               "dedupe", "verified")
+OPTION_KEYS = ("samples", "greedy", "temperature", "top_p", "max_new_tokens", "tokens_per_document", "seed", "unit",
+               "k", "granularity", "context", "fraction", "budget", "prompts", "pairs", "entities", "entity_tokens",
+               "grounded", "faithful", "consistent", "self_verify", "verify_baseline", "dedupe", "verified")
 
 
 def _validated(cls: type[BaseModel], **values: Any) -> Any:
@@ -140,6 +158,8 @@ def run_augment(mode: str, **kw: Any) -> None:
     values = {k: kw[k] for k in OPTION_KEYS if k in kw}
     if kw["no_self_verify"]:
         values["self_verify"] = None
+    if kw.get("kinds"):
+        values["kinds"] = tuple(k.strip() for k in kw["kinds"].split(",") if k.strip())
     options = _validated(AugmentOptions, mode=mode, template=str(kw["template"]) if kw["template"] else None, **values)
     world = _world(kw["docs"]) if options.verified else None
     spec = _validated(GeneratorSpec, kind=kw["generator"], **{k: kw[k] for k in GENERATOR_KEYS})
@@ -156,9 +176,11 @@ def run_augment(mode: str, **kw: Any) -> None:
     write_jsonl(drops_path, result.drops)
     write_json(summary_path, result.summary)
     dropped = ", ".join(f"{r} {n}" for r, n in result.summary["dropped"].items())
+    budget = result.summary["budget"]
     print(f"wrote {len(result.items)} augmented documents to {kw['out']} from {len(docs)} documents "
-          f"({result.generated} generated, {result.cache_hits} from cache); dropped: {dropped}; "
-          f"details: {drops_path}, {summary_path}")
+          f"({result.generated} generated, {result.cache_hits} from cache); {budget['spent']:,} generated tokens, at "
+          f"most {budget['spent_per_document_max']:,} for a document, {result.seconds:.1f} s of generation; "
+          f"dropped: {dropped}; details: {drops_path}, {summary_path}")
 
 
 def _command(mode: str, specific: dict[str, tuple[Any, Any]], doc: str):
@@ -200,11 +222,16 @@ def audit(
 
 
 def register(app: typer.Typer) -> None:
-    sub = typer.Typer(help="Augment fine-tuning data with the model's own restatements and inferences.",
+    sub = typer.Typer(help="Augment fine-tuning data with the model's own restatements, inferences, study notes and "
+                           "texts about entity pairs.",
                       no_args_is_help=True)
     sub.command("local")(_command("local", LOCAL, "Restate each sentence (or document) K ways: rephrasings, "
                                   "reversals, converses."))
     sub.command("global")(_command("global", GLOBAL, "Show the corpus in context, then each document: write the "
                                    "inferences linking it to the rest."))
+    sub.command("spa")(_command("spa", SPA, "Study each document with prompts of seven kinds, cycled: key concepts, "
+                                "mind map, implications, questions with answers, case study, discussion, teacher."))
+    sub.command("entigraph")(_command("entigraph", ENTIGRAPH, "List each document's entities, then write about the "
+                                      "relation between seeded pairs of them as the document states it."))
     sub.command("audit")(audit)
     app.add_typer(sub, name="augment")

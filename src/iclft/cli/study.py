@@ -12,19 +12,25 @@ from iclft.errors import UserError
 def _summary_table(p, shard, store):
     from rich.table import Table
 
-    from iclft.study.cost import fmt_seconds
+    from iclft.study.cost import fmt_seconds, phase_seconds
 
     t = Table(title=f"study {p.study.config.name}: {len(p.cells)} cells", title_justify="left")
-    for col in ("#", "dataset", "condition", "model", "seed", "train tokens", "score tokens", "est. time", "status"):
-        t.add_column(col, justify="right" if col in ("#", "seed", "train tokens", "score tokens") else "left")
+    numbers = ("#", "seed", "train tokens", "score tokens", "generate tokens")
+    for col in ("#", "dataset", "condition", "model", "seed", "train tokens", "score tokens", "generate tokens",
+                "est. time", "of it: train / generate", "status"):
+        t.add_column(col, justify="right" if col in numbers else "left")
     for c in p.cells:
         mine = shard is None or c.index % shard[1] == shard[0]
         status = "done" if store.is_done(c.key) else ("pending" if mine else "other shard")
         est = c.estimate
         label = f"{c.condition} (CONTROL)" if c.control else c.condition  # reads the answers: a control
+        phases = phase_seconds(est, p.params[c.model], c.job.dtype, c.rates) if est else {}
+        split = (f"{fmt_seconds(phases['training'])} / {fmt_seconds(phases['generating'])}"
+                 if est and (est.train_steps or est.generate_tokens) else "")
         t.add_row(str(c.index), c.dataset, label, c.model, str(c.seed),
                   f"{est.train_tokens:,}" if est else "", f"{est.score_tokens:,}" if est else "",
-                  fmt_seconds(c.seconds) if est else "", status)
+                  f"{est.generate_tokens:,}" if est and est.generate_tokens else "",
+                  fmt_seconds(c.seconds) if est else "", split, status)
     return t
 
 

@@ -57,6 +57,8 @@ CONDITIONS: dict[str, str] = {
     "ft_aug_local": "iclft.learners.augmented:LOCAL",
     "ft_aug_global": "iclft.learners.augmented:GLOBAL",
     "ft_aug_both": "iclft.learners.augmented:BOTH",
+    "ft_aug_spa": "iclft.learners.augmented:SPA",
+    "ft_aug_entigraph": "iclft.learners.augmented:ENTIGRAPH",
     "ft_aug_oracle": "iclft.learners.oracle:CONDITION",
 }
 

@@ -1,4 +1,6 @@
-"""Augmented fine-tuning: `ft_aug_local`, `ft_aug_global`, `ft_aug_both` (the paper's proposed method).
+"""Augmented fine-tuning: `ft_aug_local`, `ft_aug_global`, `ft_aug_both` (the paper's proposed method), and the
+knowledge-injection recipes `ft_aug_spa` (SPA-style study prompts) and `ft_aug_entigraph` (EntiGraph-style text about
+pairs of a document's entities).
 
 The training documents are augmented with a generator's restatements (local) and/or inferences linking
 each document to the rest (global, a reasoning trace), see `iclft.augment`; the augmented sentences are
@@ -14,6 +16,10 @@ recipe (`finetune.Training`), then scored with no context. Config (study YAML):
       ft: {lr: 1.0e-4, epochs: 3}
       global: {context: budget, budget: 1500, max_new_tokens: 160}
     ft_aug_both: {local: {k: 2}, global: {max_new_tokens: 160}}   # both sets of outputs are added
+    ft_aug_spa: {spa: {max_new_tokens: 128}}                # study prompts of seven kinds, cycled
+    ft_aug_entigraph: {entigraph: {pairs: 6}}              # entity list, then text about pairs of entities
+    # tokens_per_document: 256 (top level) holds a recipe to that many generated tokens per document (split evenly
+    # between ft_aug_both's two blocks); give every augmented condition the same number for a fair comparison
     # optional everywhere: generator: {kind: openai, base_url: ..., api_model: ...}  (iclft.augment GeneratorSpec)
     #                      match_steps: true, format: plain, instruction: ...
 
@@ -31,7 +37,8 @@ Self-verification scores with the cell's model (the model judging its own output
 generator; the verified control judges with the dataset's world (`iclft.augment.filters.world_judge`).
 
 Stored per cell: info `augmentation` (per mode: prompts, kept sentences, drops by reason, filter steps, generator
-tokens) and the artifacts `augmented` (every added document as {"id", "text", "source"}), `augment_drops` (every
+tokens, the budget allotted and spent), timing `augment_seconds` (per mode: the generation's wall time, cached
+generations as recorded when generated; timing.json, as it differs between runs) and the artifacts `augmented` (every added document as {"id", "text", "source"}), `augment_drops` (every
 dropped sentence and why) and `audit` (`iclft.augment.audit` of the added documents against the dataset's
 world: true / false / unverifiable sentences, hallucination rate, test coverage; plus `filters`: each mode's
 filter steps and drop counts; the report shows it).
@@ -43,7 +50,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from iclft import distributed, precision
 from iclft.augment import AugmentOptions, AugmentResult, GenerationCache, GenerationPlan, run
@@ -56,7 +63,7 @@ from iclft.learners import Condition, Estimate, Exposure, Job, tokens
 from iclft.learners.finetune import FTOptions, Training, examples, optimizer_steps, train_size, train_tokens
 from iclft.scoring.framing import DEFAULT_INSTRUCTION, Format
 
-MODES = ("local", "global")
+MODES = ("local", "global", "spa", "entigraph")
 # Share of asked-for local restatements that pass the filters (measured on the quick study with SmolLM2-135M:
 # 210 of 480 on reversals, 216 of 432 on celebrities, 140 of 240 on syllogisms); for the training estimate only.
 KEPT_SHARE = 0.5
@@ -82,13 +89,35 @@ class _Base(BaseModel):
     match_steps: bool = Field(False, description="as many steps as `ft` takes on the original data alone")
     format: Format = "plain"
     instruction: str = DEFAULT_INSTRUCTION
+    tokens_per_document: int | None = Field(None, ge=1, description="generated tokens per document, shared evenly "
+                                            "by the blocks (sets each block's tokens_per_document; None: theirs)")
+
+    @model_validator(mode="after")
+    def _shared_budget(self) -> Self:
+        """A top-level tokens_per_document split evenly between the blocks (one given there too is an error)."""
+        if self.tokens_per_document is None:
+            return self
+        blocks = self._block_names()
+        share = self.tokens_per_document // len(blocks)
+        if share < 1:
+            raise ValueError(f"tokens_per_document={self.tokens_per_document} leaves nothing for {len(blocks)} blocks")
+        for name in blocks:
+            block = getattr(self, name)
+            if block.tokens_per_document not in (None, share):
+                raise ValueError(f"tokens_per_document is given twice (top level and in {name.rstrip('_')}); "
+                                 "keep one")
+            setattr(self, name, block.model_copy(update={"tokens_per_document": share}))
+        return self
+
+    def _block_names(self) -> list[str]:
+        return [n for n in ("local", "global_", "spa", "entigraph") if getattr(self, n, None) is not None]
 
     def resolved(self, device: str | None) -> Self:
         """These options with the FT precision resolved for the training device (as `FTOptions.resolved`)."""
         return self.model_copy(update={"ft": self.ft.resolved(device)})
 
     def blocks(self) -> list[AugmentOptions]:
-        return [b for b in (getattr(self, "local", None), getattr(self, "global_", None)) if b is not None]
+        return [getattr(self, n) for n in self._block_names()]
 
     def uses_answers(self) -> bool:
         """A control when any block's filters read the dataset's world (`verified: true`)."""
@@ -107,6 +136,16 @@ class GlobalOptions(_Base):
 
 class BothOptions(LocalOptions, GlobalOptions):
     pass
+
+
+class SpaOptions(_Base):
+    spa: AugmentOptions = Field(default_factory=lambda: AugmentOptions(mode="spa"))
+    _spa_mode = field_validator("spa", mode="before")(_block("spa"))
+
+
+class EntigraphOptions(_Base):
+    entigraph: AugmentOptions = Field(default_factory=lambda: AugmentOptions(mode="entigraph"))
+    _entigraph_mode = field_validator("entigraph", mode="before")(_block("entigraph"))
 
 
 def generator_for(job: Job, opts: _Base, planning: bool = False) -> Generator:
@@ -137,7 +176,7 @@ def training_options(job: Job, opts: _Base) -> FTOptions:
 
 
 def _summary(r: AugmentResult) -> dict[str, Any]:
-    keys = ("prompts", "kept_sentences", "outputs", "dropped", "steps", "tokens", "generator")
+    keys = ("prompts", "kept_sentences", "outputs", "dropped", "steps", "tokens", "budget", "generator")
     return {k: r.summary[k] for k in keys}
 
 
@@ -157,8 +196,9 @@ class AugmentedTraining:
 
     def estimate(self) -> Estimate:
         """Generation cost from the plan (cached prompts cost nothing; completions at max_new_tokens, an upper
-        bound); prompt prefill is counted with scoring. Training: exact when every generation is cached,
-        else the original data plus k restatements per local item / max_new_tokens per global trace."""
+        bound; entigraph's relation prompts counted at most before the entity lists exist); prompt prefill is
+        counted with scoring. Training: exact when every generation is cached, else the original data plus k
+        restatements per local item / every token a global, spa or entigraph generation may write."""
         job, ft = self.job, training_options(self.job, self.opts)
         docs: list[Document] = list(job.dataset.train)
         extra, per_sentence = 0, 1.0  # tokens (and their examples, at a sentence's size) still to be generated
@@ -170,9 +210,9 @@ class AugmentedTraining:
         else:
             n, toks = train_tokens(job.model, job.dataset.train, FTOptions(split=ft.split, epochs=1))
             per_sentence = max(toks / max(n, 1), 1.0)
-            for p in self.plans:
-                extra += int(len(p.tasks) * (KEPT_SHARE * p.options.k * per_sentence if p.options.mode == "local"
-                                             else p.options.max_new_tokens))
+            for p in self.plans:  # local: k restatements per item, half kept; the others: every token, a bound
+                extra += int(len(p.tasks) * KEPT_SHARE * p.options.k * per_sentence if p.options.mode == "local"
+                             else p.outputs_bound)
         n, steps, train = train_size(job.model, docs, ft)
         if extra:
             steps = optimizer_steps(n + round(extra / per_sentence), ft)
@@ -180,7 +220,7 @@ class AugmentedTraining:
                 train += int(extra * ft.passes)
         score = tokens.question_tokens(tokens.tokenizer(job.model), job.questions)
         prompts = sum(p.prompt_tokens for p in self.plans)  # generation prompts run as prefills (and self-verification)
-        requests = sum(p.to_generate for p in self.plans)
+        requests = sum(p.to_generate + p.followups for p in self.plans)
         return Estimate(train_tokens=train, train_steps=steps, score_tokens=score + prompts, prefill_tokens=prompts,
                         generate_tokens=sum(p.max_completion_tokens for p in self.plans),
                         generate_context_tokens=prompts // requests if requests else 0,
@@ -232,6 +272,7 @@ class AugmentedTraining:
         }
         exposure.artifacts["augment_drops"] = [d for r in results for d in r.drops]
         exposure.timing["augment_generated"] = sum(r.generated for r in results)
+        exposure.timing["augment_seconds"] = {r.summary["mode"]: r.seconds for r in results}
         exposure.timing["augment_cache_hits"] = sum(r.cache_hits for r in results)
         return exposure
 
@@ -253,4 +294,9 @@ LOCAL = _condition("ft_aug_local", LocalOptions,
 GLOBAL = _condition("ft_aug_global", GlobalOptions,
                     "fine-tune on the training documents plus in-context inferences linking each document to the rest")
 BOTH = _condition("ft_aug_both", BothOptions, "fine-tune on the documents plus local and global augmentations")
+SPA = _condition("ft_aug_spa", SpaOptions, "fine-tune on the documents plus the model's study notes of seven kinds "
+                                           "(SPA-style: key concepts, mind map, implications, QA, case study, "
+                                           "discussion, teacher)")
+ENTIGRAPH = _condition("ft_aug_entigraph", EntigraphOptions, "fine-tune on the documents plus the model's texts about "
+                                                             "pairs of each document's entities (EntiGraph-style)")
 

@@ -272,6 +272,7 @@ def write_report(out: str | Path) -> Path:
         lines += ["CONTROL: a condition whose cells read the dataset's answers or world (a reference point, never the "
                   f"method): {', '.join(sorted(labels))}.", ""]
     lines += _audits(store, study, keys)
+    lines += _generation_costs(store, study, keys)
     lines += _provenance(store, study, keys)
     path = root / "report.md"
     with atomic_open(path) as f:
@@ -367,6 +368,34 @@ def _audits(store: Store, study: dict[str, Any], keys: list[str]) -> list[str]:
             "(docs/augmentation.md).", "",
             "| dataset | condition | sentences | true | false | unverifiable | unparsed | hallucination | "
             "test questions: covered | dropped |", "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
+
+
+def _generation_costs(store: Store, study: dict[str, Any], keys: list[str]) -> list[str]:
+    """Every augmented cell's generation cost beside its label: generated tokens (per document: the most a document
+    got, and the budget), generation seconds (cached generations as recorded when generated), outputs kept."""
+    rows = []
+    for k in keys:
+        modes = store.cell(k).get("info", {}).get("augmentation")
+        if not modes:
+            continue
+        cell = next(c for c in study["cells"] if c["key"] == k)
+        seconds = store.timing(k).get("augment_seconds", {})
+        label = shown(cell["condition"], controls(study, cell["dataset"]))
+        for mode, a in modes.items():
+            b = a.get("budget", {})
+            budget = b.get("tokens_per_document") or "-"
+            secs = f"{seconds[mode]:.1f}" if mode in seconds else "?"
+            rows.append(f"| {cell['dataset']} | {label} | {cell['seed']} | {mode} | {a['prompts']} | "
+                        f"{a['tokens']['completion']:,} | {b.get('spent_per_document_max', '?')} / {budget} | {secs} | "
+                        f"{a['outputs']} |")
+    if not rows:
+        return []
+    return ["## Generation cost", "",
+            "Per augmented cell and family: prompts generated, tokens generated, the most one document got against "
+            "the per-document budget (`tokens_per_document`), generation wall time in seconds (cached generations "
+            "as recorded when first generated) and the outputs the filters kept.", "",
+            "| dataset | condition | seed | family | prompts | generated tokens | per document: most / budget | "
+            "generation (s) | outputs kept |", "|---|---|---|---|---|---|---|---|---|", *rows, ""]
 
 
 def _provenance(store: Store, study: dict[str, Any], keys: list[str]) -> list[str]:
