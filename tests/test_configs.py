@@ -73,6 +73,8 @@ def test_an_installed_wheel_ships_the_configs(tmp_path):
     subprocess.run([*pip, "install", "--no-deps", "--no-compile", "--target", str(site), str(wheel)],
                    check=True, capture_output=True)
     assert (site / "iclft" / "configs" / "tuning" / "ft-batch16.yaml").is_file()
+    squad = site / "iclft" / "datasets" / "data" / "squad"
+    assert (squad / "passages.json").is_file() and "CC BY-SA 4.0" in (squad / "README.md").read_text()
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site)}

@@ -295,3 +295,16 @@ def test_probes_with_the_embedded_model(tmp_path):
         assert q.choices[q.answer].strip().lower() in " ".join(d.text for d in DOCS).lower()
         if q.split == "rephrased":
             assert q.choices[q.answer].strip().lower() not in q.prompt.lower()
+
+
+def test_the_shipped_squad_example_builds_with_its_forgetting_and_validation_documents(tmp_path):
+    from iclft.datasets import registry
+
+    ds = registry.build("squad")
+    assert (len(ds.train), len(ds.test), len(ds.validation)) == (32, 172, 18)
+    assert {q.split for q in ds.test} == {"qa", "heldaside"} and ds.meta["forgetting_split"] == "heldaside"
+    trained = {d.id for d in ds.train}
+    assert all((q.facts[0] in trained) == (q.split == "qa") for q in ds.test)  # held-aside passages are not trained
+    assert len(ds.meta["heldaside_documents"]) == 8
+    a, b = ds.save(tmp_path / "a"), registry.build("squad").save(tmp_path / "b")
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in ("train.jsonl", "test.jsonl", "meta.json"))
