@@ -293,12 +293,12 @@ def _gap_lines(gaps: list[gap_accounting.Gap], ctrl: set[str]) -> list[str]:
         return []
     methods = list(dict.fromkeys(s.condition for g in gaps if not g.forgetting for s in g.shares))
     first = gaps[0]
-    unit = "documents (questions resampled by what they are about)" if first.clusters < first.questions else "questions"
+    unit = "sources (questions resampled by the document or person they are about)" if first.clusters < first.questions else "questions"
     lines = [(f"Share of the gap between ICL (`{first.icl}`) and FT (`{first.ft}`) each method closes, "
-              f"(method - FT) / (ICL - FT), with a 95% bootstrap interval over {unit} (`iclft.study.gaps`); – where "
-              "ICL is not above FT. Accuracies here are over the questions every condition answered, pooled (the "
+              f"(method - FT) / (ICL - FT), with a 95% bootstrap interval over {unit} (`iclft.study.gaps`; with few "
+              "documents the interval is coarse); – where ICL is not above FT. Accuracies here are over the questions every condition answered, pooled (the "
               "table above averages sub-types)."), "",
-             "| split | questions | " + " | ".join(f"`{c}`" for c in (first.pretrained or "pretrained", first.icl, first.ft))
+             f"| split | questions{' (sources)' if first.clusters < first.questions else ''} | " + " | ".join(f"`{c}`" for c in (first.pretrained or "pretrained", first.icl, first.ft))
              + " | " + " | ".join(f"{shown(m, ctrl)}: accuracy · share [95%]" for m in methods) + " |",
              "|---|---|---|---|---|" + "---|" * len(methods)]
     for g in gaps:
@@ -306,7 +306,8 @@ def _gap_lines(gaps: list[gap_accounting.Gap], ctrl: set[str]) -> list[str]:
             continue
         by = {s.condition: s for s in g.shares}
         refs = [f"{g.accuracy[c]:.2f}" if c else "–" for c in (g.pretrained, g.icl, g.ft)]
-        lines.append(f"| {g.split} | {g.questions} | " + " | ".join(refs) + " | "
+        counted = f"{g.questions} ({g.clusters})" if g.clusters < g.questions else str(g.questions)
+        lines.append(f"| {g.split} | {counted} | " + " | ".join(refs) + " | "
                      + " | ".join(f"{by[m].accuracy:.2f} · {_share_text(by[m])}" if m in by else "–" for m in methods)
                      + " |")
     for g in gaps:
