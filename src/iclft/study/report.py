@@ -293,12 +293,14 @@ def _gap_lines(gaps: list[gap_accounting.Gap], ctrl: set[str]) -> list[str]:
         return []
     methods = list(dict.fromkeys(s.condition for g in gaps if not g.forgetting for s in g.shares))
     first = gaps[0]
-    unit = "sources (questions resampled by the document or person they are about)" if first.clusters < first.questions else "questions"
+    clustered = first.clusters < first.questions
+    unit = "sources (questions resampled by the document or person they are about)" if clustered else "questions"
     lines = [(f"Share of the gap between ICL (`{first.icl}`) and FT (`{first.ft}`) each method closes, "
               f"(method - FT) / (ICL - FT), with a 95% bootstrap interval over {unit} (`iclft.study.gaps`; with few "
               "documents the interval is coarse); – where ICL is not above FT. Accuracies here are over the questions every condition answered, pooled (the "
               "table above averages sub-types)."), "",
-             f"| split | questions{' (sources)' if first.clusters < first.questions else ''} | " + " | ".join(f"`{c}`" for c in (first.pretrained or "pretrained", first.icl, first.ft))
+             f"| split | questions{' (sources)' if first.clusters < first.questions else ''} | "
+             + " | ".join(f"`{c}`" for c in (first.pretrained or "pretrained", first.icl, first.ft))
              + " | " + " | ".join(f"{shown(m, ctrl)}: accuracy · share [95%]" for m in methods) + " |",
              "|---|---|---|---|---|" + "---|" * len(methods)]
     for g in gaps:
