@@ -297,8 +297,8 @@ def _gap_lines(gaps: list[gap_accounting.Gap], ctrl: set[str]) -> list[str]:
     unit = "sources (questions resampled by the document or person they are about)" if clustered else "questions"
     lines = [(f"Share of the gap between ICL (`{first.icl}`) and FT (`{first.ft}`) each method closes, "
               f"(method - FT) / (ICL - FT), with a 95% bootstrap interval over {unit} (`iclft.study.gaps`; with few "
-              "documents the interval is coarse); – where ICL is not above FT. Accuracies here are over the questions every condition answered, pooled (the "
-              "table above averages sub-types)."), "",
+              "sources the interval is coarse); – where ICL is not above FT. Accuracies here are over the questions "
+              "every condition answered, pooled (the table above averages sub-types)."), "",
              f"| split | questions{' (sources)' if first.clusters < first.questions else ''} | "
              + " | ".join(f"`{c}`" for c in (first.pretrained or "pretrained", first.icl, first.ft))
              + " | " + " | ".join(f"{shown(m, ctrl)}: accuracy · share [95%]" for m in methods) + " |",
@@ -337,7 +337,8 @@ def write_gaps_csv(path: Path, gaps: list[gap_accounting.Gap]) -> None:
                         "condition": s.condition, "control": "CONTROL" if s.control else "",
                         "accuracy": f"{s.accuracy:.6f}", "icl": f"{g.accuracy[g.icl]:.6f}",
                         "ft": f"{g.accuracy[g.ft]:.6f}",
-                        **{k: "" if getattr(s, k) is None else f"{getattr(s, k):.6f}" for k in ("share", "low", "high")},
+                        **{k: "" if getattr(s, k) is None else f"{getattr(s, k):.6f}"
+                           for k in ("share", "low", "high")},
                         "measure": "retained" if g.forgetting else "gap_share", "questions": s.questions,
                         "clusters": s.clusters})
     with atomic_open(path) as f:
