@@ -66,7 +66,7 @@ DESCRIPTIONS = {f" {d}." for ps in PEOPLE.values() for d in ps.values()}
 
 
 def test_reader_turns_the_public_layout_into_4_way_questions(public_dir):
-    ds = import_layout(public_dir, seed=0, validation_people=0)
+    ds = import_layout(public_dir, seed=0, validation_people=0, distractors="all")
     assert ds.name == "reversal-curse" and len(ds.train) == 16 and not ds.validation
     assert Counter(q.split for q in ds.test) == {"p2d": 2, "p2d_reverse": 2, "d2p": 2, "d2p_reverse": 2, "both": 4}
     originals = {(r["prompt"], r["completion"]) for f, rows in public_files().items() if "test" in f for r in rows}
@@ -187,7 +187,7 @@ def test_generated_layout_round_trips_through_the_reader(tmp_path):
     params = celebrities.Params(people_per_group=4, validation_people=1)
     built = celebrities.build(3, params)
     folder = reversal_curse.write_layout(celebrities.generate_layout(3, params), tmp_path / "layout")
-    read = import_layout(folder, seed=3, validation_people=1)
+    read = import_layout(folder, seed=3, validation_people=1, distractors=params.distractors)
     assert (read.train, read.test, read.validation) == (built.train, built.test, built.validation)
 
 

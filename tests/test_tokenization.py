@@ -17,6 +17,7 @@ SMALL = {
     "celebrities": {"people_per_group": 4, "train_templates": 3, "test_templates": 2, "validation_people": 1},
     "semantic": {"n_categories": 24, "documents_per_category": 2, "max_per_subtype": 12},
     "derivatoids": {"scale": 0.1, "n_test": 15, "n_validation": 5},
+    "squad": {},  # real passages: numbers, dates, quotes and dashes at question/choice boundaries
 }
 CONTEXT_CHARS = 6000  # about 1,500 tokens of training documents as the ICL context
 
