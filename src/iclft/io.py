@@ -147,12 +147,17 @@ def read_text(path: str | Path, what: str = "file") -> str:
         raise _not_utf8(f"{path}:{line}", data, e) from None
 
 
+def parse_json(text: str, where: str | Path) -> Any:
+    """A JSON document; malformed JSON is a UserError naming `where`, the line and the column."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{where}: invalid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+
+
 def read_json(path: str | Path) -> Any:
     path = Path(path)
-    try:
-        return json.loads(read_text(path))
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: invalid JSON ({e.msg} at line {e.lineno})") from None
+    return parse_json(read_text(path), path)
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:

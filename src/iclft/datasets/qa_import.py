@@ -18,7 +18,6 @@ occur in its passage (ignoring case), a doc_id with no document, a file mixing "
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from iclft.datasets.answers import AnswerPool, choices_for, kind
 from iclft.datasets.knowledge import Item, assemble
 from iclft.datasets.schema import Dataset, Document
 from iclft.errors import UserError
-from iclft.io import iter_jsonl, read_text
+from iclft.io import iter_jsonl, parse_json, read_text
 
 VERSION = 1
 SPLIT = "qa"
@@ -58,10 +57,7 @@ def _string(obj: dict[str, Any], key: str, where: str, optional: bool = False) -
 
 
 def _read_seal(path: Path, text: str) -> list[Passage]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: invalid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    data = parse_json(text, path)
     if not isinstance(data, list):
         raise UserError(f"{path}: expected a JSON list of passages, got {type(data).__name__}")
     if not data:
