@@ -151,6 +151,7 @@ def gaps(records: Sequence[dict[str, Any]], cells: Sequence[dict[str, Any]], nor
         row = dict(zip(conds, m))
         acc = {c: float(row[c].mean()) for c in conds}
         w = _resamples(clusters, f"{ds}/{model}/{part}/{split}")
+        sources = len(set(clusters))
         shares = []
         known = 0
         if split == FORGETTING_SPLIT:  # retention: every fine-tuned condition, the reference FT first
@@ -159,16 +160,16 @@ def gaps(records: Sequence[dict[str, Any]], cells: Sequence[dict[str, Any]], nor
             for c in [ft, *methods] if knew.any() else []:
                 low, high = _interval(_mean(w[:, knew], row[c][knew]))
                 shares.append(Share(ds, model, part, split, c, (ds, c) in control, acc[c],
-                                    float(row[c][knew].mean()), low, high, len(ids), len(set(clusters))))
+                                    float(row[c][knew].mean()), low, high, len(ids), sources))
         else:
             d = _mean(w, row[icl]) - _mean(w, row[ft])
+            denom = acc[icl] - acc[ft]
             for c in methods:
-                denom = acc[icl] - acc[ft]
                 point = (acc[c] - acc[ft]) / denom if denom > 0 else None
                 with np.errstate(divide="ignore", invalid="ignore"):
                     samples = np.where(d > 0, (_mean(w, row[c]) - _mean(w, row[ft])) / d, np.nan)
                 low, high = _interval(samples) if point is not None else (None, None)
                 shares.append(Share(ds, model, part, split, c, (ds, c) in control, acc[c], point, low, high,
-                                    len(ids), len(set(clusters))))
-        out.append(Gap(ds, model, part, split, icl, ft, pretrained, acc, len(ids), len(set(clusters)), shares, known))
+                                    len(ids), sources))
+        out.append(Gap(ds, model, part, split, icl, ft, pretrained, acc, len(ids), sources, shares, known))
     return out
