@@ -54,9 +54,8 @@ MIN_PREFIX = 6  # words before a recall span
 COPY_RUN = 5  # a rephrased question sharing this many consecutive words with its sentence is a near copy
 GREEDY = Sampling(temperature=0.0, max_new_tokens=32)  # a question is 10-25 tokens
 SAMPLED = Sampling(temperature=0.7, top_p=0.95, max_new_tokens=32)
-_PRONOUNS = frozenset("it its they their them he his him she her this these those that there such both each".split())
-QUESTION_WORDS = frozenset("what which who whom whose when where why how many much year years date name named "
-                           "called number did does do was were".split())
+_PRONOUNS = frozenset(["it", "its", "they", "their", "them", "he", "his", "him", "she", "her", "this", "these", "those", "that", "there", "such", "both", "each"])
+QUESTION_WORDS = frozenset(["what", "which", "who", "whom", "whose", "when", "where", "why", "how", "many", "much", "year", "years", "date", "name", "named", "called", "number", "did", "does", "do", "was", "were"])
 
 _MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
           r"|Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)")
@@ -270,6 +269,11 @@ def _blank_prompt(sentence: str, span: Span) -> str:
     what = {"name": "name", "date": "date", "number": "number"}[span.kind]
     blanked = sentence[:span.start] + "___" + sentence[span.end:]
     return f"Question: Which {what} fills the blank? \"{blanked}\"\nAnswer:"
+
+
+def blank_question(sentence: str, span: Span) -> tuple[str, str] | None:
+    """(the sentence with `span` blanked, asked as a question; its answer), or None where it cannot be blanked."""
+    return (_blank_prompt(sentence, span), span.text) if askable(sentence, span) or span.start == 0 else None
 
 
 @dataclass

@@ -59,6 +59,7 @@ CONDITIONS: dict[str, str] = {
     "ft_aug_both": "iclft.learners.augmented:BOTH",
     "ft_aug_spa": "iclft.learners.augmented:SPA",
     "ft_aug_entigraph": "iclft.learners.augmented:ENTIGRAPH",
+    "ft_aug_cloze": "iclft.learners.cloze:CONDITION",
     "ft_aug_oracle": "iclft.learners.oracle:CONDITION",
 }
 

@@ -1,0 +1,84 @@
+"""`ft_aug_cloze`: fine-tune on the documents plus fill-in-the-blank questions written from them by rules (no model).
+
+For each training document, its sentences' names, numbers and dates (the probe generator's spans,
+`iclft.datasets.probes`) are blanked one at a time and asked as
+
+    Question: Which date fills the blank? "Luther had published his German translation of the New Testament in ___, ..."
+    Answer: 1522
+
+one prompt/completion example each (loss on the answer only), at most `per_document` a document, spread over its
+sentences (seeded). It practises recalling a document's facts in question-answer form, the form the test asks
+in, without a generator: zero generated tokens, so it costs only the extra training steps. The documents alone
+decide the questions; none is a test or validation question's text (`oracle.states_a_question`; a probe dataset's
+`reversed` split asks in this very form, and those questions are dropped).
+"""
+
+from __future__ import annotations
+
+import random
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from iclft.datasets.probes import blank_question, known_names, spans, usable
+from iclft.datasets.schema import Dataset, Document
+from iclft.learners import Condition, Job
+from iclft.learners.finetune import FTOptions, Training
+from iclft.learners.oracle import question_statements, states_a_question
+from iclft.scoring.framing import DEFAULT_INSTRUCTION, Format
+from iclft.text import split_sentences
+
+DEFAULT_PER_DOCUMENT = 6
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ft: FTOptions = Field(default_factory=FTOptions, description="fine-tuning options (as for `ft`)")
+    per_document: int = Field(DEFAULT_PER_DOCUMENT, ge=1, description="questions at most per document")
+    seed: int = Field(0, description="added to the cell's seed: which spans are asked")
+    format: Format = "plain"
+    instruction: str = DEFAULT_INSTRUCTION
+
+    def resolved(self, device: str | None) -> Options:
+        return self.model_copy(update={"ft": self.ft.resolved(device)})
+
+
+def document_questions(doc: Document) -> list[list[tuple[str, str]]]:
+    """Per usable sentence of a document, (prompt, answer) for each of its spans that can be blanked."""
+    known = known_names(doc.text)
+    out = []
+    for sentence in split_sentences(doc.text):
+        if usable(sentence):
+            asked = [blank_question(sentence, s) for s in spans(sentence, known)]
+            if asked := [a for a in asked if a is not None]:
+                out.append(asked)
+    return out
+
+
+def cloze_documents(ds: Dataset, per_document: int, seed: int) -> list[Document]:
+    """At most `per_document` questions per training document, round-robin over its sentences (seeded order)."""
+    banned = question_statements(ds)
+    added = []
+    for doc in ds.train:
+        rng = random.Random(f"cloze:{doc.id}:{seed}")
+        per_sentence = [rng.sample(qs, len(qs)) for qs in document_questions(doc)]
+        dealt = [qs[r] for r in range(max(map(len, per_sentence), default=0)) for qs in per_sentence if r < len(qs)]
+        kept = [(p, a) for p, a in dealt if not states_a_question(f"{p} {a}", banned)][:per_document]
+        added += [Document(id=f"cloze/{doc.id}/{i}", text=f"{p} {a}", prompt=p, facts=doc.facts)
+                  for i, (p, a) in enumerate(kept)]
+    return added
+
+
+def plan(job: Job, opts: Options) -> Training:
+    added = cloze_documents(job.dataset, opts.per_document, opts.seed + job.seed)
+    info = {"cloze_questions": len(added), "original_documents": len(job.dataset.train)}
+    return Training(job, [*job.dataset.train, *added], opts.ft, opts.format, opts.instruction, info)
+
+
+CONDITION = Condition(
+    name="ft_aug_cloze",
+    description="fine-tune on the documents plus fill-in-the-blank questions about their names, numbers and dates, "
+                "written by rules (no model)",
+    options=Options,
+    plan=plan,
+    trains=True,
+)
