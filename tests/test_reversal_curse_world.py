@@ -1,5 +1,6 @@
 """The world of an imported reversal-curse release (iclft.datasets.reversal_curse_truth), its oracle facts, the
-audit on an imported folder, and the importer's seeded subset (--people-per-group / --paraphrases).
+audit on an imported folder, and the importer's seeded subset (--people-per-group / --paraphrases /
+--questions-per-person).
 
 The world is built from the TRAINING rows only; the test rows (other templates and description forms) and
 hand-written paraphrases are sentences it never saw."""
@@ -139,6 +140,39 @@ def test_subset_sizes_determinism_and_bad_values(tmp_path, cli):
                            (("--paraphrases", 0), "paraphrases=0: must be from 1 to 30")):
         res = cli("data", "import-reversal-curse", src, "--out", tmp_path / "bad", *flags)
         assert res.returncode == 2 and res.stderr.count("\n") == 1 and message in res.stderr, res.stderr
+        assert not (tmp_path / "bad").exists()
+
+
+def test_questions_per_person_keeps_that_many_test_rows_a_person_and_their_randomized_pairs(tmp_path, cli):
+    src = write(tmp_path / "full", release())  # 10 test rows a person and direction
+    ds = import_layout(src, seed=0, validation_people=1, people_per_group=5, paraphrases=2, questions_per_person=3)
+    per = Counter((q.split, q.subtype, q.facts[0]) for q in ds.test if not q.split.endswith("_randomized"))
+    assert set(per.values()) == {3} and len({f for _, _, f in per}) == 3 * 4  # 4 test people a group
+    assert Counter(q.split for q in ds.test)["p2d_reverse"] == 4 * 3
+    assert set(Counter((q.split, q.subtype, q.facts[0]) for q in ds.validation
+                       if not q.split.endswith("_randomized")).values()) == {10}  # validation people keep all
+    for split in ("p2d_reverse", "d2p_reverse"):
+        kept = {q.prompt for q in ds.test if q.split == split}
+        paired = [q.prompt for q in ds.test if q.split == f"{split}_randomized"]
+        assert paired and set(paired) <= kept and len(paired) >= len(kept) - 2  # a few: random = correct
+    assert ds.meta["params"]["questions_per_person"] == 3
+    assert ds.meta["randomized"]["skipped_same_as_correct"] < 5  # the rows left out are not counted as skipped
+    whole = import_layout(src, seed=0, validation_people=1, people_per_group=5, paraphrases=2)
+    assert [d.text for d in whole.train] == [d.text for d in ds.train]
+    def rows(qs):  # (split, prompt, right answer): the ids and the distractors drawn follow the rows kept
+        return sorted((q.split, q.prompt, q.choices[q.answer]) for q in qs)
+
+    assert rows(whole.validation) == rows(ds.validation)
+    for seed, name in ((0, "a"), (0, "b"), (1, "c")):
+        res = cli("data", "import-reversal-curse", src, "--out", tmp_path / name, "--seed", seed,
+                  "--people-per-group", 5, "--paraphrases", 2, "--questions-per-person", 3)
+        assert res.returncode == 0, res.stderr
+    same = [(tmp_path / n / "test.jsonl").read_bytes() for n in "abc"]
+    assert same[0] == same[1] != same[2]
+    for n in (0, 11):
+        res = cli("data", "import-reversal-curse", src, "--out", tmp_path / "bad", "--questions-per-person", n)
+        assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+        assert f"questions_per_person={n}: must be from 1 to 10" in res.stderr
         assert not (tmp_path / "bad").exists()
 
 

@@ -115,15 +115,21 @@ def register(app: typer.Typer) -> None:
         paraphrases: int | None = typer.Option(None, "--paraphrases",
                                                help="keep this many training rows per person and direction "
                                                     "(seeded; default all)"),
+        questions_per_person: int | None = typer.Option(
+            None, "--questions-per-person",
+            help="keep this many test rows per test person, file and direction (seeded; validation people keep all; "
+                 "default all)"),
     ) -> None:
         """Convert Berglund et al.'s reversal-curse files into an iclft dataset: 4-way questions per test row, and
         2-way correct-vs-randomized ones (splits *_randomized) where the *_randomized files are present; with
-        --people-per-group / --paraphrases a seeded subset (e.g. 6 and 4 for a CPU)."""
+        --people-per-group / --paraphrases / --questions-per-person a seeded subset (CPU-sized:
+        configs/berglund.yaml)."""
         from iclft.datasets.reversal_curse import import_layout
 
         if distractors not in ("all", "group"):
             raise UserError(f"unknown --distractors {distractors!r}; choose all or group")
-        _saved(import_layout(src, seed, validation_people, distractors, people_per_group, paraphrases), out)
+        _saved(import_layout(src, seed, validation_people, distractors, people_per_group, paraphrases,
+                             questions_per_person), out)
 
     @sub.command("import-qa")
     def import_qa(

@@ -53,6 +53,13 @@ The 2-way `*_randomized` splits (the release's own wrong completions) do not dep
 Subset (`people_per_group`, `paraphrases`; `subset`): a seeded sample of people per group and of training row
 positions per direction (the same positions for every person, so row k stays template k); test rows of the kept
 people stay whole, randomized and validation_prompts rows follow them. Deterministic for a seed.
+`questions_per_person` (`convert`) keeps that many test rows of each test file and direction per test person
+(seeded; their randomized pairs follow; validation people keep all theirs): more people, the independent sources
+of a split's questions, at the same scoring cost. The CPU default (configs/berglund.yaml) is 8 people a group x
+3 paraphrases, 2 validation people, 5 questions a person: the training cost of 6 x 4 and its question count, from
+6 test people a group instead of 3. Chosen on validation people (embedded model, seed 0, 2026-12-02): at 10 x 2
+self-augmented FT gained nothing on the 4-way reverse splits (p2d_reverse 0.15 vs FT 0.15, d2p_reverse 0.50 vs
+0.45; 20 questions, 2 people each), at 6 x 4 it gained ~0.13 on both (above), so three paraphrases, not two.
 
 World (`world_meta`, meta.json "world"; read only by `iclft.datasets.reversal_curse_truth`, the ground truth of the
 audit and the controls): each person's description texts and the training templates, from the training rows only.
@@ -241,7 +248,8 @@ def _check_public_validation(layout: Layout, people: People) -> None:
 
 
 def convert(layout: Layout, seed: int = 0, validation_people: int = 3,
-            distractors: Literal["all", "group"] = "all", name: str = "celebrities") -> Dataset:
+            distractors: Literal["all", "group"] = "all", name: str = "celebrities",
+            questions_per_person: int | None = None) -> Dataset:
     """Turn a layout into an iclft Dataset (see the module docstring)."""
     rng = random.Random(f"celebrities:{seed}")
     people = People(layout)
@@ -281,6 +289,7 @@ def convert(layout: Layout, seed: int = 0, validation_people: int = 3,
             raise UserError(f"validation_people={validation_people} leaves no test people in group {g} "
                             f"({len(ps)} people)")
         held_out.update(rng.sample(ps, validation_people) if ps else [])
+    dropped = _dropped_test_rows(tests, held_out, questions_per_person, seed)
 
     test, validation = [], []
     counters: dict[str, int] = {}
@@ -289,6 +298,8 @@ def convert(layout: Layout, seed: int = 0, validation_people: int = 3,
         (validation if person in held_out else test).append(q)
 
     for split, person, d, r in tests:
+        if r.where in dropped:
+            continue
         group = people.group[person]
         pool = [p for p in (sorted(people.group) if distractors == "all" else members[group]) if p != person]
         rng.shuffle(pool)
@@ -315,7 +326,7 @@ def convert(layout: Layout, seed: int = 0, validation_people: int = 3,
         add(Question(id=f"{split}-{n:04d}", prompt=r.prompt.rstrip(), choices=choices, answer=choices.index(right),
                      split=split, subtype=f"both/{d}" if group == "both" else group, facts=[_fact(person)]), person)
 
-    randomized = _randomized_questions(layout, people, seed)
+    randomized, same = _randomized_questions(layout, people, seed, dropped)
     for q, person in randomized:
         add(q, person)
     meta: dict[str, Any] = {
@@ -325,15 +336,35 @@ def convert(layout: Layout, seed: int = 0, validation_people: int = 3,
         "files": {f: len(rows) for f, rows in layout.items()},
     }
     if any(f in layout for f in RANDOMIZED):
-        rows = sum(len(layout[f]) for f in RANDOMIZED if f in layout)
-        meta["randomized"] = {"questions": len(randomized), "skipped_same_as_correct": rows - len(randomized)}
+        meta["randomized"] = {"questions": len(randomized), "skipped_same_as_correct": same}
     return Dataset(name=name, train=docs, test=test, validation=validation, meta=meta)
 
 
-def _randomized_questions(layout: Layout, people: People, seed: int) -> list[tuple[Question, str]]:
-    """2-way questions: each test row's correct completion vs its *_randomized file's completion."""
+def _dropped_test_rows(tests: list[tuple[str, str, str, Row]], held_out: set[str], per_person: int | None,
+                       seed: int) -> set[str]:
+    """The test rows (`Row.where`) that `questions_per_person` leaves out: each test person keeps `per_person`
+    rows of each test file and direction (seeded; validation people keep all theirs); None keeps every row."""
+    if per_person is None:
+        return set()
+    rows: dict[tuple[str, str, str], list[Row]] = {}
+    for split, person, d, r in tests:
+        if person not in held_out:
+            rows.setdefault((split, person, d), []).append(r)
+    have = min(len(rs) for rs in rows.values()) if rows else 0
+    if not 1 <= per_person <= have:
+        raise UserError(f"questions_per_person={per_person}: must be from 1 to {have} (the test rows per person, "
+                        "file and direction)")
+    rng = random.Random(f"reversal-curse.questions:{seed}")  # its own stream: the distractors' stays as it was
+    kept = {r.where for key in sorted(rows) for r in rng.sample(rows[key], per_person)}
+    return {r.where for rs in rows.values() for r in rs} - kept
+
+
+def _randomized_questions(layout: Layout, people: People, seed: int,
+                          dropped: set[str] = frozenset()) -> tuple[list[tuple[Question, str]], int]:
+    """2-way questions: each test row's correct completion vs its *_randomized file's completion (none for a row
+    in `dropped`), and how many rows were skipped because the randomized completion is the correct one."""
     rng = random.Random(f"celebrities.randomized:{seed}")  # its own stream: the 4-way questions stay as they were
-    out = []
+    out, same = [], 0
     for f, base_file in RANDOMIZED.items():
         if f not in layout:
             continue
@@ -346,10 +377,13 @@ def _randomized_questions(layout: Layout, people: People, seed: int) -> list[tup
             if not by_prompt.get(r.prompt.strip()):
                 raise UserError(f"{r.where}: the prompt matches no (remaining) row of {base_file}")
             b = by_prompt[r.prompt.strip()].pop(0)
+            if b.where in dropped:
+                continue
             person, d = people.classify(b)
             right = " " + person if d == "d2p" else _spaced(b.completion)
             wrong = " " + (leading_name(r.completion) or r.completion.strip()) if d == "d2p" else _spaced(r.completion)
             if wrong.strip() == right.strip():
+                same += 1
                 continue
             choices = [right, wrong]
             rng.shuffle(choices)
@@ -357,7 +391,7 @@ def _randomized_questions(layout: Layout, people: People, seed: int) -> list[tup
             out.append((Question(id=f"{split}_randomized-{n:04d}", prompt=b.prompt.rstrip(), choices=choices,
                                  answer=choices.index(right), split=f"{split}_randomized", subtype=group,
                                  facts=[_fact(person)]), person))
-    return out
+    return out, same
 
 
 # ---------------------------------------------------------------- a CPU-sized subset
@@ -487,13 +521,17 @@ def _most_common(xs: list[str]) -> str:
 
 def import_layout(src: str | Path, seed: int = 0, validation_people: int = 3,
                   distractors: Literal["all", "group"] = DEFAULT_DISTRACTORS, people_per_group: int | None = None,
-                  paraphrases: int | None = None) -> Dataset:
-    """Read the public Berglund et al. layout into an iclft Dataset (optionally a seeded subset: `subset`)."""
+                  paraphrases: int | None = None, questions_per_person: int | None = None) -> Dataset:
+    """Read the public Berglund et al. layout into an iclft Dataset (optionally a seeded subset: `subset`, and
+    fewer test questions a person: `questions_per_person`)."""
     layout = subset(read_layout(src), people_per_group, paraphrases, seed)
-    ds = convert(layout, seed, validation_people, distractors, name="reversal-curse")
+    ds = convert(layout, seed, validation_people, distractors, name="reversal-curse",
+                 questions_per_person=questions_per_person)
     params: dict[str, Any] = {"validation_people": validation_people, "distractors": distractors}
     if people_per_group is not None or paraphrases is not None:
         params |= {"people_per_group": people_per_group, "paraphrases": paraphrases}
+    if questions_per_person is not None:
+        params["questions_per_person"] = questions_per_person
     ds.meta = {"generator": f"{__name__}.import_layout", "version": VERSION, "source": str(Path(src).resolve()),
                "seed": seed, "params": params, **ds.meta, "world": world_meta(layout)}
     return ds
