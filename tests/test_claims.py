@@ -7,6 +7,7 @@ import math
 import pytest
 from test_study_report import _fake_study, rec
 
+from iclft.datasets.schema import FORGETTING_SPLIT
 from iclft.errors import UserError
 from iclft.study import claims
 from iclft.study.report import Aggregate
@@ -52,6 +53,9 @@ def test_evaluate_adds_pretrained_near_chance_per_split():
     aggs = [agg("pretrained", "p2d", 10, 40), agg("ft", "p2d", 36, 40)]
     verdicts = claims.evaluate(aggs, "sum", claims=[])
     assert [(v.claim.split, v.claim.a, v.verdict) for v in verdicts] == [("p2d", claims.PRE, "yes")]
+    # real documents (a dataset with a forgetting split, e.g. squad) may be known: no near-chance check there
+    real = [agg("pretrained", "qa", 30, 40), agg("pretrained", FORGETTING_SPLIT, 10, 40)]
+    assert claims.evaluate(real, "sum", claims=[]) == []
 
 
 def test_results_page_from_a_stored_study(tmp_path):

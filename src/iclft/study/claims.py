@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from iclft.datasets.schema import FORGETTING_SPLIT
 from iclft.study.report import Aggregate
 
 Kind = Literal["greater", "above_chance", "near_chance", "not_above_chance"]
@@ -193,7 +194,8 @@ def _matches(select: Select, dataset: str, labels: list[str], ran: dict[tuple[st
 
 def evaluate(aggs: list[Aggregate], normalization: str, part: str = "test", claims: list[Claim] | None = None,
              ran: dict[tuple[str, str], Ran] | None = None) -> list[Verdict]:
-    """Every claim (and pretrained-near-chance on every split) for each model of the aggregates, judged on every
+    """Every claim (and pretrained-near-chance on every split of a dataset of novel knowledge, i.e. one without a
+    forgetting split: real documents may be known before training) for each model of the aggregates, judged on every
     condition of the study that matches it; `ran`: (dataset, label) -> what the condition is (`conditions_of`)."""
     ran = ran or {}
     out = []
@@ -205,7 +207,8 @@ def evaluate(aggs: list[Aggregate], normalization: str, part: str = "test", clai
             labels = list(dict.fromkeys(a.condition for a in mine if a.dataset == dataset))
             todo = [c for c in (claims if claims is not None else PAPER) if c.dataset == dataset]
             splits = dict.fromkeys(a.split for a in mine if a.dataset == dataset)
-            todo += [_c(dataset, s, "near_chance", PRE, None, PRETRAINED) for s in splits]
+            if FORGETTING_SPLIT not in splits:  # real documents (a forgetting split): the model may know them
+                todo += [_c(dataset, s, "near_chance", PRE, None, PRETRAINED) for s in splits]
             for c in todo:
                 pairs = [(x, y) for x in _matches(c.a, dataset, labels, ran)
                          for y in (_matches(c.b, dataset, labels, ran) if c.b else [None])]
