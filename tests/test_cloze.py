@@ -9,6 +9,7 @@ import yaml
 from test_study import private_cache
 
 from iclft import learners
+from iclft.augment.corpus import load_documents
 from iclft.datasets import registry
 from iclft.datasets.probes import generate_probes
 from iclft.datasets.schema import Dataset, Document
@@ -77,3 +78,13 @@ def test_tiny_cloze_study_trains_one_example_per_question(tmp_path, monkeypatch,
     assert info["cloze_questions"] == len(cloze_documents(dataset, 2, 0)) > 32 and info["original_documents"] == 32
     plain = len(finetune.examples(dataset.train))  # the passages, sentence-split; each question one more example
     assert info["examples"] == plain + info["cloze_questions"] and "control" not in info
+
+
+def test_the_placebo_asks_about_other_documents(tmp_path):
+    ds = registry.build("squad")
+    other = tmp_path / "other.jsonl"
+    other.write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in DOCS), encoding="utf-8")
+    opts = learners.get("ft_aug_cloze").options.model_validate({"documents": str(other), "per_document": 3})
+    added = cloze_documents(ds, opts.per_document, 0, load_documents(opts.documents))
+    assert added and {d.id.split("/")[1] for d in added} <= {"bridge", "river"}
+    assert all(d.text[len(d.prompt):].strip() in DOCS[0].text + DOCS[1].text for d in added)

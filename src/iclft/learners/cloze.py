@@ -11,14 +11,20 @@ sentences (seeded). It practises recalling a document's facts in question-answer
 in, without a generator: zero generated tokens, so it costs only the extra training steps. The documents alone
 decide the questions; none is a test or validation question's text (`oracle.states_a_question`; a probe dataset's
 `reversed` split asks in this very form, and those questions are dropped).
+
+`documents: PATH` writes the questions from other documents instead: a PLACEBO with the same form and about as many
+questions but none of the training documents' facts. What the recipe gains over it is knowledge; what the placebo
+gains over plain FT is the question-answer form (docs/knowledge.md measures both).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from iclft.augment.corpus import load_documents
 from iclft.datasets.probes import blank_question, known_names, spans, usable
 from iclft.datasets.schema import Dataset, Document
 from iclft.learners import Condition, Job
@@ -34,6 +40,9 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ft: FTOptions = Field(default_factory=FTOptions, description="fine-tuning options (as for `ft`)")
     per_document: int = Field(DEFAULT_PER_DOCUMENT, ge=1, description="questions at most per document")
+    documents: str | None = Field(None, description="write the questions from these documents instead (a folder "
+                                  "of .txt/.md or a JSONL): the PLACEBO, the question form without the training "
+                                  "documents' facts")
     seed: int = Field(0, description="added to the cell's seed: which spans are asked")
     format: Format = "plain"
     instruction: str = DEFAULT_INSTRUCTION
@@ -54,11 +63,13 @@ def document_questions(doc: Document) -> list[list[tuple[str, str]]]:
     return out
 
 
-def cloze_documents(ds: Dataset, per_document: int, seed: int) -> list[Document]:
-    """At most `per_document` questions per training document, round-robin over its sentences (seeded order)."""
+def cloze_documents(ds: Dataset, per_document: int, seed: int,
+                    source: Sequence[Document] | None = None) -> list[Document]:
+    """At most `per_document` questions per training document (or per `source` document), round-robin over its
+    sentences (seeded order); none is the text of one of `ds`'s questions."""
     banned = question_statements(ds)
     added = []
-    for doc in ds.train:
+    for doc in ds.train if source is None else source:
         rng = random.Random(f"cloze:{doc.id}:{seed}")
         per_sentence = [rng.sample(qs, len(qs)) for qs in document_questions(doc)]
         dealt = [qs[r] for r in range(max(map(len, per_sentence), default=0)) for qs in per_sentence if r < len(qs)]
@@ -69,8 +80,10 @@ def cloze_documents(ds: Dataset, per_document: int, seed: int) -> list[Document]
 
 
 def plan(job: Job, opts: Options) -> Training:
-    added = cloze_documents(job.dataset, opts.per_document, opts.seed + job.seed)
-    info = {"cloze_questions": len(added), "original_documents": len(job.dataset.train)}
+    source = load_documents(opts.documents) if opts.documents else None
+    added = cloze_documents(job.dataset, opts.per_document, opts.seed + job.seed, source)
+    info = {"cloze_questions": len(added), "original_documents": len(job.dataset.train),
+            **({"placebo_documents": len(source)} if source is not None else {})}
     return Training(job, [*job.dataset.train, *added], opts.ft, opts.format, opts.instruction, info)
 
 
