@@ -163,6 +163,7 @@ def full() -> tuple[Dataset, D.Transform]:
     return ds, D.Transform.from_dict(ds.meta["transform"])
 
 
+@pytest.mark.slow  # building the full-sized default takes ~20 s; the small build covers the same code
 def test_default_build_is_full_sized(full):
     ds, _ = full
     assert len(ds.test) == 400 and len(ds.validation) == 100 and len(ds.train) == 412
@@ -180,7 +181,7 @@ def _pieces(e: sp.Expr) -> set[sp.Expr]:
     return out
 
 
-@pytest.mark.parametrize("build", ["small", "full"])
+@pytest.mark.parametrize("build", ["small", pytest.param("full", marks=pytest.mark.slow)])
 def test_validation_and_test_share_no_expression_or_piece(build, request):
     ds, t = request.getfixturevalue(build)
     test = [_expression(t, q.prompt) for q in ds.test]
@@ -274,6 +275,7 @@ def _se(chance: float, n: int) -> float:
     return math.sqrt(chance * (1 - chance) / n)
 
 
+@pytest.mark.slow  # ~9 s of scoring; the quick study's claims table checks the same on every run
 def test_pretrained_model_is_near_chance(lm, small):
     """The pretrained model knows no rule, and no surface cue helps it: chance (1/4), within 3 standard errors
     either way, by summed and by per-token log-likelihood, over all 40 test questions."""
