@@ -54,8 +54,11 @@ MIN_PREFIX = 6  # words before a recall span
 COPY_RUN = 5  # a rephrased question sharing this many consecutive words with its sentence is a near copy
 GREEDY = Sampling(temperature=0.0, max_new_tokens=32)  # a question is 10-25 tokens
 SAMPLED = Sampling(temperature=0.7, top_p=0.95, max_new_tokens=32)
-_PRONOUNS = frozenset(["it", "its", "they", "their", "them", "he", "his", "him", "she", "her", "this", "these", "those", "that", "there", "such", "both", "each"])
-QUESTION_WORDS = frozenset(["what", "which", "who", "whom", "whose", "when", "where", "why", "how", "many", "much", "year", "years", "date", "name", "named", "called", "number", "did", "does", "do", "was", "were"])
+_PRONOUNS = frozenset(["it", "its", "they", "their", "them", "he", "his", "him", "she", "her", "this", "these", "those",
+                      "that", "there", "such", "both", "each"])
+QUESTION_WORDS = frozenset(["what", "which", "who", "whom", "whose", "when", "where", "why", "how", "many", "much",
+                            "year", "years", "date", "name", "named", "called", "number", "did", "does", "do", "was",
+                            "were"])
 
 _MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December"
           r"|Jan\.|Feb\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)")
@@ -271,9 +274,14 @@ def _blank_prompt(sentence: str, span: Span) -> str:
     return f"Question: Which {what} fills the blank? \"{blanked}\"\nAnswer:"
 
 
+def blankable(sentence: str, span: Span) -> bool:
+    """A span a blank question may ask for: one that can be blanked, or the sentence's opening words."""
+    return askable(sentence, span) or span.start == 0
+
+
 def blank_question(sentence: str, span: Span) -> tuple[str, str] | None:
     """(the sentence with `span` blanked, asked as a question; its answer), or None where it cannot be blanked."""
-    return (_blank_prompt(sentence, span), span.text) if askable(sentence, span) or span.start == 0 else None
+    return (_blank_prompt(sentence, span), span.text) if blankable(sentence, span) else None
 
 
 @dataclass
@@ -298,7 +306,7 @@ def candidates(documents: Sequence[Document]) -> list[Candidate]:
                            and len(sentence[:s.start].split()) >= MIN_PREFIX), None)
             rev = None
             for i, s in enumerate(ss):
-                if not (askable(sentence, s) or s.start == 0):
+                if not blankable(sentence, s):
                     continue
                 rest = (sentence[:s.start] + " " + sentence[s.end:]).lower()
                 later_name = any(t.kind == "name" for t in ss[i + 1:])

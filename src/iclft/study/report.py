@@ -299,7 +299,7 @@ def _gap_lines(gaps: list[gap_accounting.Gap], ctrl: set[str]) -> list[str]:
               f"(method - FT) / (ICL - FT), with a 95% bootstrap interval over {unit} (`iclft.study.gaps`; with few "
               "sources the interval is coarse); – where ICL is not above FT. Accuracies here are over the questions "
               "every condition answered, pooled (the table above averages sub-types)."), "",
-             f"| split | questions{' (sources)' if first.clusters < first.questions else ''} | "
+             f"| split | questions{' (sources)' if clustered else ''} | "
              + " | ".join(f"`{c}`" for c in (first.pretrained or "pretrained", first.icl, first.ft))
              + " | " + " | ".join(f"{shown(m, ctrl)}: accuracy · share [95%]" for m in methods) + " |",
              "|---|---|---|---|---|" + "---|" * len(methods)]
