@@ -163,6 +163,13 @@ def full() -> tuple[Dataset, D.Transform]:
     return ds, D.Transform.from_dict(ds.meta["transform"])
 
 
+@pytest.fixture(scope="module")
+def mid() -> tuple[Dataset, D.Transform]:
+    """A build of 60 test questions a split (scale 0.3, ~5 s against the full build's ~20 s)."""
+    ds = registry.build("derivatoids", 0, {"scale": 0.3})
+    return ds, D.Transform.from_dict(ds.meta["transform"])
+
+
 @pytest.mark.slow  # building the full-sized default takes ~20 s; the small build covers the same code
 def test_default_build_is_full_sized(full):
     ds, _ = full
@@ -227,13 +234,15 @@ def _accuracy(questions: list, heuristic) -> float:
     return hits / len(questions)
 
 
-def test_no_surface_cue_finds_the_answer(full):
+@pytest.mark.parametrize("build", ["mid", pytest.param("full", marks=pytest.mark.slow)])
+def test_no_surface_cue_finds_the_answer(build, request):
     """Picking by shape, length, shared names or + signs, without the rules, scores chance (1/4) on each split.
     For a heuristic blind to the answer, each question's tie-averaged hit is a [0, 1] variable of mean 1/4, so
     of variance at most 1/4 * 3/4: the accuracy over n questions has standard error at most sqrt(3/16/n), 0.031
-    for a split's 200 test questions, 0.061 for its 50 validation ones. Within 3 of them, an honest heuristic
-    fails once in 370; the version-1 distractors were far out (shortest 0.02, question's operator 0.13)."""
-    ds, _ = full
+    for a split's 200 test questions, 0.061 for its 50 validation ones (full build; 0.056 and 0.11 for the mid
+    build's 60 and 15). Within 3 of them, an honest heuristic fails once in 370; the version-1 distractors were far
+    out (shortest 0.02, question's operator 0.13: the full build, -m slow, catches both, the mid build the first)."""
+    ds, _ = request.getfixturevalue(build)
     for label, questions in (("test", ds.test), ("validation", ds.validation)):
         for split in ("in_distribution", "compositional"):
             qs = [q for q in questions if q.split == split]
@@ -243,8 +252,9 @@ def test_no_surface_cue_finds_the_answer(full):
                 assert abs(acc - 0.25) <= 3 * _se(0.25, len(qs)), (label, split, name, acc)
 
 
-def test_distractors_take_the_answers_shape(full):
-    ds, _ = full
+@pytest.mark.parametrize("build", ["mid", pytest.param("full", marks=pytest.mark.slow)])
+def test_distractors_take_the_answers_shape(build, request):
+    ds, _ = request.getfixturevalue(build)
     same_parts = []
     for q in ds.test + ds.validation:
         tops = [_top(c.strip().removesuffix(".")) for c in q.choices]
