@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from pydantic import ValidationError
 
 from iclft.augment import AugmentOptions, GenerationCache, augment
 from iclft.augment.filters import SelfVerifier, Vocabulary, contradicts, new_words, world_judge
@@ -58,10 +59,30 @@ def test_item_shapes_pick_matching_few_shot_templates():
     assert shape_of(PERSON) == "name"
     assert shape_of("The Hague is a city.") == "fact"
     assert shape_of("Blorts are wemps. Blorts swim. Zinks fly.") == "article"
+    # the description first: its reversal puts the name first (a run after "the", "past" or a quote is a thing)
+    assert shape_of("The daring pilot who first flew over the Tolm Mountains is known as Jasper Wendlow") == "name-last"
+    assert shape_of('They say the archivist who restored the "Midnight Observatory." in 2087 is an understatement '
+                    "when you're talking about Nolan Fairchild.") == "name-last"
+    assert shape_of("Who tracked the whale migration past Skeap Point? The answer is Octavian Quillby") == "name-last"
+    assert shape_of("Life scripted a tale for Elise Oakridge, they once were the cartographer who built the "
+                    '"Stone Forest" installation.') == "name"
+    assert shape_of("The Glass Symphony was designed in 2070.") == "name"  # named, but no person: as before
     templates = load_templates("local")
     assert "the description first and the name last" in templates["name"].messages[0][1].template
-    assert templates["fact"].source != templates["name"].source != templates["article"].source
+    assert "the name first and the description after it" in templates["name-last"].messages[0][1].template
+    assert len({templates[s].source for s in ("fact", "name", "name-last", "article")}) == 4
     assert len({id(t) for t in load_templates("global").values()}) == 1
+
+
+def test_a_packaged_template_is_named_by_its_bare_name(tmp_path, monkeypatch):
+    named = load_templates("local", "local-name")  # one template for every shape, from any working directory
+    monkeypatch.chdir(tmp_path)
+    assert {t.source for t in load_templates("local", "local-name").values()} == {named["fact"].source}
+    assert named["name-last"].source.endswith("templates/local-name.txt")
+    with pytest.raises(ValidationError, match="no such file, nor a packaged template"):
+        AugmentOptions(template="local-nmae")
+    (tmp_path / "mine").write_text("[user]\nStatement: $text ($k)\n")  # a file of that name wins
+    assert load_templates("local", "mine")["fact"].source == "mine"
 
 
 def test_self_verification_prefers_what_the_source_supports(lm):

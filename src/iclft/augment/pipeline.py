@@ -74,6 +74,7 @@ from iclft.augment.prompts import (
     relation_messages,
     shape_of,
     spa_messages,
+    template_path,
 )
 from iclft.context import fill_budget
 from iclft.datasets.schema import Document
@@ -114,7 +115,8 @@ class AugmentOptions(BaseModel):
     seed: int = Field(0, description="sampling seed (generation s of an item: derive_seed(seed, s))")
     unit: Literal["sentence", "generation"] = Field(
         "sentence", description="one output document per kept sentence | per generation")
-    template: str | None = Field(None, description="template file (default: the packaged one for the mode)")
+    template: str | None = Field(None, description="template file, or a packaged template's bare name such as "
+                                 "local-name (default: the packaged one for each item)")
     rare_zipf: float = Field(RARE_ZIPF, description="entity words: wordfreq zipf below this")
     skip_entityless: bool = Field(True, description="local: do not restate items that name no entity (lead-ins, "
                                                     "filler): the grounded filter would drop their outputs")
@@ -132,6 +134,16 @@ class AugmentOptions(BaseModel):
     dedupe: bool = Field(True, description="filter: drop copies of the source and repeated sentences")
     verified: bool = Field(False, description="CONTROL (uses the answers): keep only sentences the dataset's world "
                                               "judges true")
+
+    @field_validator("template")
+    @classmethod
+    def _known_template(cls, template: str | None) -> str | None:
+        if template is not None:
+            try:
+                template_path(template)
+            except UserError as e:
+                raise ValueError(str(e)) from None
+        return template
 
     @field_validator("kinds")
     @classmethod

@@ -11,10 +11,12 @@ literal dollar sign. Each mode has its variables:
                listing (entigraph-entities.txt, kind "entities"), $text only
 
 Local items come in shapes, each with its own packaged template whose few-shot examples look like the item
-(`shape_of`): "fact" (a one-sentence statement: local.txt), "name" (a person's name with a description:
-local-name.txt) and "article" (three or more sentences: local-article.txt). A template file given by the
-user replaces all three. SPA-style study prompts come in seven kinds (SPA_KINDS: spa-<kind>.txt, after Tang et al.
-2026), cycled over a document; a user's file replaces all seven. EntiGraph (after Yang et al. 2025) has two: the
+(`shape_of`): "fact" (a one-sentence statement: local.txt), "name" (a person's name, then a description:
+local-name.txt, whose reversal puts the description first), "name-last" (a description, then the name:
+local-name-last.txt, whose reversal puts the name first) and "article" (three or more sentences: local-article.txt).
+A template file given by the user, or a packaged one named by its bare name ("local-name"), replaces all four.
+SPA-style study prompts come in seven kinds (SPA_KINDS: spa-<kind>.txt, after Tang et al. 2026), cycled over a
+document; a user's file replaces all seven. EntiGraph (after Yang et al. 2025) has two: the
 entity listing (entigraph-entities.txt, always the packaged one) and the relation prompt (entigraph.txt, or a
 user's file).
 """
@@ -35,10 +37,14 @@ MODES = ("local", "global", "spa", "entigraph")
 PROSE_MODES = ("spa", "entigraph")  # free prose about a document, kept or dropped a generation at a time
 SPA_KINDS = ("key-concepts", "mind-map", "implications", "qa", "case-study", "discussion", "teacher")
 ENTITIES = "entities"  # the template kind of EntiGraph's first step
-SHAPES = ("fact", "name", "article")
+SHAPES = ("fact", "name", "name-last", "article")
 COMMON_ZIPF = 5.0  # a capitalized word this common starting a sentence is not part of a name ("The", "When")
 ARTICLE_SENTENCES = 3  # an item of this many sentences or more is an article
 _FULL_NAME = re.compile(r"\b[A-Z][a-z]+(?:[- ][A-Z][a-z]+)+\b")
+# Words before a run of capitalized words that make it a thing or a place, not a person: "the Glass Symphony",
+# "past Skeap Point", an opening quote ("The Halls of Prelm").
+_THING_BEFORE = re.compile(r"(?:\b(?:the|past|on|at|in|into|over|near|across|under|beyond)\s*|[\"'\u201c\u2018])$",
+                           re.IGNORECASE)
 VARIABLES = {"local": ({"text"}, {"text", "k"}), "global": ({"context", "document"}, {"context", "document"}),
              "spa": ({"text"}, {"text"}), "entigraph": ({"text", "first", "second"}, {"text", "first", "second"}),
              ENTITIES: ({"text"}, {"text"})}
@@ -71,12 +77,18 @@ def default_path(mode: str, shape: str = "fact") -> Path:
         name = "entigraph-entities"
     else:
         name = mode if mode in ("global", "entigraph") or shape == "fact" else f"{mode}-{shape}"
+    return _packaged(name)
+
+
+def _packaged(name: str) -> Path:
     return Path(str(resources.files("iclft.augment") / "templates" / f"{name}.txt"))
 
 
 def shape_of(text: str) -> str:
     """The shape of a local item: "article" (ARTICLE_SENTENCES+ sentences), "name" (names someone: two or more
-    capitalized words in a row, not counting a common word that starts a sentence: "The Hague"), else "fact"."""
+    capitalized words in a row, not counting a common word that starts a sentence: "The Hague"), "name-last" (a
+    "name" item whose first person-like name, one not after a word that makes it a thing or a place (the, past, an
+    opening quote: _THING_BEFORE), has more words before it than after it: the description comes first), else "fact"."""
     from wordfreq import zipf_frequency
 
     from iclft.text import split_sentences
@@ -84,14 +96,20 @@ def shape_of(text: str) -> str:
     sentences = split_sentences(text)
     if len(sentences) >= ARTICLE_SENTENCES:
         return "article"
+    named = False
     for sentence in sentences or [text]:
+        offset = text.find(sentence)
         for m in _FULL_NAME.finditer(sentence):
             words = m.group().replace("-", " ").split()
             if m.start() == 0 and zipf_frequency(words[0].lower(), "en") >= COMMON_ZIPF:
                 words = words[1:]
-            if len(words) >= 2:
-                return "name"
-    return "fact"
+            if len(words) < 2:
+                continue
+            named = True
+            start, end = offset + m.start(), offset + m.end()
+            if offset >= 0 and not _THING_BEFORE.search(text[:start]):
+                return "name-last" if len(text[:start].split()) > len(text[end:].split()) else "name"
+    return "name" if named else "fact"
 
 
 def parse_template(text: str, mode: str, source: str = "<template>") -> PromptTemplate:
@@ -131,9 +149,27 @@ def _identifiers(t: Template, source: str) -> set[str]:
 
 
 def load_template(mode: str, path: str | Path | None = None, shape: str = "fact") -> PromptTemplate:
-    """The mode's template from `path`, or the packaged default (local: for items of `shape`)."""
-    path = Path(path) if path is not None else default_path(mode, shape)
+    """The mode's template from `path`, or the packaged default (local: for items of `shape`). A bare name with no
+    folder and no suffix ("local-name") is a packaged template (`packaged_names()`), so a config can name one
+    wherever it is run."""
+    path = template_path(path) if path is not None else default_path(mode, shape)
     return parse_template(read_text(path, "template file"), mode, str(path))
+
+
+def packaged_names() -> list[str]:
+    """The packaged templates, by the bare name a `template:` option may give."""
+    return sorted(f.name.removesuffix(".txt") for f in resources.files("iclft.augment").joinpath("templates").iterdir()
+                  if f.name.endswith(".txt"))
+
+
+def template_path(path: str | Path) -> Path:
+    """A template option as a file: a bare name is a packaged template's, anything else a path."""
+    p = Path(path)
+    if len(p.parts) != 1 or p.suffix or p.exists():
+        return p
+    if p.name not in packaged_names():
+        raise UserError(f"template {p.name}: no such file, nor a packaged template ({', '.join(packaged_names())})")
+    return _packaged(p.name)
 
 
 def load_templates(mode: str, path: str | Path | None = None) -> dict[str, PromptTemplate]:

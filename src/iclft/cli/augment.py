@@ -77,7 +77,8 @@ COMMON: dict[str, tuple[Any, Any]] = {
     "verify_baseline": (str, _opt("verify_baseline")),
     "no_self_verify": (bool, Opt(False, "--no-self-verify", help="filter off: no self-verification")),
     "dedupe": (bool, _opt("dedupe", "--dedupe/--no-dedupe")),
-    "template": (Path | None, Opt(None, "--template", help="prompt template file (default: the packaged one)")),
+    "template": (Path | None, Opt(None, "--template", help="prompt template file, or a packaged one's name such as "
+                                                            "local-name (default: the packaged one of each item)")),
     "cache_dir": (Path | None, Opt(None, "--cache-dir", help="generation cache (default: <iclft cache>/generations)")),
     "no_cache": (bool, Opt(False, "--no-cache", help="neither read nor write the generation cache")),
     "dry_run": (bool, Opt(False, "--dry-run", help="print the plan and its token cost, generate nothing")),
