@@ -176,6 +176,28 @@ def test_questions_per_person_keeps_that_many_test_rows_a_person_and_their_rando
         assert not (tmp_path / "bad").exists()
 
 
+def test_a_subsets_randomized_completions_are_kept_peoples(tmp_path):
+    """A random completion of a person left out of the subset (never trained) is redrawn from the kept people of the
+    same group, so the 2-way pair compares two trained people, as in the whole release."""
+    src = write(tmp_path / "full", release())
+    ds = import_layout(src, seed=0, validation_people=1, people_per_group=5, paraphrases=2)
+    kept = {g: set(ps) for g, ps in ds.meta["people"].items()}
+    described = {}  # a kept d2p person's test descriptions
+    for q in ds.test + ds.validation:
+        if q.split == "d2p_reverse":
+            described.setdefault(q.choices[q.answer].strip(), set()).add(q.facts[0])
+    pairs = [q for q in ds.test + ds.validation if q.split.endswith("_randomized")]
+    for q in pairs:
+        wrong = q.choices[1 - q.answer].strip()
+        if q.split == "p2d_reverse_randomized":
+            assert wrong in kept["p2d"], wrong
+        else:
+            assert wrong in described, wrong
+    randomized = ds.meta["randomized"]
+    assert 0 < randomized["redrawn_in_subset"] <= len(pairs) + randomized["skipped_same_as_correct"]
+    assert "redrawn_in_subset" not in import_layout(src, seed=0, validation_people=1).meta["randomized"]
+
+
 def test_the_controls_run_on_an_imported_folder_and_the_report_shows_their_audit(tmp_path, monkeypatch, tiny_model):
     """ft_aug_oracle and the verified control in a study on an imported folder (the tiny random model: plumbing)."""
     from test_study import private_cache

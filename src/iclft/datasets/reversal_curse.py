@@ -52,7 +52,11 @@ The 2-way `*_randomized` splits (the release's own wrong completions) do not dep
 
 Subset (`people_per_group`, `paraphrases`; `subset`): a seeded sample of people per group and of training row
 positions per direction (the same positions for every person, so row k stays template k); test rows of the kept
-people stay whole, randomized and validation_prompts rows follow them. Deterministic for a seed.
+people stay whole, randomized and validation_prompts rows follow them. Deterministic for a seed. A randomized row
+whose random completion is a person left out of the subset gets a kept person's of the same group instead (seeded;
+counted in meta.randomized.redrawn_in_subset): the release draws from all 30 people of a group, so in an 8-people
+subset about three rows in four would pair the correct completion with one never trained, and the 2-way measure
+would reward familiarity with the trained text, not the reversal (the whole release's pairs are both trained).
 `questions_per_person` (`convert`) keeps that many test rows of each test file and direction per test person
 (seeded; their randomized pairs follow; validation people keep all theirs): more people, the independent sources
 of a split's questions, at the same scoring cost. The CPU default (configs/berglund.yaml) is 8 people a group x
@@ -78,7 +82,7 @@ from iclft.datasets.schema import Dataset, Document, Question
 from iclft.errors import UserError
 from iclft.io import iter_jsonl, write_jsonl
 
-VERSION = 3
+VERSION = 4
 DEFAULT_DISTRACTORS: Literal["all", "group"] = "group"  # chosen on validation people: the module docstring
 
 TRAIN_FILES = {"p2d_prompts_train.jsonl": "p2d", "d2p_prompts_train.jsonl": "d2p", "both_prompts_train.jsonl": "both"}
@@ -449,10 +453,48 @@ def subset(layout: Layout, people_per_group: int | None = None, paraphrases: int
     for f, base in RANDOMIZED.items():
         if f in layout:
             prompts = {r.prompt.strip() for r in out[base]}
-            out[f] = [r for r in layout[f] if r.prompt.strip() in prompts]
+            out[f] = _redrawn([r for r in layout[f] if r.prompt.strip() in prompts], layout[base], people, kept,
+                              random.Random(f"reversal-curse.randomized:{seed}"))
     if PUBLIC_VALIDATION in layout:
         prompts = {r.prompt.strip() for r in out["p2d_reverse_prompts_test.jsonl"]}
         out[PUBLIC_VALIDATION] = [r for r in layout[PUBLIC_VALIDATION] if r.prompt.strip() in prompts]
+    return out
+
+
+def _redrawn(rows: list[Row], base_rows: list[Row], people: People, kept: set[str], rng: random.Random) -> list[Row]:
+    """A randomized file's rows, cut to the kept people: a row whose random completion is a person left out of the
+    subset (never trained: "trained vs unseen", not a reversal) gets another kept person's of the same group
+    instead (seeded), as the whole release pairs trained people; a completion whose person is not known stays.
+    The person of a description completion is the base file's person with that completion under that template."""
+    owner: dict[tuple[str, str], str] = {}  # (template, completion) -> person, from the whole base file
+    completion: dict[tuple[str, str], str] = {}  # (template, person) -> completion
+    prompt_person: dict[str, str] = {}
+    for b in base_rows:
+        person, d = people.classify(b)
+        prompt_person[b.prompt.strip()] = person
+        if d == "p2d":
+            t = _template(b, person)
+            owner[(t, b.completion.strip())] = person
+            completion.setdefault((t, person), b.completion)
+    out = []
+    for r in rows:
+        person = prompt_person[r.prompt.strip()]
+        by_name = leading_name(r.completion)
+        if by_name is not None and by_name in people.group:
+            other, t = by_name, None
+        else:
+            t = _template(Row(r.prompt, "", r.where), person)
+            other = owner.get((t, r.completion.strip()))
+        if other is None or other in kept:
+            out.append(r)
+            continue
+        pool = [p for p in sorted(kept) if people.group[p] == people.group[person] and p != person
+                and (t is None or (t, p) in completion)]
+        if not pool:
+            out.append(r)
+            continue
+        pick = rng.choice(pool)
+        out.append(Row(r.prompt, " " + pick if t is None else completion[(t, pick)], r.where))
     return out
 
 
@@ -524,7 +566,8 @@ def import_layout(src: str | Path, seed: int = 0, validation_people: int = 3,
                   paraphrases: int | None = None, questions_per_person: int | None = None) -> Dataset:
     """Read the public Berglund et al. layout into an iclft Dataset (optionally a seeded subset: `subset`, and
     fewer test questions a person: `questions_per_person`)."""
-    layout = subset(read_layout(src), people_per_group, paraphrases, seed)
+    whole = read_layout(src)
+    layout = subset(whole, people_per_group, paraphrases, seed)
     ds = convert(layout, seed, validation_people, distractors, name="reversal-curse",
                  questions_per_person=questions_per_person)
     params: dict[str, Any] = {"validation_people": validation_people, "distractors": distractors}
@@ -532,6 +575,10 @@ def import_layout(src: str | Path, seed: int = 0, validation_people: int = 3,
         params |= {"people_per_group": people_per_group, "paraphrases": paraphrases}
     if questions_per_person is not None:
         params["questions_per_person"] = questions_per_person
+    if "randomized" in ds.meta and layout is not whole:
+        original = {r.where: r.completion for f in RANDOMIZED if f in whole for r in whole[f]}
+        ds.meta["randomized"]["redrawn_in_subset"] = sum(
+            r.completion != original[r.where] for f in RANDOMIZED if f in layout for r in layout[f])
     ds.meta = {"generator": f"{__name__}.import_layout", "version": VERSION, "source": str(Path(src).resolve()),
                "seed": seed, "params": params, **ds.meta, "world": world_meta(layout)}
     return ds
