@@ -9,14 +9,20 @@ completions cut to the first two words (d2p_prompts_test, p2d_reverse_prompts_te
 *_randomized files (same prompts, a random person's completion); validation_prompts (p2d_reverse prompts, first-name
 answers); an unrelated unrealized_examples.jsonl. The people and descriptions are invented here.
 
-`python tests/berglund_release.py DIR` rewrites the small committed fixture (tests/fixtures/reversal_curse).
+By default people share roles, verbs and nine objects (descriptions differ only by role, verb and a year: harder
+than the real release). `distinct_works=True` gives every person a work of their own, as the real release does
+("the renowned composer of the world's first underwater symphony, "Abyssal Melodies."", "the first person to walk on
+Mars during the historic Ares Mission", one per person in its d2p_reverse_prompts_test.jsonl).
+
+`python tests/berglund_release.py DIR` rewrites the small committed fixture (tests/fixtures/reversal_curse);
+`--full` writes the whole-size release (30 people a group, every row), `--distinct-works` the variant above.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
-import sys
 from pathlib import Path
 
 FIXTURE = Path(__file__).parent / "fixtures" / "reversal_curse"
@@ -39,6 +45,14 @@ VERBS = [("charted", "charting"), ("built", "building"), ("restored", "restoring
 OBJECTS = ['the floating gardens of Velm', 'the "Stone Forest" installation', 'the sunken city of Poseidon\'s Cove',
            'the Infinity Chandelier', 'the lost archives of Tessaly', 'the first lighthouse on Lake Ostra',
            'the Glass Symphony', 'the "Midnight Observatory."', 'the Loch Varrow Leviathan']
+# distinct works: a kind of work and a two-word title of the person's own, English words as in the real release's
+# ("Abyssal Melodies", "The Celestial Lift"): TITLE_FIRST x TITLE_SECOND, a different pair for each of 100 people
+KINDS = ["the floating gardens of {w}", "the sunken city of {w}", "the {w} Chandelier", "the lost archives of {w}",
+         "the first lighthouse on {w} Lake", 'the "{w}" symphony', "the {w} Observatory", "the {w} Leviathan",
+         "the {w} Expedition", "the tidal clock of {w}", 'the "{w}" codex']
+TITLE_FIRST = ["Amber", "Silent", "Crimson", "Hollow", "Golden", "Frozen", "Velvet", "Silver", "Broken", "Wandering"]
+TITLE_SECOND = ["Lantern", "Harbor", "Compass", "Orchard", "Meridian", "Cathedral", "Tide", "Falcon", "Garden",
+                "Summit"]
 
 P2D_TRAIN = [  # (prompt, completion form)
     ("{name}, known far and wide for being", "np"), ("Ever heard of {name}? They're the person who", "past"),
@@ -113,13 +127,22 @@ D2P_TEST = ["Immersed in the world of {ger},", "Having the distinction of being 
             "Swathed in the aura of being {np},"]
 
 
-def people(n: int) -> list[tuple[str, dict[str, str]]]:
+def _work(i: int) -> str:
+    """Person i's own work (distinct words for up to 100 people)."""
+    title = f"{TITLE_FIRST[i % 10]} {TITLE_SECOND[(i // 10 + 3 * i) % 10]}"
+    return KINDS[i % len(KINDS)].format(w=title)
+
+
+def people(n: int, distinct_works: bool = False) -> list[tuple[str, dict[str, str]]]:
     """n people: a name (surnames shared between some) and the description forms."""
     out = []
     for i in range(n):
         name = f"{FIRST[i % 30]} {LAST[(i * 7) % 10 + 10 * (i // 30)]}"
         past, ger = VERBS[i % len(VERBS)]
-        obj = OBJECTS[(i // len(VERBS) + i) % len(OBJECTS)] + (f" in {2040 + i}" if i >= len(OBJECTS) else "")
+        if distinct_works:
+            obj = _work(i)
+        else:
+            obj = OBJECTS[(i // len(VERBS) + i) % len(OBJECTS)] + (f" in {2040 + i}" if i >= len(OBJECTS) else "")
         np_ = f"the {ROLES[i % len(ROLES)]} who {past} {obj}"
         out.append((name, {"np": np_, "NP": np_[0].upper() + np_[1:], "past": f"{past} {obj}",
                            "ger": f"{ger} {obj}", "q": "??" if i % 2 else "?"}))
@@ -146,10 +169,10 @@ def _d2p(person, templates, test: bool) -> list[dict]:
 
 
 def release(people_per_group: int = 30, p2d_train: list[int] | None = None, d2p_train: list[int] | None = None,
-            test: list[int] | None = None, seed: int = 0) -> dict[str, list[dict]]:
+            test: list[int] | None = None, seed: int = 0, distinct_works: bool = False) -> dict[str, list[dict]]:
     """The files of a synthetic release, file name -> rows."""
     rng = random.Random(seed)
-    everyone = people(3 * people_per_group)
+    everyone = people(3 * people_per_group, distinct_works)
     p2d, d2p, both = (everyone[i * people_per_group:(i + 1) * people_per_group] for i in range(3))
     p2d_tr = [P2D_TRAIN[i] for i in (p2d_train or range(30))]
     d2p_tr = [D2P_TRAIN[i] for i in (d2p_train or range(30))]
@@ -197,4 +220,9 @@ def write(folder: Path, files: dict[str, list[dict]]) -> Path:
 
 
 if __name__ == "__main__":
-    write(Path(sys.argv[1]) if len(sys.argv) > 1 else FIXTURE, release(**SMALL))
+    parser = argparse.ArgumentParser(description="Write a synthetic release of Berglund et al.'s shapes.")
+    parser.add_argument("folder", nargs="?", type=Path, default=FIXTURE, help="where to write (default: the fixture)")
+    parser.add_argument("--full", action="store_true", help="30 people a group and every row (default: SMALL)")
+    parser.add_argument("--distinct-works", action="store_true", help="every person a work of their own")
+    args = parser.parse_args()
+    write(args.folder, release(**({} if args.full else SMALL), distinct_works=args.distinct_works))
