@@ -11,7 +11,7 @@ import json
 from collections import Counter
 
 import pytest
-from berglund_release import FIXTURE, people, release, write
+from berglund_release import FIXTURE, SMALL, people, release, write
 
 from iclft.augment.audit import audit
 from iclft.datasets.reversal_curse import import_layout
@@ -29,9 +29,16 @@ def ds():
     return import_layout(FIXTURE, seed=0, validation_people=1)
 
 
-def test_held_out_test_rows_are_judged_and_never_confused(ds):
+def test_held_out_test_rows_are_judged_and_never_confused(ds, tmp_path):
     """Every test question's text: the correct statement true (or unverifiable where descriptions overlap), a
-    distractor false or unverifiable, never the other way round, never unparsed (every sentence names a person)."""
+    distractor false or unverifiable, never the other way round, never unparsed (every sentence names a person);
+    in the fixture and in a release whose people each have a work of their own, as in the real one."""
+    _judged_without_confusion(ds)
+    distinct = write(tmp_path / "distinct", release(**SMALL, distinct_works=True))
+    _judged_without_confusion(import_layout(distinct, seed=0, validation_people=1))
+
+
+def _judged_without_confusion(ds) -> None:
     logic = logic_for(ds)
     assert logic is not None and logic.name == "reversal-curse"
     seen: Counter = Counter()
