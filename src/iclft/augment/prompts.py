@@ -28,10 +28,14 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from string import Template
+from typing import TYPE_CHECKING
 
 from iclft.augment.generators import Message
 from iclft.errors import UserError
 from iclft.io import read_text
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 MODES = ("local", "global", "spa", "entigraph")
 PROSE_MODES = ("spa", "entigraph")  # free prose about a document, kept or dropped a generation at a time
@@ -80,8 +84,13 @@ def default_path(mode: str, shape: str = "fact") -> Path:
     return _packaged(name)
 
 
+def _templates() -> Traversable:
+    """The packaged templates' folder (an importlib resource)."""
+    return resources.files("iclft.augment") / "templates"
+
+
 def _packaged(name: str) -> Path:
-    return Path(str(resources.files("iclft.augment") / "templates" / f"{name}.txt"))
+    return Path(str(_templates() / f"{name}.txt"))
 
 
 def shape_of(text: str) -> str:
@@ -158,8 +167,7 @@ def load_template(mode: str, path: str | Path | None = None, shape: str = "fact"
 
 def packaged_names() -> list[str]:
     """The packaged templates, by the bare name a `template:` option may give."""
-    return sorted(f.name.removesuffix(".txt") for f in resources.files("iclft.augment").joinpath("templates").iterdir()
-                  if f.name.endswith(".txt"))
+    return sorted(f.name.removesuffix(".txt") for f in _templates().iterdir() if f.name.endswith(".txt"))
 
 
 def template_path(path: str | Path) -> Path:
