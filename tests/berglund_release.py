@@ -128,7 +128,7 @@ D2P_TEST = ["Immersed in the world of {ger},", "Having the distinction of being 
 
 
 def _work(i: int) -> str:
-    """Person i's own work (distinct words for up to 100 people)."""
+    """Person i's own work (a title no one else has, for up to 100 people)."""
     title = f"{TITLE_FIRST[i % 10]} {TITLE_SECOND[(i // 10 + 3 * i) % 10]}"
     return KINDS[i % len(KINDS)].format(w=title)
 
