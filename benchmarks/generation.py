@@ -26,8 +26,8 @@ QUICK_REVERSALS = {"n_facts": 40, "articles_per_fact": 3, "validation_facts": 10
 def requests(n: int):
     """The unique local-augmentation requests of the quick study's reversals cell, and their sampling."""
     from iclft import models
-    from iclft.augment.cache import GenerationCache
-    from iclft.augment.local import LocalGenerator
+    from iclft.generation.cache import GenerationCache
+    from iclft.generation.local import LocalGenerator
     from iclft.augment.pipeline import AugmentOptions, plan
     from iclft.datasets import registry
 
@@ -53,8 +53,8 @@ class Prefill:
 
 
 def timed(lm, reqs, sampling, counter: Prefill, bf16: bool = False, **options) -> tuple[float, int, int, list[str]]:
-    from iclft.augment.generators import generate
-    from iclft.augment.local import LocalGenerator
+    from iclft.generation.generator import generate
+    from iclft.generation.local import LocalGenerator
 
     counter.tokens = 0
     amp = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()

@@ -9,8 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from iclft.augment import AugmentOptions, GenerationCache, augment
-from iclft.augment.filters import SelfVerifier, Vocabulary, contradicts, new_words, world_judge
-from iclft.augment.local import LocalGenerator
+from iclft.augment.filters import SelfVerifier, contradicts, world_judge
+from iclft.lexicon import Vocabulary, new_words
+from iclft.generation.local import LocalGenerator
 from iclft.augment.postprocess import ItemSource, SourceFilter, judge
 from iclft.augment.prompts import load_templates, shape_of
 from iclft.datasets.schema import Document

@@ -13,9 +13,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from iclft.augment import AugmentOptions, GenerationCache, augment
-from iclft.augment.generators import Request as GenRequest
-from iclft.augment.generators import Sampling, generate
-from iclft.augment.openai_compat import OpenAIGenerator
+from iclft.generation.generator import Request as GenRequest
+from iclft.generation.generator import Sampling, generate
+from iclft.generation.openai_compat import OpenAIGenerator
 from iclft.cli import main
 from iclft.datasets.schema import Document
 from iclft.errors import UserError

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from iclft.augment import AugmentOptions, GenerationCache, augment, plan, run
-from iclft.augment.generators import Request, Sampling, generate
-from iclft.augment.local import LocalGenerator
+from iclft.generation.generator import Request, Sampling, generate
+from iclft.generation.local import LocalGenerator
 from iclft.cli import main
 from iclft.datasets.schema import Document
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from iclft.augment.cache import GenerationCache
-from iclft.augment.corpus import load_documents
-from iclft.augment.generators import Request, Sampling, derive_seed
+from iclft.generation.cache import GenerationCache
+from iclft.datasets.corpus import load_documents
+from iclft.generation.generator import Request, Sampling, derive_seed
 from iclft.augment.pipeline import AugmentOptions, plan, select_context
 from iclft.augment.postprocess import SourceFilter, extract_entities, judge, parse_output
 from iclft.augment.prompts import global_messages, load_template, local_messages, parse_template

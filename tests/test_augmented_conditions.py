@@ -11,7 +11,7 @@ import yaml
 from test_study import private_cache
 
 from iclft import models
-from iclft.augment.local import LocalGenerator
+from iclft.generation.local import LocalGenerator
 from iclft.errors import UserError
 from iclft.learners import finetune
 from iclft.learners.augmented import BothOptions, matched_steps

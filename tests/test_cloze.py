@@ -9,7 +9,7 @@ import yaml
 from test_study import private_cache
 
 from iclft import learners
-from iclft.augment.corpus import load_documents
+from iclft.datasets.corpus import load_documents
 from iclft.datasets import registry
 from iclft.datasets.probes import generate_probes
 from iclft.datasets.schema import Dataset, Document

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from iclft import models
-from iclft.learners import Estimate
+from iclft.cells import Estimate
 from iclft.study import cost
 
 RATES = cost.Rates(train_tokens_per_s=100, step_seconds=0.5, score_tokens_per_s=200, prefill_tokens_per_s=400,

@@ -9,7 +9,8 @@ import pytest
 
 from iclft import models
 from iclft.datasets.schema import Dataset, Document, Question
-from iclft.learners import Estimate, Job, augmented, finetune, icl
+from iclft.cells import Estimate, Job
+from iclft.learners import augmented, finetune, icl
 from iclft.study import cost
 
 PAIRS = [("glon", "femp"), ("troff", "yomp"), ("dax", "wug"), ("blick", "zorp")]

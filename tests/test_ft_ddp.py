@@ -41,7 +41,8 @@ res = finetune.finetune(str(model_dir), docs, opts, seed=0)  # the cached, atomi
 
 # the same processes then augment (one launch: each process start imports torch)
 from iclft.datasets.schema import Dataset, Question
-from iclft.learners import Job, augmented
+from iclft.cells import Job
+from iclft.learners import augmented
 
 docs = [Document(id=f"d{i}", text=f"The glon{i} are heavier than the femp{i}.") for i in range(4)]
 q = Question(id="q", prompt="The femp0 are", choices=[" lighter.", " heavier."], answer=0)

@@ -9,9 +9,9 @@ import shutil
 import pytest
 import torch
 
-from iclft.augment.cache import GenerationCache, cached_generate
-from iclft.augment.generators import Generation, Request, Sampling
-from iclft.augment.local import LocalGenerator
+from iclft.generation.cache import GenerationCache, cached_generate
+from iclft.generation.generator import Generation, Request, Sampling
+from iclft.generation.local import LocalGenerator
 
 
 class _Losing:

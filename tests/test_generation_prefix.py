@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from iclft.augment.generators import Request, Sampling, generate
-from iclft.augment.local import LocalGenerator
-from iclft.augment.prefix import common_prefix, token_batches
+from iclft.generation.generator import Request, Sampling, generate
+from iclft.generation.local import LocalGenerator
+from iclft.generation.prefix import common_prefix, token_batches
 
 SYSTEM = {"role": "system",
           "content": "You restate facts. Write two new sentences with the same meaning, one per line."}

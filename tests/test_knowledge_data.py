@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import pytest
 
-from iclft.augment.generators import Generation
+from iclft.generation.generator import Generation
 from iclft.datasets.answers import AnswerPool, choices_for, kind, normalize
 from iclft.datasets.probes import check_question, generate_probes, spans
 from iclft.datasets.schema import Dataset, Document
@@ -223,7 +223,7 @@ def test_a_question_is_answered_by_a_span_it_fits():
 
 def test_generated_question_checks():
     sentence = "The Golden Gate Bridge was designed by the engineer Joseph Strauss in San Francisco."
-    from iclft.augment.filters import Vocabulary
+    from iclft.lexicon import Vocabulary
 
     vocab = Vocabulary([sentence])
     assert check_question("Who was the engineer of the Golden Gate Bridge?", sentence, "Joseph Strauss", vocab) is None
@@ -258,7 +258,7 @@ class _Scripted:
 
 
 def test_rephrased_from_a_generator_is_checked_and_cached(tmp_path):
-    from iclft.augment.cache import GenerationCache
+    from iclft.generation.cache import GenerationCache
 
     gen = _Scripted("When was the canal to the river finished?\nmore text")
     ds = generate_probes(DOCS, seed=0, generator=gen, cache=GenerationCache(tmp_path), samples=2)
@@ -287,8 +287,8 @@ def test_probes_command_on_a_folder(cli, tmp_path):
 
 @pytest.mark.slow
 def test_probes_with_the_embedded_model(tmp_path):
-    from iclft.augment.cache import GenerationCache
-    from iclft.augment.generators import GeneratorSpec
+    from iclft.generation.cache import GenerationCache
+    from iclft.generation.spec import GeneratorSpec
 
     ds = generate_probes(DOCS, seed=0, generator=GeneratorSpec().build(), cache=GenerationCache(tmp_path))
     for q in ds.test:

@@ -10,9 +10,10 @@ import torch
 from iclft import models
 from iclft.datasets.schema import Dataset, Document, Question
 from iclft.errors import UserError
-from iclft.learners import Job, Work, finetune, get, icl, names
+from iclft.cells import Job, Work
+from iclft.learners import finetune, get, icl, names
 from iclft.learners.finetune import Example, encode, examples
-from iclft.scoring import framing
+from iclft import framing
 from iclft.scoring.exposure import score_exposure
 
 PAIRS = [("glon", "femp"), ("troff", "yomp"), ("dax", "wug"), ("blick", "zorp"), ("mip", "tasp"), ("crel", "vosk")]

@@ -72,7 +72,7 @@ def test_study_cells_key_and_record_the_resolved_precision(monkeypatch):
 
 def test_dtype_auto_is_resolved_before_cells_and_generators_are_keyed(monkeypatch):
     """`dtype: auto` (the default) names the weights' real dtype in cell keys, records and a generator's identity."""
-    from iclft.augment.local import LocalGenerator
+    from iclft.generation.local import LocalGenerator
 
     data = {"datasets": {"reversals": {"params": {"n_facts": 2, "articles_per_fact": 1, "validation_facts": 1}}},
             "models": [models.DEFAULT_MODEL], "device": "cpu", "conditions": {"pretrained": {}}}

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from iclft.augment import AugmentOptions, GenerationCache, augment
-from iclft.augment.generators import Request, Sampling, generate
-from iclft.augment.local import LocalGenerator
-from iclft.augment.openai_compat import OpenAIGenerator
+from iclft.generation.generator import Request, Sampling, generate
+from iclft.generation.local import LocalGenerator
+from iclft.generation.openai_compat import OpenAIGenerator
 from iclft.cli import main
 from iclft.datasets.schema import Document
 from iclft.errors import UserError

@@ -7,7 +7,7 @@ import pytest
 from iclft import models
 from iclft.datasets import registry
 from iclft.datasets.schema import Question
-from iclft.scoring.framing import SEPARATOR, frame
+from iclft.framing import SEPARATOR, frame
 from iclft.tokenization import WINDOW_CHARS, encode, encode_pair, encode_questions, shared_context
 
 # Each dataset at a small scale (every parameter validated by the registry).

@@ -18,6 +18,8 @@ from typing import Any
 
 from iclft.errors import UserError
 from iclft.io import atomic_dir
+from iclft.precision import pick_device
+from iclft.precision import resolve as resolve_precision
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never fetch from a hub at run time
 
@@ -33,9 +35,7 @@ def resolve_dtype(dtype: str, device: str | None = None) -> str:
         raise UserError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
     if dtype != "auto":
         return dtype
-    from iclft import precision
-
-    return "bfloat16" if precision.resolve("auto", device) == "bf16" else "float32"
+    return "bfloat16" if resolve_precision("auto", device) == "bf16" else "float32"
 
 
 @dataclass(frozen=True)
@@ -249,15 +249,6 @@ def weight(module) -> Any:
             raise RuntimeError("an offloaded weight without accelerate's weights map")
         w = prefix_map["weight"]
     return w
-
-
-def pick_device(device: str | None = None) -> str:
-    """`device` if given, else CUDA when present, else CPU."""
-    import torch
-
-    if device:
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @dataclass

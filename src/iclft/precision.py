@@ -37,10 +37,17 @@ def cpu_has_bf16() -> bool:
     return bool(_cpuinfo_flags() & set(CPU_BF16_FLAGS))
 
 
+def pick_device(device: str | None = None) -> str:
+    """`device` if given, else CUDA when present, else CPU (where models load, train and generate)."""
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def training_device(device: str | None) -> str:
     """The device fine-tuning runs on: `device` if given, else CUDA when present, else CPU."""
-    from iclft.models import pick_device
-
     return pick_device(device)
 
 

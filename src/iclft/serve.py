@@ -29,9 +29,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from iclft.augment.generators import Generation, Sampling
-from iclft.augment.generators import Request as GenRequest
-from iclft.augment.local import LocalGenerator
+from iclft.generation.generator import Generation, Sampling
+from iclft.generation.generator import Request as GenRequest
+from iclft.generation.local import LocalGenerator
 from iclft.errors import UserError
 
 DEFAULT_MAX_TOKENS = 256

@@ -12,15 +12,16 @@ Entry point for code (the study runner, notebooks), no CLI involved:
 cache hits, token cost) before generating. Generations are cached on disk (cache_dir()/generations/) one
 file per generation as they arrive, so a rerun costs nothing and a killed run resumes where it stopped.
 
-Modules: prompts (editable template files in templates/), generators (the interface), local and
-openai_compat (the two generators), cache, postprocess (sentence parsing, filters), corpus (reading a
-user's files), pipeline (plan, run, augment).
+Modules: prompts (editable template files in templates/), postprocess (sentence parsing, filters), filters (the
+rules and the self-verifier), pipeline (plan, run, augment), audit (generated sentences judged by a dataset's world).
+The generators and their cache live in `iclft.generation`, a user's files are read by `iclft.datasets.corpus`; both
+are re-exported here for convenience.
 """
 
-from iclft.augment.cache import GenerationCache
-from iclft.augment.corpus import load_documents
-from iclft.augment.generators import Generation, Generator, Request, Sampling
 from iclft.augment.pipeline import AugmentOptions, AugmentResult, GenerationPlan, augment, plan, run
+from iclft.datasets.corpus import load_documents
+from iclft.generation.cache import GenerationCache
+from iclft.generation.generator import Generation, Generator, Request, Sampling
 
 __all__ = [
     "AugmentOptions", "AugmentResult", "Generation", "GenerationCache", "Generator", "LocalGenerator",
@@ -30,11 +31,11 @@ __all__ = [
 
 def __getattr__(name: str):  # the generators import torch / httpx: load them only when asked for
     if name == "LocalGenerator":
-        from iclft.augment.local import LocalGenerator
+        from iclft.generation.local import LocalGenerator
 
         return LocalGenerator
     if name == "OpenAIGenerator":
-        from iclft.augment.openai_compat import OpenAIGenerator
+        from iclft.generation.openai_compat import OpenAIGenerator
 
         return OpenAIGenerator
     raise AttributeError(name)

@@ -47,9 +47,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from iclft.augment.cache import GenerationCache, cached_generate
-from iclft.augment.filters import SelfVerifier, new_words
-from iclft.augment.generators import Generation, Generator, Request, Sampling, derive_seed
+from iclft.generation.cache import GenerationCache, cached_generate
+from iclft.augment.filters import SelfVerifier
+from iclft.lexicon import new_words
+from iclft.generation.generator import Generation, Generator, Request, Sampling, derive_seed
 from iclft.augment.postprocess import (
     RARE_ZIPF,
     RULES,

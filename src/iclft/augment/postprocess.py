@@ -14,7 +14,7 @@ the model's own verification and the ground-truth control after these):
                     source has; a source with no entities cannot be judged, so this rule is skipped for it
     leak            mentions an entity of the prompt's own examples that the corpus never uses (the model
                     copying the few-shot examples: "dax are a type of blick")
-    unfaithful      (step `faithful`) uses a content word its source does not license (`filters.new_words`)
+    unfaithful      (step `faithful`) uses a content word its source does not license (`lexicon.new_words`)
     contradiction   (step `consistent`) its source with one side of a reversal changed (`filters.contradicts`)
     copy            (step `dedupe`) the same as a sentence of the source document (ignoring case, punctuation,
                     spacing)
@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 
 from wordfreq import zipf_frequency
 
-from iclft.augment.filters import Vocabulary, contradicts, new_words
+from iclft.augment.filters import contradicts
+from iclft.lexicon import Vocabulary, new_words
 from iclft.text import split_sentences
 from iclft.vocab import related_forms
 

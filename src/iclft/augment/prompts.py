@@ -30,9 +30,10 @@ from pathlib import Path
 from string import Template
 from typing import TYPE_CHECKING
 
-from iclft.augment.generators import Message
+from iclft.generation.generator import Message
 from iclft.errors import UserError
 from iclft.io import read_text
+from iclft.lexicon import COMMON_ZIPF
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -42,7 +43,6 @@ PROSE_MODES = ("spa", "entigraph")  # free prose about a document, kept or dropp
 SPA_KINDS = ("key-concepts", "mind-map", "implications", "qa", "case-study", "discussion", "teacher")
 ENTITIES = "entities"  # the template kind of EntiGraph's first step
 SHAPES = ("fact", "name", "name-last", "article")
-COMMON_ZIPF = 5.0  # a capitalized word this common starting a sentence is not part of a name ("The", "When")
 ARTICLE_SENTENCES = 3  # an item of this many sentences or more is an article
 _FULL_NAME = re.compile(r"\b[A-Z][a-z]+(?:[- ][A-Z][a-z]+)+\b")
 # Words before a run of capitalized words that make it a thing or a place, not a person: "the Glass Symphony",

@@ -171,8 +171,8 @@ def register(app: typer.Typer) -> None:
         no_cache: bool = typer.Option(False, "--no-cache", help="neither read nor write the generation cache"),
     ) -> None:
         """Probe questions about plain documents: recall, rephrased and reversed splits (docs/knowledge.md)."""
-        from iclft.augment.cache import GenerationCache
-        from iclft.augment.generators import GeneratorSpec
+        from iclft.generation.cache import GenerationCache
+        from iclft.generation.spec import GeneratorSpec
         from iclft.datasets.probes import probes_from_path
 
         if generator not in ("local", "openai", "none"):

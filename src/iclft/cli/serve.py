@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         """Serve /v1/chat/completions and /v1/models (seeded sampling: same request, same text)."""
         import uvicorn
 
-        from iclft.augment.local import LocalGenerator
+        from iclft.generation.local import LocalGenerator
         from iclft.serve import check_port, create_app
 
         check_port(host, port)

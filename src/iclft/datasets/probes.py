@@ -17,10 +17,10 @@ How each split is built and checked (docs/knowledge.md "How each split is built"
 * rephrased, asked in other words: a generator (the embedded model by default, or an OpenAI-compatible endpoint) is
   shown worked examples and asked for one question about the sentence answered by its recall (or reversed) span,
   starting with the wh-word of the answer's kind. Up to `samples` candidates (greedy, then sampled; cached by
-  `augment.cache`); the first passing `answer_of` and `check_question` is kept: one question ending in "?", 4-30 words;
+  `generation.cache`); the first passing `answer_of` and `check_question` is kept: one question ending in "?", 4-30 words;
   not "Who was <name>?"; its wh-phrase fits the answer's kind (if it gives the asked answer away but the sentence
   has exactly one other date or number fitting its wh-phrase, that span is the answer); no word of the answer in it; no run of COPY_RUN words of
-  the sentence; every content word licensed by the document (`augment.filters.new_words`, question words allowed);
+  the sentence; every content word licensed by the document (`lexicon.new_words`, question words allowed);
   at least two content words shared with the sentence. Prompt `Question: <question>\nAnswer:`.
 No model judges whether the answer is right in context: that would keep the questions the in-context model already
 answers, biasing the ICL condition upward.
@@ -37,10 +37,9 @@ from typing import Any
 
 from wordfreq import zipf_frequency
 
-from iclft.augment.cache import GenerationCache, cached_generate
-from iclft.augment.filters import FUNCTION_WORDS, Vocabulary, new_words, words
-from iclft.augment.generators import Generator, Request, Sampling, derive_seed
-from iclft.augment.prompts import COMMON_ZIPF
+from iclft.generation.cache import GenerationCache, cached_generate
+from iclft.lexicon import COMMON_ZIPF, FUNCTION_WORDS, Vocabulary, new_words, words
+from iclft.generation.generator import Generator, Request, Sampling, derive_seed
 from iclft.datasets.answers import JOINERS, AnswerPool, choices_for, kind, normalize
 from iclft.datasets.knowledge import Item, assemble
 from iclft.datasets.schema import Dataset, Document
@@ -378,8 +377,8 @@ def generate_probes(documents: Sequence[Document], seed: int = 0, generator: Gen
 
 
 def probes_from_path(path: str | Path, **kw: Any) -> Dataset:
-    """`generate_probes` on a folder of .txt/.md files or a JSONL of {"id", "text"} (`augment.corpus`)."""
-    from iclft.augment.corpus import load_documents
+    """`generate_probes` on a folder of .txt/.md files or a JSONL of {"id", "text"} (`datasets.corpus`)."""
+    from iclft.datasets.corpus import load_documents
 
     path = Path(path)
     return generate_probes(load_documents(path, stem_ids=True), name=path.stem, source=path.name, **kw)

@@ -5,7 +5,7 @@ Two layouts:
                  is a document, id "doc-0001", ... in file order; titles go to meta["titles"] (not to the text)
     FILE.jsonl   one {"question", "answer", "passage"} a line (a document per distinct passage, numbered in order
                  of first use), or one {"question", "answer", "doc_id"} a line with --documents (a JSONL of
-                 {"id", "text"} or a folder of .txt/.md files whose stems are the ids: `augment.corpus`);
+                 {"id", "text"} or a folder of .txt/.md files whose stems are the ids: `datasets.corpus`);
                  documents no question asks about are trained too
 Each question becomes a multiple-choice Question in split "qa": prompt "Question: <question>\\nAnswer:", the
 answer among distractors of its kind drawn from the corpus's other answers (`iclft.datasets.answers`), subtype
@@ -96,7 +96,7 @@ def _read_jsonl(path: Path, documents: Path | None) -> list[Passage]:
     if "doc_id" in styles:
         if documents is None:
             raise UserError(f"{path}: rows name a \"doc_id\"; give the documents with --documents")
-        from iclft.augment.corpus import load_documents
+        from iclft.datasets.corpus import load_documents
 
         by_id = {d.id: Passage(d) for d in load_documents(documents, stem_ids=True)}
     elif documents is not None:

@@ -5,7 +5,7 @@ in meta.json under "world"): each person's name, group and description texts, an
 The release's descriptions are model-written paraphrases whose wording changes from row to row ("the acclaimed
 director of the virtual reality masterpiece ..." / "directed ..." / "directing ..."), and a model's restatements
 change it more, so descriptions are not matched as phrases. Each person gets a *signature*: the stems (the
-faithful filter's crude stem, `augment.filters.stem`, cut to 5 letters: director / directed / directing ->
+faithful filter's crude stem, `lexicon.stem`, cut to 5 letters: director / directed / directing ->
 "direc") of the content words of their own description texts that at most a quarter of the people use (so
 "first", "world", "renowned" carry little), weighted by rarity (log N / people using it). A sentence's description
 is attributed to the person whose signature it matches clearly: at least MIN_STEMS of their stems (one shared word
@@ -40,7 +40,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from iclft.augment.filters import stem as crude_stem
+from iclft.lexicon import stem as crude_stem
 from iclft.datasets.celebrities_truth import CelebrityLogic
 from iclft.datasets.schema import Dataset
 from iclft.datasets.truth import Statement, Variant

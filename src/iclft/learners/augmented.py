@@ -57,11 +57,14 @@ from iclft.augment import AugmentOptions, AugmentResult, GenerationCache, Genera
 from iclft.augment import plan as generation_plan
 from iclft.augment.audit import audit
 from iclft.augment.filters import world_judge
-from iclft.augment.generators import Generator, GeneratorSpec
+from iclft.generation.generator import Generator
+from iclft.generation.spec import GeneratorSpec
 from iclft.datasets.schema import Document
-from iclft.learners import Condition, Estimate, Exposure, Job, tokens
+from iclft.cells import Estimate, Exposure, Job
+from iclft.learners import Condition
+from iclft import tokens
 from iclft.learners.finetune import FTOptions, Training, examples, optimizer_steps, train_size, train_tokens
-from iclft.scoring.framing import DEFAULT_INSTRUCTION, Format
+from iclft.framing import DEFAULT_INSTRUCTION, Format
 
 MODES = ("local", "global", "spa", "entigraph")
 # Share of asked-for local restatements that pass the filters (measured on the quick study with SmolLM2-135M:
@@ -153,7 +156,7 @@ def generator_for(job: Job, opts: _Base, planning: bool = False) -> Generator:
     for planning: tokenizer and config only)."""
     if opts.generator is not None:
         return opts.generator.build()
-    from iclft.augment.local import LocalGenerator
+    from iclft.generation.local import LocalGenerator
 
     return LocalGenerator.for_planning(job.model, dtype=job.dtype) if planning else LocalGenerator(job.load())
 

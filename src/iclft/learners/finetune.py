@@ -35,9 +35,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from iclft import distributed, models, precision
 from iclft.datasets.schema import Document
 from iclft.io import atomic_dir, dumps, read_json, write_json
-from iclft.learners import Condition, Estimate, Exposure, Job, Reporter, tokens
+from iclft.cells import Estimate, Exposure, Job, Reporter
+from iclft.learners import Condition
+from iclft import tokens
 from iclft.precision import Precision
-from iclft.scoring.framing import DEFAULT_INSTRUCTION, Format
+from iclft.framing import DEFAULT_INSTRUCTION, Format
 from iclft.text import split_sentences
 
 FT_VERSION = 1  # bump when the recipe changes what a cached model contains

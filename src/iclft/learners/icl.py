@@ -26,8 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from iclft.context import fill_budget
 from iclft.datasets.schema import Document, Question
 from iclft.errors import UserError
-from iclft.learners import Condition, Estimate, Exposure, Job, tokens
-from iclft.scoring.framing import DEFAULT_INSTRUCTION, SEPARATOR, Format, frame, resolve_format
+from iclft.cells import Estimate, Exposure, Job
+from iclft.learners import Condition
+from iclft import tokens
+from iclft.framing import DEFAULT_INSTRUCTION, SEPARATOR, Format, frame, resolve_format
 
 _MARGIN = 8  # tokens kept free for tokenization differences at document joins
 

@@ -32,9 +32,10 @@ from iclft.augment.audit import audit
 from iclft.datasets.schema import Dataset, Document
 from iclft.datasets.truth import TRUTHS, Variant, generator_of, oracle_facts, sentences
 from iclft.errors import UserError
-from iclft.learners import Condition, Exposure, Job
+from iclft.cells import Exposure, Job
+from iclft.learners import Condition
 from iclft.learners.finetune import FTOptions, Training
-from iclft.scoring.framing import DEFAULT_INSTRUCTION, Format
+from iclft.framing import DEFAULT_INSTRUCTION, Format
 
 DEFAULT_RATIO = 2.0
 

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
-from iclft.learners import Condition, Estimate, Exposure, Job, tokens
-from iclft.scoring.framing import DEFAULT_INSTRUCTION, Format
+from iclft.cells import Estimate, Exposure, Job
+from iclft.learners import Condition
+from iclft import tokens
+from iclft.framing import DEFAULT_INSTRUCTION, Format
 
 
 class Options(BaseModel):

@@ -5,5 +5,5 @@
     framing      how a context and a question become the text the scorer reads (plain | chat)
     exposure     a condition's `Exposure` (model, context per question, format) scored in groups of shared context
 
-Nothing here is imported by this package itself, so importing `iclft.scoring.framing` stays light.
+Nothing here is imported by this package itself, so importing `iclft.framing` stays light.
 """

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from iclft.datasets.schema import Question
-from iclft.learners import Exposure, Job
-from iclft.scoring.framing import frame
+from iclft.cells import Exposure, Job
+from iclft.framing import frame
 from iclft.scoring.likelihood import QuestionScore, score_questions
 
 

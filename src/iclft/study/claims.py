@@ -247,8 +247,8 @@ def _auto_format(model_path: str) -> str:
     """What `format: auto` ran as for a model (`framing.resolve_format` on its tokenizer and config); "auto" when
     they cannot be read here."""
     from iclft.errors import UserError
-    from iclft.learners import tokens
-    from iclft.scoring.framing import resolve_format
+    from iclft import tokens
+    from iclft.framing import resolve_format
 
     try:
         return resolve_format(tokens.weightless(model_path), "auto")

@@ -46,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from iclft.errors import UserError
 from iclft.io import describe_validation_error, dumps, read_text
-from iclft.learners import SCORE_CHUNK
+from iclft.cells import SCORE_CHUNK
 from iclft.models import DEVICE_MAPS, Placement
 
 Part = Literal["test", "validation"]

@@ -1,6 +1,6 @@
-"""What a cell costs: its `learners.Estimate` (tokens trained, scored, generated) priced in seconds on this machine.
+"""What a cell costs: its `cells.Estimate` (tokens trained, scored, generated) priced in seconds on this machine.
 
-`estimate(grid)` fills every cell's `Estimate` (from its work plan, `learners.Work.estimate`) and its seconds.
+`estimate(grid)` fills every cell's `Estimate` (from its work plan, `cells.Work.estimate`) and its seconds.
 `measure()` times the work a study does, on its model at the dtype and precision its cells resolve to (15-30 s on a
 quiet 2-core CPU, once per machine): a training step of the real fine-tuning loop (`finetune.train`, HF Trainer) at two batch sizes (a fixed cost
 per optimizer step plus a cost per token), a forward over a batch of question tokens with and without a long context
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iclft import models
-from iclft.learners import Estimate, Job
+from iclft.cells import Estimate, Job
 from iclft.precision import resolve as resolve_precision
 
 if TYPE_CHECKING:
@@ -242,7 +242,7 @@ def _questions(n: int, words: int = 6):
 
 
 def _measure(model: str, dtype: str, precision: str, device: str | None, train: bool, generate: bool) -> Rates:
-    from iclft.learners import tokens
+    from iclft import tokens
     from iclft.scoring import likelihood as scoring
 
     dev = models.pick_device(device)
@@ -396,7 +396,7 @@ class Pricing:
 
 def calibration_tokens(job: Job) -> int:
     """Tokens of the calibrated normalization's second pass: each question's choices after the neutral prompt."""
-    from iclft.learners import tokens
+    from iclft import tokens
     from iclft.scoring.likelihood import DEFAULT_CALIBRATION_PROMPT
 
     neutral = [q.model_copy(update={"prompt": DEFAULT_CALIBRATION_PROMPT}) for q in job.questions]

@@ -18,7 +18,7 @@ from iclft import learners, models
 from iclft.datasets.schema import Dataset, Question
 from iclft.errors import UserError
 from iclft.io import dumps
-from iclft.learners import Estimate, Job
+from iclft.cells import Estimate, Job
 from iclft.study.config import Study
 
 if TYPE_CHECKING:

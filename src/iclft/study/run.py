@@ -1,6 +1,6 @@
 """Running a study's grid: each pending cell planned and exposed, its questions scored chunk by chunk and stored.
 
-Cells run in grid order. A cell's work plan (`learners.Work`) is made again when it runs, then exposed
+Cells run in grid order. A cell's work plan (`cells.Work`) is made again when it runs, then exposed
 (fine-tuning, generation, contexts) and scored by `iclft.scoring.exposure`; records go to the store one atomic chunk
 at a time, so a study killed at any moment resumes with nothing lost or counted twice. Under `accelerate launch`,
 every rank runs the exposure of training conditions (data parallel) and only rank 0 scores and writes.
@@ -16,7 +16,7 @@ from typing import Any
 
 from iclft import distributed, models
 from iclft.datasets.schema import Question
-from iclft.learners import Estimate, Job
+from iclft.cells import Estimate, Job
 from iclft.study import cost
 from iclft.study.grid import Cell, Grid, mine
 from iclft.study.store import Store

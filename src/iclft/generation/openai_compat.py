@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from iclft.augment.generators import Generation, Message, Request, Sampling
+from iclft.generation.generator import Generation, Message, Request, Sampling
 from iclft.errors import UserError
 
 CHARS_PER_TOKEN = 4.0  # the usual rough estimate for English text, used only for cost estimates

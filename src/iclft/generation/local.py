@@ -17,8 +17,8 @@ import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from iclft import models
-from iclft.augment.generators import GENERATE_BATCH, GENERATE_TOKENS, Generation, Message, Request, Sampling
-from iclft.augment.prefix import PrefixCache, common_prefix, fits_window, token_batches
+from iclft.generation.generator import GENERATE_BATCH, GENERATE_TOKENS, Generation, Message, Request, Sampling
+from iclft.generation.prefix import PrefixCache, common_prefix, fits_window, token_batches
 from iclft.errors import UserError
 
 
@@ -44,7 +44,7 @@ class _RowSampler(LogitsProcessor):
 
 class LocalGenerator:
     """Generate with a model in batches of at most `batch_size` prompts and `batch_tokens` tokens (rows x
-    (prompt + max_new_tokens)); the prompts' shared prefix is encoded once (`prefix_cache`, see augment.prefix).
+    (prompt + max_new_tokens)); the prompts' shared prefix is encoded once (`prefix_cache`, see generation.prefix).
 
     `model` is a loaded model (`models.load`) or a registry name / folder, loaded only when first needed:
     a run whose generations are all cached never loads the weights.
@@ -71,7 +71,7 @@ class LocalGenerator:
                      dtype: str = models.DEFAULT_DTYPE) -> LocalGenerator:
         """A generator that plans without weights: it counts tokens and knows the window (tokenizer and config
         alone) and has the identity, so the cache keys, of `LocalGenerator(model)`; it never generates."""
-        from iclft.learners import tokens
+        from iclft import tokens
 
         gen = cls(model, device=device, dtype=dtype)
         gen._lm = tokens.weightless(str(model))

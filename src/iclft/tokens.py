@@ -1,11 +1,10 @@
-"""Token counting for estimates: the model's tokenizer alone, loaded once per process."""
+"""Token counting for estimates and plans: the model's tokenizer alone (and its config), loaded once per process."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-
-from iclft.datasets.schema import Question
+from typing import Any
 
 
 @lru_cache(maxsize=8)
@@ -37,6 +36,7 @@ def count(tok, texts: Sequence[str]) -> list[int]:
     return [len(ids) for ids in tok(list(texts), add_special_tokens=False)["input_ids"]] if texts else []
 
 
-def question_tokens(tok, questions: Sequence[Question]) -> int:
-    """Tokens the scorer runs for the questions alone: each prompt once and every choice once."""
+def question_tokens(tok, questions: Sequence[Any]) -> int:
+    """Tokens the scorer runs for the questions alone (anything with `prompt` and `choices`, e.g. `Question`s): each
+    prompt once and every choice once."""
     return sum(count(tok, [q.prompt + "".join(q.choices) for q in questions]))

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from iclft.augment.generators import Generation, Generator, Request, Sampling
+from iclft.generation.generator import Generation, Generator, Request, Sampling
 from iclft.io import dumps, write_json
 from iclft.models import cache_dir
 
