@@ -26,10 +26,10 @@ QUICK_REVERSALS = {"n_facts": 40, "articles_per_fact": 3, "validation_facts": 10
 def requests(n: int):
     """The unique local-augmentation requests of the quick study's reversals cell, and their sampling."""
     from iclft import models
-    from iclft.generation.cache import GenerationCache
-    from iclft.generation.local import LocalGenerator
     from iclft.augment.pipeline import AugmentOptions, plan
     from iclft.datasets import registry
+    from iclft.generation.cache import GenerationCache
+    from iclft.generation.local import LocalGenerator
 
     ds = registry.build("reversals", seed=0, params=QUICK_REVERSALS)
     lm = models.load(models.DEFAULT_MODEL)

@@ -10,12 +10,12 @@ from pydantic import ValidationError
 
 from iclft.augment import AugmentOptions, GenerationCache, augment
 from iclft.augment.filters import SelfVerifier, contradicts, world_judge
-from iclft.lexicon import Vocabulary, new_words
-from iclft.generation.local import LocalGenerator
 from iclft.augment.postprocess import ItemSource, SourceFilter, judge
 from iclft.augment.prompts import load_templates, shape_of
 from iclft.datasets.schema import Document
 from iclft.errors import UserError
+from iclft.generation.local import LocalGenerator
+from iclft.lexicon import Vocabulary, new_words
 
 FACT = "sirm are softer than spib."
 PERSON = "Eamon Carrowley is the legendary clockmaker who restored the silent bells of Slith Cathedral."

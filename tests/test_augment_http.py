@@ -13,12 +13,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from iclft.augment import AugmentOptions, GenerationCache, augment
-from iclft.generation.generator import Request as GenRequest
-from iclft.generation.generator import Sampling, generate
-from iclft.generation.openai_compat import OpenAIGenerator
 from iclft.cli import main
 from iclft.datasets.schema import Document
 from iclft.errors import UserError
+from iclft.generation.generator import Request as GenRequest
+from iclft.generation.generator import Sampling, generate
+from iclft.generation.openai_compat import OpenAIGenerator
 from iclft.serve import running
 
 

@@ -8,10 +8,10 @@ import sys
 import pytest
 
 from iclft.augment import AugmentOptions, GenerationCache, augment, plan, run
-from iclft.generation.generator import Request, Sampling, generate
-from iclft.generation.local import LocalGenerator
 from iclft.cli import main
 from iclft.datasets.schema import Document
+from iclft.generation.generator import Request, Sampling, generate
+from iclft.generation.local import LocalGenerator
 
 # Tiny prompts keep CPU tests fast; the packaged few-shot templates are checked in test_augment_rules.py.
 LOCAL_TEMPLATE = "[user]\nRestate this in $k short sentences, one per line: $text\n"

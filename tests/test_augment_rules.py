@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from iclft.generation.cache import GenerationCache
-from iclft.datasets.corpus import load_documents
-from iclft.generation.generator import Request, Sampling, derive_seed
 from iclft.augment.pipeline import AugmentOptions, plan, select_context
 from iclft.augment.postprocess import SourceFilter, extract_entities, judge, parse_output
 from iclft.augment.prompts import global_messages, load_template, local_messages, parse_template
+from iclft.datasets.corpus import load_documents
 from iclft.datasets.schema import Document
 from iclft.errors import UserError
+from iclft.generation.cache import GenerationCache
+from iclft.generation.generator import Request, Sampling, derive_seed
 
 
 def test_packaged_templates_render_as_few_shot_chats():

@@ -11,8 +11,8 @@ import yaml
 from test_study import private_cache
 
 from iclft import models
-from iclft.generation.local import LocalGenerator
 from iclft.errors import UserError
+from iclft.generation.local import LocalGenerator
 from iclft.learners import finetune
 from iclft.learners.augmented import BothOptions, matched_steps
 from iclft.study import config, cost, grid, run

@@ -10,7 +10,7 @@ from test_study_report import _fake_study, rec
 from iclft.datasets.schema import FORGETTING_SPLIT
 from iclft.errors import UserError
 from iclft.study import claims
-from iclft.study.report import Aggregate
+from iclft.study.aggregates import Aggregate
 from iclft.study.results_page import write_results
 
 

@@ -9,8 +9,8 @@ import yaml
 from test_study import private_cache
 
 from iclft import learners
-from iclft.datasets.corpus import load_documents
 from iclft.datasets import registry
+from iclft.datasets.corpus import load_documents
 from iclft.datasets.probes import generate_probes
 from iclft.datasets.schema import Dataset, Document
 from iclft.learners import finetune

@@ -9,36 +9,37 @@ import pytest
 
 from iclft import models
 from iclft.cells import Estimate
-from iclft.study import cost
+from iclft.study import cost, timing
+from iclft.study import rates as pricing_rates
 
-RATES = cost.Rates(train_tokens_per_s=100, step_seconds=0.5, score_tokens_per_s=200, prefill_tokens_per_s=400,
+RATES = pricing_rates.Rates(train_tokens_per_s=100, step_seconds=0.5, score_tokens_per_s=200, prefill_tokens_per_s=400,
                    attention_tokens=1000, generate_tokens_per_s=50, ft_seconds=3, setup_seconds=1, params=100)
 
 
 def test_pricing_arithmetic():
     est = Estimate(train_tokens=1000, train_steps=4, score_tokens=600, prefill_tokens=200, context_tokens=500,
                    generate_tokens=100, precision="bf16")
-    phases = cost.phase_seconds(est, 200, "bfloat16", RATES)  # a model twice the size of the one measured
+    phases = pricing_rates.phase_seconds(est, 200, "bfloat16", RATES)  # a model twice the size of the one measured
     assert phases["training"] == pytest.approx(2 * (1000 / 100 + 4 * 0.5) + 2 * 3)
     assert phases["scoring"] == pytest.approx(2 * (400 / 200 * (1 + 500 / 1000) + 200 / 400))
     assert phases["generating"] == pytest.approx(2 * 100 / 50)
-    assert cost.cell_seconds(est, 200, "bfloat16", RATES) == pytest.approx(1 + 30 + 7 + 4)
+    assert pricing_rates.cell_seconds(est, 200, "bfloat16", RATES) == pytest.approx(1 + 30 + 7 + 4)
     untrained = replace(est, train_tokens=0, train_steps=0)
-    assert cost.phase_seconds(untrained, 100, rates=RATES)["training"] == 0  # no fixed FT cost without training
+    assert pricing_rates.phase_seconds(untrained, 100, rates=RATES)["training"] == 0  # no fixed FT cost without training
 
 
 def test_reference_rates_follow_dtype_and_precision():
-    fp32, bf16 = cost.reference(), cost.reference("bfloat16", "bf16")
-    assert fp32 == cost.REFERENCE
-    assert bf16.score_tokens_per_s == pytest.approx(fp32.score_tokens_per_s * cost.BF16_SCORE_SPEEDUP)
-    assert bf16.train_tokens_per_s == pytest.approx(fp32.train_tokens_per_s * cost.BF16_TRAIN_SPEEDUP)
-    assert cost.fmt_seconds(3725) == "1h02m" and cost.fmt_seconds(65.4) == "1m05s"
+    fp32, bf16 = pricing_rates.reference(), pricing_rates.reference("bfloat16", "bf16")
+    assert fp32 == pricing_rates.REFERENCE
+    assert bf16.score_tokens_per_s == pytest.approx(fp32.score_tokens_per_s * pricing_rates.BF16_SCORE_SPEEDUP)
+    assert bf16.train_tokens_per_s == pytest.approx(fp32.train_tokens_per_s * pricing_rates.BF16_TRAIN_SPEEDUP)
+    assert pricing_rates.fmt_seconds(3725) == "1h02m" and pricing_rates.fmt_seconds(65.4) == "1m05s"
 
 
 def test_reference_pricing_by_env(monkeypatch):
     monkeypatch.setenv("ICLFT_COST", "reference")
     pricing = cost.Pricing(measured=True)
-    assert not pricing.measured and pricing.rates("any", "float32", "fp32") == cost.REFERENCE
+    assert not pricing.measured and pricing.rates("any", "float32", "fp32") == pricing_rates.REFERENCE
     assert "reference" in pricing.summary()
 
 
@@ -63,12 +64,12 @@ def _measured(tmp_path, monkeypatch, train: bool):
 
 def test_measures_scoring_on_the_embedded_model_once(tmp_path, monkeypatch):
     rates = _measured(tmp_path, monkeypatch, train=False)
-    assert rates.score_tokens_per_s != cost.REFERENCE.score_tokens_per_s
+    assert rates.score_tokens_per_s != pricing_rates.REFERENCE.score_tokens_per_s
     # a request for training is not covered by these figures: it is timed (not here: the slow test below)
-    assert cost.measure(models.DEFAULT_MODEL, "float32", "fp32", train=False, generate=False).reused
+    assert timing.measure(models.DEFAULT_MODEL, "float32", "fp32", train=False, generate=False).reused
 
 
 @pytest.mark.slow
 def test_measures_training_on_the_embedded_model_once(tmp_path, monkeypatch):
     rates = _measured(tmp_path, monkeypatch, train=True)
-    assert rates.ft_seconds > 0 and rates.train_tokens_per_s != cost.REFERENCE.train_tokens_per_s
+    assert rates.ft_seconds > 0 and rates.train_tokens_per_s != pricing_rates.REFERENCE.train_tokens_per_s

@@ -8,10 +8,10 @@ import math
 import pytest
 
 from iclft import models
-from iclft.datasets.schema import Dataset, Document, Question
 from iclft.cells import Estimate, Job
+from iclft.datasets.schema import Dataset, Document, Question
 from iclft.learners import augmented, finetune, icl
-from iclft.study import cost
+from iclft.study import rates
 
 PAIRS = [("glon", "femp"), ("troff", "yomp"), ("dax", "wug"), ("blick", "zorp")]
 
@@ -47,14 +47,14 @@ def test_training_estimate_follows_the_precision():
     fp32 = finetune.plan(_job(), finetune.Options(max_steps=3, precision="fp32")).estimate()
     bf16 = finetune.plan(_job(), finetune.Options(max_steps=3, precision="bf16")).estimate()
     assert (fp32.precision, bf16.precision) == ("fp32", "bf16") and fp32.train_steps == bf16.train_steps == 3
-    slow, fast = (cost.phase_seconds(e, int(cost.REFERENCE_PARAMS))["training"] for e in (fp32, bf16))
-    assert fast == pytest.approx(slow / cost.BF16_TRAIN_SPEEDUP) and cost.BF16_TRAIN_SPEEDUP > 1
-    assert cost.phase_seconds(Estimate(score_tokens=100, precision="bf16"), 1)["scoring"] > 0
+    slow, fast = (rates.phase_seconds(e, int(rates.REFERENCE_PARAMS))["training"] for e in (fp32, bf16))
+    assert fast == pytest.approx(slow / rates.BF16_TRAIN_SPEEDUP) and rates.BF16_TRAIN_SPEEDUP > 1
+    assert rates.phase_seconds(Estimate(score_tokens=100, precision="bf16"), 1)["scoring"] > 0
     assert not math.isclose(slow, fast)
 
 
 def test_scoring_estimate_follows_the_weights_dtype():
     est = Estimate(score_tokens=1000, context_tokens=100)
-    params = int(cost.REFERENCE_PARAMS)
-    fp32, bf16 = (cost.phase_seconds(est, params, d)["scoring"] for d in ("float32", "bfloat16"))
-    assert bf16 == pytest.approx(fp32 / cost.BF16_SCORE_SPEEDUP) and cost.BF16_SCORE_SPEEDUP > 1
+    params = int(rates.REFERENCE_PARAMS)
+    fp32, bf16 = (rates.phase_seconds(est, params, d)["scoring"] for d in ("float32", "bfloat16"))
+    assert bf16 == pytest.approx(fp32 / rates.BF16_SCORE_SPEEDUP) and rates.BF16_SCORE_SPEEDUP > 1

@@ -10,10 +10,10 @@ from typing import ClassVar
 
 import pytest
 
-from iclft.generation.generator import Generation
 from iclft.datasets.answers import AnswerPool, choices_for, kind, normalize
 from iclft.datasets.probes import check_question, generate_probes, spans
 from iclft.datasets.schema import Dataset, Document
+from iclft.generation.generator import Generation
 
 PASSAGES = [
     {"title": "Bridges", "context": "The Golden Gate Bridge opened in 1937. It was designed by Joseph Strauss and "

@@ -7,13 +7,12 @@ import math
 import pytest
 import torch
 
-from iclft import models
+from iclft import framing, models
+from iclft.cells import Job, Work
 from iclft.datasets.schema import Dataset, Document, Question
 from iclft.errors import UserError
-from iclft.cells import Job, Work
 from iclft.learners import finetune, get, icl, names
 from iclft.learners.finetune import Example, encode, examples
-from iclft import framing
 from iclft.scoring.exposure import score_exposure
 
 PAIRS = [("glon", "femp"), ("troff", "yomp"), ("dax", "wug"), ("blick", "zorp"), ("mip", "tasp"), ("crel", "vosk")]

@@ -18,7 +18,7 @@ from iclft.datasets import celebrities, registry, reversal_curse
 from iclft.datasets.truth import logic_for, units, world_judge
 from iclft.errors import UserError
 from iclft.learners import oracle
-from iclft.study import config, cost, grid, report, run
+from iclft.study import aggregates, config, cost, grid, report, run
 
 # the quick study's sizes (configs/quick.yaml), world seed 1
 PARAMS = {
@@ -125,8 +125,8 @@ def test_oracle_is_registered_as_a_control():
     # a study stored before cells recorded `control` falls back on the condition kind
     study = {"cells": [{"dataset": "d", "condition": c, "kind": k} for c, k in
                        (("ft", "ft"), ("ceiling", "ft_aug_oracle"), ("ft_aug_oracle", "ft_aug_oracle"))]}
-    assert report.controls(study) == {"ceiling", "ft_aug_oracle"}
-    assert report.shown("ceiling", {"ceiling"}) == "ceiling (CONTROL)" and report.shown("ft", {"ceiling"}) == "ft"
+    assert aggregates.controls(study) == {"ceiling", "ft_aug_oracle"}
+    assert aggregates.shown("ceiling", {"ceiling"}) == "ceiling (CONTROL)" and aggregates.shown("ft", {"ceiling"}) == "ft"
 
 
 TINY = {

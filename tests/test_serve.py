@@ -12,12 +12,12 @@ import httpx
 import pytest
 
 from iclft.augment import AugmentOptions, GenerationCache, augment
-from iclft.generation.generator import Request, Sampling, generate
-from iclft.generation.local import LocalGenerator
-from iclft.generation.openai_compat import OpenAIGenerator
 from iclft.cli import main
 from iclft.datasets.schema import Document
 from iclft.errors import UserError
+from iclft.generation.generator import Request, Sampling, generate
+from iclft.generation.local import LocalGenerator
+from iclft.generation.openai_compat import OpenAIGenerator
 from iclft.serve import Batcher, check_port, create_app, running
 
 NAME = "smollm2-135m-instruct"

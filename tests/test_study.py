@@ -155,7 +155,7 @@ def test_shards_write_disjoint_cells_into_one_layout(micro, tmp_path):
     study = config.load(path)
     out = tmp_path / "S"
     ran = []
-    for shard in ((1, 2), (0, 2)):
+    for shard in (grid.Shard(1, 2), grid.Shard(0, 2)):
         plan = grid.expand(study)
         ran.append([c.seed for c in run.run_grid(plan, out, shard, show_progress=False, log=lambda m: None)])
     assert ran == [[1], [0]]
@@ -165,7 +165,7 @@ def test_shards_write_disjoint_cells_into_one_layout(micro, tmp_path):
     same = [k for k in keys if k in Store(ref).done_cells()]
     assert len(same) == 1
     assert list(Store(out).records(same[0])) == list(Store(ref).records(same[0]))
-    assert run.run_grid(grid.expand(study), out, (0, 2), show_progress=False) == []  # nothing left to do
+    assert run.run_grid(grid.expand(study), out, grid.Shard.parse("0/2"), show_progress=False) == []  # nothing left to do
 
 
 def test_model_labels_sharing_a_path_load_their_own_dtype(tmp_path, tiny_model):

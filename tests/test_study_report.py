@@ -8,7 +8,8 @@ import math
 import pytest
 
 from iclft.errors import UserError
-from iclft.study.report import aggregate, write_report
+from iclft.study.aggregates import aggregate
+from iclft.study.report import write_report
 from iclft.study.store import Store
 
 

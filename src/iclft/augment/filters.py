@@ -19,12 +19,12 @@ verified        a CONTROL (uses the answers): keeps only sentences that the data
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from iclft.errors import UserError
 from iclft.lexicon import OPPOSITES, words
+
 
 def contradicts(sentence: str, source_sentences: Iterable[str], entities: Iterable[str]) -> bool:
     """True if `sentence` is a source sentence with exactly one side of a reversal changed, which states the converse

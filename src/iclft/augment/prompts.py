@@ -30,8 +30,8 @@ from pathlib import Path
 from string import Template
 from typing import TYPE_CHECKING
 
-from iclft.generation.generator import Message
 from iclft.errors import UserError
+from iclft.generation.generator import Message
 from iclft.io import read_text
 from iclft.lexicon import COMMON_ZIPF
 

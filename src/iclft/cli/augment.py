@@ -20,9 +20,9 @@ from typing import Any
 import typer
 from pydantic import BaseModel, ValidationError
 
-from iclft.generation.spec import GeneratorSpec
 from iclft.augment.pipeline import AugmentOptions
 from iclft.errors import UserError
+from iclft.generation.spec import GeneratorSpec
 from iclft.io import describe_validation_error, write_json, write_jsonl
 
 Opt = typer.Option

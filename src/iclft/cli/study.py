@@ -6,33 +6,6 @@ from pathlib import Path
 
 import typer
 
-from iclft.errors import UserError
-
-
-def _summary_table(p, shard, store):
-    from rich.table import Table
-
-    from iclft.study.cost import fmt_seconds, phase_seconds
-
-    t = Table(title=f"study {p.study.config.name}: {len(p.cells)} cells", title_justify="left")
-    numbers = ("#", "seed", "train tokens", "score tokens", "generate tokens")
-    for col in ("#", "dataset", "condition", "model", "seed", "train tokens", "score tokens", "generate tokens",
-                "est. time", "of it: train / generate", "status"):
-        t.add_column(col, justify="right" if col in numbers else "left")
-    for c in p.cells:
-        mine = shard is None or c.index % shard[1] == shard[0]
-        status = "done" if store.is_done(c.key) else ("pending" if mine else "other shard")
-        est = c.estimate
-        label = f"{c.condition} (CONTROL)" if c.control else c.condition  # reads the answers: a control
-        phases = phase_seconds(est, p.params[c.model], c.job.dtype, c.rates) if est else {}
-        split = (f"{fmt_seconds(phases['training'])} / {fmt_seconds(phases['generating'])}"
-                 if est and (est.train_steps or est.generate_tokens) else "")
-        t.add_row(str(c.index), c.dataset, label, c.model, str(c.seed),
-                  f"{est.train_tokens:,}" if est else "", f"{est.score_tokens:,}" if est else "",
-                  f"{est.generate_tokens:,}" if est and est.generate_tokens else "",
-                  fmt_seconds(c.seconds) if est else "", split, status)
-    return t
-
 
 def register(app: typer.Typer) -> None:
     @app.command("study")
@@ -56,64 +29,16 @@ def register(app: typer.Typer) -> None:
                                                 "busy machine). Identical records assume the same thread count."),
     ) -> None:
         """Run every cell (dataset x model x condition x seed) of a study; resumable, shardable."""
-        from iclft import distributed
-        from iclft.progress import console, output
-        from iclft.study import config as cfgmod
-        from iclft.study import cost, grid, run
-        from iclft.study.report import write_report
-        from iclft.study.store import Store
+        from iclft.study.main import run_study
 
         if threads:
             import torch
 
             torch.set_num_threads(threads)
-        from iclft.study import catalog
-
-        config = catalog.find(config)
-        st = cfgmod.load(config, dataset)
-        folder = out or (Path(st.config.out) if st.config.out else None)
-        if dataset and out is None and folder is not None:  # another dataset's results go beside, not into, these
-            folder = folder.with_name(folder.name + "-" + "-".join(cfgmod.dataset_label(d) for d in dataset))
-        if folder is None:
-            raise UserError(f"{config}: no output folder: set `out:` in the config or pass --out")
-        part = grid.parse_shard(shard)
-        study_grid = grid.expand(st)
-        store = Store(folder)
-        mine = grid.mine(study_grid, part)
-        todo = [c for c in mine if not store.is_done(c.key)]
-        main = distributed.is_main()  # under `accelerate launch`, the other ranks only help fine-tune
-        pricing = cost.Pricing(measured=main, device=st.config.device)  # times this machine once (cached)
-        cost.estimate(study_grid, todo if not dry_run else None, pricing)
-        show = output() if dry_run else console  # a dry run's estimates are its result; a run's are its log
-        if dry_run and main:
-            show.print(_summary_table(study_grid, part, store))
-        if main:
-            train = sum(c.estimate.train_tokens for c in todo if c.estimate)
-            scored = sum(c.estimate.score_tokens for c in todo if c.estimate)
-            show.print(
-                f"{len(todo)} of {len(mine)} cells to run{f' (shard {shard})' if part else ''}: "
-                f"~{train:,} tokens to train, ~{scored:,} to score; estimated "
-                f"{cost.fmt_seconds(sum(c.seconds for c in todo))} on "
-                f"{'this machine' if pricing.measured else 'the reference machine'} (training at each cell's "
-                f"precision)",
-                highlight=False)
-            show.print(pricing.summary(), highlight=False)
-            if dry_run:
-                total, hours = cost.gpu_hours(study_grid, todo, gpu_tflops)
-                show.print(f"on GPUs: ~{total:.2e} FLOPs = ~{hours:.2f} GPU-hours at {gpu_tflops:g} effective "
-                              f"TFLOP/s (6 FLOPs per parameter per trained token, 2 per scored or generated one; "
-                              f"--gpu-tflops to change)", highlight=False)
-        if dry_run:
-            return
-        run.run_grid(study_grid, folder, part)
-        if not main:
-            return
-        remaining = [c for c in study_grid.cells if not store.is_done(c.key)]
-        if remaining:
-            console.print(f"{len(remaining)} cells of other shards remain; when they finish: iclft report {folder}",
-                          highlight=False)
-        elif report:
-            print(write_report(folder))
+        report_path = run_study(config, out=out, shard=shard, dry_run=dry_run, report=report, gpu_tflops=gpu_tflops,
+                                datasets=dataset)
+        if report_path is not None:
+            print(report_path)
 
     @app.command("conditions")
     def conditions_cmd() -> None:

@@ -37,13 +37,13 @@ from typing import Any
 
 from wordfreq import zipf_frequency
 
-from iclft.generation.cache import GenerationCache, cached_generate
-from iclft.lexicon import COMMON_ZIPF, FUNCTION_WORDS, Vocabulary, new_words, words
-from iclft.generation.generator import Generator, Request, Sampling, derive_seed
 from iclft.datasets.answers import JOINERS, AnswerPool, choices_for, kind, normalize
 from iclft.datasets.knowledge import Item, assemble
 from iclft.datasets.schema import Dataset, Document
 from iclft.errors import UserError
+from iclft.generation.cache import GenerationCache, cached_generate
+from iclft.generation.generator import Generator, Request, Sampling, derive_seed
+from iclft.lexicon import COMMON_ZIPF, FUNCTION_WORDS, Vocabulary, new_words, words
 from iclft.text import split_sentences
 
 VERSION = 1

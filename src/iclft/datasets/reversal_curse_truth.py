@@ -40,10 +40,10 @@ import re
 from collections import Counter
 from typing import Any
 
-from iclft.lexicon import stem as crude_stem
 from iclft.datasets.celebrities_truth import CelebrityLogic
 from iclft.datasets.schema import Dataset
 from iclft.datasets.truth import Statement, Variant
+from iclft.lexicon import stem as crude_stem
 
 MIN_STEMS = 2
 MARGIN = 1.5

@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import replace
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 

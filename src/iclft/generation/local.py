@@ -17,9 +17,9 @@ import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from iclft import models
+from iclft.errors import UserError
 from iclft.generation.generator import GENERATE_BATCH, GENERATE_TOKENS, Generation, Message, Request, Sampling
 from iclft.generation.prefix import PrefixCache, common_prefix, fits_window, token_batches
-from iclft.errors import UserError
 
 
 class _RowSampler(LogitsProcessor):

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from iclft.generation.generator import Generation, Message, Request, Sampling
 from iclft.errors import UserError
+from iclft.generation.generator import Generation, Message, Request, Sampling
 
 CHARS_PER_TOKEN = 4.0  # the usual rough estimate for English text, used only for cost estimates
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})

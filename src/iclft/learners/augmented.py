@@ -52,19 +52,18 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from iclft import distributed, precision
+from iclft import distributed, precision, tokens
 from iclft.augment import AugmentOptions, AugmentResult, GenerationCache, GenerationPlan, run
 from iclft.augment import plan as generation_plan
 from iclft.augment.audit import audit
 from iclft.augment.filters import world_judge
+from iclft.cells import Estimate, Exposure, Job
+from iclft.datasets.schema import Document
+from iclft.framing import DEFAULT_INSTRUCTION, Format
 from iclft.generation.generator import Generator
 from iclft.generation.spec import GeneratorSpec
-from iclft.datasets.schema import Document
-from iclft.cells import Estimate, Exposure, Job
 from iclft.learners import Condition
-from iclft import tokens
 from iclft.learners.finetune import FTOptions, Training, examples, optimizer_steps, train_size, train_tokens
-from iclft.framing import DEFAULT_INSTRUCTION, Format
 
 MODES = ("local", "global", "spa", "entigraph")
 # Share of asked-for local restatements that pass the filters (measured on the quick study with SmolLM2-135M:

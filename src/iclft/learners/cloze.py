@@ -24,14 +24,14 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from iclft.cells import Job
 from iclft.datasets.corpus import load_documents
 from iclft.datasets.probes import blank_question, known_names, spans, usable
 from iclft.datasets.schema import Dataset, Document
-from iclft.cells import Job
+from iclft.framing import DEFAULT_INSTRUCTION, Format
 from iclft.learners import Condition
 from iclft.learners.finetune import FTOptions, Training
 from iclft.learners.oracle import question_statements, states_a_question
-from iclft.framing import DEFAULT_INSTRUCTION, Format
 from iclft.text import split_sentences
 
 DEFAULT_PER_DOCUMENT = 6

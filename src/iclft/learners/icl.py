@@ -23,13 +23,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from iclft import tokens
+from iclft.cells import Estimate, Exposure, Job
 from iclft.context import fill_budget
 from iclft.datasets.schema import Document, Question
 from iclft.errors import UserError
-from iclft.cells import Estimate, Exposure, Job
-from iclft.learners import Condition
-from iclft import tokens
 from iclft.framing import DEFAULT_INSTRUCTION, SEPARATOR, Format, frame, resolve_format
+from iclft.learners import Condition
 
 _MARGIN = 8  # tokens kept free for tokenization differences at document joins
 

@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field
 
 from iclft.augment.audit import audit
+from iclft.cells import Exposure, Job
 from iclft.datasets.schema import Dataset, Document
 from iclft.datasets.truth import TRUTHS, Variant, generator_of, oracle_facts, sentences
 from iclft.errors import UserError
-from iclft.cells import Exposure, Job
+from iclft.framing import DEFAULT_INSTRUCTION, Format
 from iclft.learners import Condition
 from iclft.learners.finetune import FTOptions, Training
-from iclft.framing import DEFAULT_INSTRUCTION, Format
 
 DEFAULT_RATIO = 2.0
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
-from iclft.cells import Estimate, Exposure, Job
-from iclft.learners import Condition
 from iclft import tokens
+from iclft.cells import Estimate, Exposure, Job
 from iclft.framing import DEFAULT_INSTRUCTION, Format
+from iclft.learners import Condition
 
 
 class Options(BaseModel):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from iclft.datasets.schema import Question
 from iclft.cells import Exposure, Job
+from iclft.datasets.schema import Question
 from iclft.framing import frame
 from iclft.scoring.likelihood import QuestionScore, score_questions
 

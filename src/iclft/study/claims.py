@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from iclft.datasets.schema import FORGETTING_SPLIT
-from iclft.study.report import Aggregate
+from iclft.study.aggregates import Aggregate
 
 Kind = Literal["greater", "above_chance", "near_chance", "not_above_chance"]
 Z = 2.0
@@ -226,7 +226,7 @@ def evaluate(aggs: list[Aggregate], normalization: str, part: str = "test", clai
 def conditions_of(study: dict[str, Any], cells: dict[str, dict[str, Any]]) -> dict[tuple[str, str], Ran]:
     """What each (dataset, condition label) of a stored study is: kind and control from study.json, options and
     info (e.g. ICL's prompt format as run) from its first finished cell (`cells`: key -> the stored cell)."""
-    from iclft.study.report import controls
+    from iclft.study.aggregates import controls
 
     out: dict[tuple[str, str], Ran] = {}
     for c in study["cells"]:
@@ -246,8 +246,8 @@ def conditions_of(study: dict[str, Any], cells: dict[str, dict[str, Any]]) -> di
 def _auto_format(model_path: str) -> str:
     """What `format: auto` ran as for a model (`framing.resolve_format` on its tokenizer and config); "auto" when
     they cannot be read here."""
-    from iclft.errors import UserError
     from iclft import tokens
+    from iclft.errors import UserError
     from iclft.framing import resolve_format
 
     try:

@@ -2,7 +2,8 @@
 
 A cell's key names its labels and a hash of everything that determines its records (data content, model,
 options with device-dependent defaults resolved, seed, scoring), so an edited config never reuses stale results.
-`shard=(i, n)` selects cells i, i+n, i+2n, ... (0 <= i < n): a Slurm job array runs one shard a job.
+A cell's work is planned once (`plan`): the dry run prices the very plan the run exposes. `Shard.parse("i/n")` selects
+cells i, i+n, i+2n, ... (0 <= i < n): a Slurm job array runs one shard a job.
 """
 
 from __future__ import annotations
@@ -10,19 +11,17 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 
 from iclft import learners, models
+from iclft.cells import Estimate, Job, Work
 from iclft.datasets.schema import Dataset, Question
 from iclft.errors import UserError
 from iclft.io import dumps
-from iclft.cells import Estimate, Job
 from iclft.study.config import Study
-
-if TYPE_CHECKING:
-    from iclft.study.cost import Rates
+from iclft.study.rates import Rates
 
 
 @dataclass
@@ -38,7 +37,8 @@ class Cell:
     key: str
     spec: dict[str, Any]
     job: Job
-    parts: list[tuple[str, Question]]  # (test|validation, question), in scoring order
+    questions: list[tuple[str, Question]]  # (test|validation, question), in scoring order
+    work: Work | None = None  # the condition's plan for this cell, made once (`plan`)
     estimate: Estimate | None = None
     seconds: float = 0.0
     rates: Rates | None = None  # what the estimate was priced with (the run's ETA uses them too)
@@ -120,8 +120,9 @@ def expand(study: Study) -> Grid:
                 opts = resolved(study.options_for(c, d.label), cfg.device)
                 for seed in cfg.seeds:
                     ds, content = build_dataset(study, d.label, seed, built)
-                    parts = [(p, q) for p in cfg.questions for q in (ds.test if p == "test" else ds.validation)]
-                    if not parts:
+                    questions = [(part, q) for part in cfg.questions
+                                 for q in (ds.test if part == "test" else ds.validation)]
+                    if not questions:
                         raise UserError(f"dataset {d.label!r} has no {' or '.join(cfg.questions)} questions")
                     spec = {
                         "dataset": d.label, "data": content, "model": m.label, "model_path": m.path,
@@ -130,29 +131,50 @@ def expand(study: Study) -> Grid:
                         "scoring": cfg.scoring.model_dump(mode="json"), "questions": cfg.questions,
                     }
                     key = f"{d.label}.{c.label}.{m.label}.s{seed}.{_digest(spec)[:8]}"
-                    job = Job(dataset=ds, model=m.path, seed=seed, questions=[q for _, q in parts],
+                    job = Job(dataset=ds, model=m.path, seed=seed, questions=[q for _, q in questions],
                               batch_size=cfg.scoring.batch_size, batch_tokens=cfg.scoring.batch_tokens,
                               calibrate=cfg.scoring.calibrate, chunk=cfg.scoring.chunk,
                               device=cfg.device, dtype=dtype, placement=m.placement)
                     cells.append(Cell(len(cells), d.label, m.label, c.label, seed, c.kind, learners.get(c.kind), opts,
-                                      key, spec, job, parts))
+                                      key, spec, job, questions))
     return Grid(study, cells)
 
 
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise UserError(f"bad --shard {text!r}: expected i/n, e.g. 0/4") from None
-    if n < 1 or not 0 <= i < n:
-        raise UserError(f"bad --shard {text!r}: need 0 <= i < n")
-    return i, n
+def plan(cell: Cell) -> Work:
+    """The cell's work plan, made once (tokenizers and caches, no weights): estimated by the dry run, exposed by
+    the run."""
+    if cell.work is None:
+        cell.work = cell.learner.plan(cell.job, cell.options)
+    return cell.work
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Cells i, i+n, i+2n, ... of a grid (0 <= i < n)."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str | None) -> Shard | None:
+        """`i/n` as a shard (None: no sharding); a bad value is one error line."""
+        if text is None:
+            return None
+        try:
+            i, n = (int(x) for x in text.split("/"))
+        except ValueError:
+            raise UserError(f"bad --shard {text!r}: expected i/n, e.g. 0/4") from None
+        if n < 1 or not 0 <= i < n:
+            raise UserError(f"bad --shard {text!r}: need 0 <= i < n")
+        return cls(i, n)
+
+    def holds(self, cell: Cell) -> bool:
+        return cell.index % self.count == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
 
 
-def mine(grid: Grid, shard: tuple[int, int] | None) -> list[Cell]:
+def mine(grid: Grid, shard: Shard | None) -> list[Cell]:
     """The cells of one shard (all of them without sharding)."""
-    return [c for c in grid.cells if shard is None or c.index % shard[1] == shard[0]]
+    return [c for c in grid.cells if shard is None or shard.holds(c)]

@@ -1,6 +1,6 @@
 """`iclft results`: docs/results.md from finished studies: claims checked, tables, figures, tuning, wall times.
 
-Every number on the page comes from the studies' stored records (through `report.aggregate`), their stored
+Every number on the page comes from the studies' stored records (through `aggregates.aggregate`), their stored
 cells (what each condition is, its options) and timing files (wall times, rounded, in the provenance section).
 A claim takes its rows from the first study given that ran it, and its row names that study. The hand-written
 notes (--notes) are prose without figures (`check_notes`), included verbatim. Figures are the studies' report
@@ -18,7 +18,8 @@ from typing import Any
 from iclft.errors import UserError
 from iclft.io import atomic_open, read_text
 from iclft.study import claims as claimsmod
-from iclft.study.report import Aggregate, aggregate, control_pairs, controls, shown, write_report
+from iclft.study.aggregates import Aggregate, aggregate, control_pairs, controls, shown
+from iclft.study.report import write_report
 from iclft.study.store import Store
 
 # A figure in the notes: a token that starts with a digit (optionally after a sign, ~ or ±), outside code spans

@@ -1,6 +1,6 @@
 """Running a study's grid: each pending cell planned and exposed, its questions scored chunk by chunk and stored.
 
-Cells run in grid order. A cell's work plan (`cells.Work`) is made again when it runs, then exposed
+Cells run in grid order. A cell's work plan (`cells.Work`, made once by `grid.plan`, the one the dry run priced) is exposed
 (fine-tuning, generation, contexts) and scored by `iclft.scoring.exposure`; records go to the store one atomic chunk
 at a time, so a study killed at any moment resumes with nothing lost or counted twice. Under `accelerate launch`,
 every rank runs the exposure of training conditions (data parallel) and only rank 0 scores and writes.
@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from iclft import distributed, models
-from iclft.datasets.schema import Question
 from iclft.cells import Estimate, Job
-from iclft.study import cost
-from iclft.study.grid import Cell, Grid, mine
+from iclft.datasets.schema import Question
+from iclft.study import rates
+from iclft.study.grid import Cell, Grid, Shard, mine, plan
 from iclft.study.store import Store
 
 
 def record(cell: Cell, part: str, q: Question, score, normalizations: list[str]) -> dict[str, Any]:
-    """The stored result of one question in one cell."""
+    """The stored result of one question in one cell (`part`: the question set it came from, test | validation)."""
     preds = {n: score.pred(n) for n in normalizations}
     rec = {
         "cell": cell.key, "dataset": cell.dataset, "model": cell.model, "condition": cell.condition,
@@ -52,13 +52,13 @@ def versions() -> dict[str, str]:
     return out
 
 
-def study_manifest(p: Grid) -> dict[str, Any]:
+def study_manifest(grid: Grid) -> dict[str, Any]:
     return {
-        "name": p.study.config.name,
-        "hash": p.study.hash,
-        "config": p.study.normalized(),
+        "name": grid.study.config.name,
+        "hash": grid.study.hash,
+        "config": grid.study.normalized(),
         "cells": [{"key": c.key, "dataset": c.dataset, "model": c.model, "condition": c.condition,
-                   "kind": c.kind, "seed": c.seed, "control": c.control} for c in p.cells],
+                   "kind": c.kind, "seed": c.seed, "control": c.control} for c in grid.cells],
     }
 
 
@@ -90,14 +90,14 @@ def run_cell(cell: Cell, store: Store, normalizations: list[str], job: Job | Non
 
     t0 = time.time()
     job = job or cell.job
-    exposure = cell.learner.plan(job, cell.options).expose(job)
+    exposure = plan(cell).expose(job)
     if not job.is_main:
         return None
     t_prep = time.time() - t0
     store.clean_partial(cell.key)
     done = store.done_chunks(cell.key)
     chunk = job.chunk
-    chunks = [cell.parts[i : i + chunk] for i in range(0, len(cell.parts), chunk)]
+    chunks = [cell.questions[i : i + chunk] for i in range(0, len(cell.questions), chunk)]
     todo = [i for i in range(len(chunks)) if i not in done]
     job.reporter.start("scoring", sum(len(chunks[i]) for i in todo))
     for i in todo:
@@ -109,12 +109,12 @@ def run_cell(cell: Cell, store: Store, normalizations: list[str], job: Job | Non
               **exposure.timing}
     info = dict(exposure.info)
     cell_doc = {"key": cell.key, "spec": cell.spec, "control": cell.control, "info": info,
-                "records": len(cell.parts), "chunks": len(chunks), "versions": versions()}
+                "records": len(cell.questions), "chunks": len(chunks), "versions": versions()}
     store.finish_cell(cell.key, cell_doc, dict(exposure.artifacts), timing)
     return timing
 
 
-def run_grid(p: Grid, out: Path, shard: tuple[int, int] | None = None, log=None,
+def run_grid(grid: Grid, out: Path, shard: Shard | None = None, log=None,
              show_progress: bool = True) -> list[Cell]:
     """Run this shard's unfinished cells; returns the cells that ran."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -125,11 +125,11 @@ def run_grid(p: Grid, out: Path, shard: tuple[int, int] | None = None, log=None,
     store = Store(out)
     main = distributed.is_main()
     if main:
-        store.write_study(study_manifest(p))
-    pending = [c for c in mine(p, shard) if not store.is_done(c.key)]
+        store.write_study(study_manifest(grid))
+    pending = [c for c in mine(grid, shard) if not store.is_done(c.key)]
     if not main:  # other ranks only join the data-parallel fine-tuning
         pending = [c for c in pending if c.learner.trains]
-    norms = list(p.study.config.scoring.normalizations)
+    norms = list(grid.study.config.scoring.normalizations)
     loader = _ModelCache()
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
@@ -138,8 +138,8 @@ def run_grid(p: Grid, out: Path, shard: tuple[int, int] | None = None, log=None,
         inner = bar.add_task("", total=1)
         planned = 0.0
         for n, cell in enumerate(pending, 1):
-            params = p.params.get(cell.model, int(cost.REFERENCE_PARAMS))
-            weights = cost.phase_seconds(cell.estimate or Estimate(), params, cell.job.dtype, cell.rates)
+            params = grid.params.get(cell.model, int(rates.REFERENCE_PARAMS))
+            weights = rates.phase_seconds(cell.estimate or Estimate(), params, cell.job.dtype, cell.rates)
             reporter = _Reporter(bar, overall, inner, weights, f"[{n}/{len(pending)}] {cell.label}")
             job = replace(cell.job, reporter=reporter, log=log if main else (lambda msg: None), loader=loader)
             if cell.learner.trains:
@@ -148,8 +148,8 @@ def run_grid(p: Grid, out: Path, shard: tuple[int, int] | None = None, log=None,
             planned += cell.seconds
             bar.update(overall, completed=planned)
             if timing is not None:
-                log(f"[{n}/{len(pending)}] {cell.label}: done in {cost.fmt_seconds(timing['seconds'])} "
-                    f"(estimated {cost.fmt_seconds(cell.seconds)})")
+                log(f"[{n}/{len(pending)}] {cell.label}: done in {rates.fmt_seconds(timing['seconds'])} "
+                    f"(estimated {rates.fmt_seconds(cell.seconds)})")
     return pending
 
 

@@ -1,0 +1,72 @@
+"""The report's figures in the paper's style: accuracy per split grouped by condition, and fine-tuning loss curves."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from iclft.io import atomic_open
+from iclft.study.aggregates import ERROR_BARS, Aggregate, shown
+
+
+def accuracy_bars(path: Path, title: str, splits: list[str], conditions: list[str],
+                 table: dict[tuple[str, str], Aggregate], control: set[str] = frozenset()) -> None:
+    """Accuracy per split grouped by condition, standard-error bars (`Aggregate.error`, said in a caption),
+    dashed chance line per split; controls hatched and labelled as controls."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = plt.get_cmap("tab10").colors
+    width = 0.8 / max(len(conditions), 1)
+    per_split = max(0.35 * len(conditions), 1.1)
+    fig, ax = plt.subplots(figsize=(max(3.5, 1.0 + per_split * len(splits)), 3.4), dpi=120)
+    for j, cond in enumerate(conditions):
+        xs, ys, es = [], [], []
+        for i, split in enumerate(splits):
+            a = table.get((split, cond))
+            if a is not None:
+                xs.append(i - 0.4 + width * (j + 0.5))
+                ys.append(a.accuracy)
+                es.append(math.nan if a.error is None else a.error)
+        ax.bar(xs, ys, width * 0.92, yerr=es, capsize=3, label=shown(cond, control), color=colors[j % len(colors)],
+               hatch="//" if cond in control else None, error_kw={"elinewidth": 1})
+    for i, split in enumerate(splits):
+        ch = [a.chance for (s, _), a in table.items() if s == split]
+        if ch:
+            ax.hlines(ch[0], i - 0.45, i + 0.45, colors="black", linestyles="dashed", linewidth=1,
+                      label="chance" if i == 0 else None)
+    single = {s for (s, _), a in table.items() if a.one_subtype}
+    ax.set_xticks(range(len(splits)), [s.replace("_", "\n") + ("*" if s in single else "") for s in splits])
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("accuracy")
+    ax.set_title(title, fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    caption = ERROR_BARS if single else ERROR_BARS.split(";")[0]
+    fig.text(0.01, -0.02, caption, fontsize=7, ha="left", va="top", wrap=True)
+    fig.tight_layout()
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", bbox_inches="tight")
+    plt.close(fig)
+
+
+def loss_curves(path: Path, title: str, curves: dict[str, list[dict[str, float]]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=120)
+    for label, curve in curves.items():
+        ax.plot([c["step"] for c in curve], [c["loss"] for c in curve], label=label, linewidth=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_title(title, fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", bbox_inches="tight")
+    plt.close(fig)
