@@ -347,11 +347,11 @@ def test_study_cells_of_both_families_record_budget_tokens_and_seconds(tiny_mode
                             "ft_aug_entigraph": {"ft": {"epochs": 1}, "tokens_per_document": 48,
                                                  "entigraph": quiet}}}
     (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
-    work = grid.expand(config.load(tmp_path / "study.yaml"))
-    cost.estimate(work)
-    assert [c.estimate.generate_tokens for c in work.cells] == [2 * 48, 2 * 48]  # 2 documents x the budget
-    run.run_grid(work, tmp_path / "out", show_progress=False, log=lambda m: None)
-    for cell in work.cells:
+    study_grid = grid.expand(config.load(tmp_path / "study.yaml"))
+    cost.estimate(study_grid)
+    assert [c.estimate.generate_tokens for c in study_grid.cells] == [2 * 48, 2 * 48]  # 2 documents x the budget
+    run.run_grid(study_grid, tmp_path / "out", show_progress=False, log=lambda m: None)
+    for cell in study_grid.cells:
         mode = cell.condition.removeprefix("ft_aug_")
         folder = tmp_path / "out" / "cells" / cell.key
         info = json.loads((folder / "cell.json").read_text())["info"]["augmentation"][mode]

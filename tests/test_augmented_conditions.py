@@ -85,21 +85,21 @@ TINY = {
 def run_study(root, out: str):
     cfg = root / "study.yaml"
     cfg.write_text(yaml.safe_dump(TINY, sort_keys=False))
-    plan = grid.expand(config.load(cfg))
-    cost.estimate(plan)
-    run.run_grid(plan, root / out, show_progress=False, log=lambda m: None)
-    return plan, next((root / out / "cells").iterdir())
+    study_grid = grid.expand(config.load(cfg))
+    cost.estimate(study_grid)
+    run.run_grid(study_grid, root / out, show_progress=False, log=lambda m: None)
+    return study_grid, next((root / out / "cells").iterdir())
 
 
 def test_tiny_study_adds_augmentations_and_reruns_from_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("ICLFT_CACHE", private_cache(tmp_path / "cache")["ICLFT_CACHE"])
-    plan, cell = run_study(tmp_path, "A")
+    study_grid, cell = run_study(tmp_path, "A")
     # 2 articles x 2 sentences; each article's lead-in names no entity and is skipped: 2 prompts, none cached
-    assert plan.cells[0].estimate.generate_tokens == 2 * 32
+    assert study_grid.cells[0].estimate.generate_tokens == 2 * 32
     info = json.loads((cell / "cell.json").read_text())["info"]
     added = json.loads((cell / "augmented.json").read_text())
     drops = json.loads((cell / "augment_drops.json").read_text())
-    original = len(finetune.examples(plan.cells[0].job.dataset.train))  # 4 sentences
+    original = len(finetune.examples(study_grid.cells[0].job.dataset.train))  # 4 sentences
     assert info["augmented_documents"] == len(added) >= 1
     assert info["examples"] == original + len(added)  # the augmented sentences are in the FT data
     assert info["matched_steps"] == info["steps"] == 2  # as many steps as `ft` on the 4 original examples

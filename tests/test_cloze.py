@@ -70,11 +70,11 @@ def test_tiny_cloze_study_trains_one_example_per_question(tmp_path, monkeypatch,
             "seeds": [0], "questions": ["validation"]}
     cfg = tmp_path / "study.yaml"
     cfg.write_text(yaml.safe_dump(data, sort_keys=False))
-    plan = grid.expand(config.load(cfg))
-    cost.estimate(plan)
-    run.run_grid(plan, tmp_path / "out", show_progress=False, log=lambda m: None)
+    study_grid = grid.expand(config.load(cfg))
+    cost.estimate(study_grid)
+    run.run_grid(study_grid, tmp_path / "out", show_progress=False, log=lambda m: None)
     info = json.loads(next((tmp_path / "out" / "cells").iterdir()).joinpath("cell.json").read_text())["info"]
-    dataset = plan.cells[0].job.dataset
+    dataset = study_grid.cells[0].job.dataset
     assert info["cloze_questions"] == len(cloze_documents(dataset, 2, 0)) > 32 and info["original_documents"] == 32
     plain = len(finetune.examples(dataset.train))  # the passages, sentence-split; each question one more example
     assert info["examples"] == plain + info["cloze_questions"] and "control" not in info

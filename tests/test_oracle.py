@@ -148,14 +148,14 @@ def test_tiny_oracle_study_runs_and_is_labelled_a_control(tmp_path, monkeypatch,
         "tiny_model"))}}}
     cfg = tmp_path / "study.yaml"
     cfg.write_text(yaml.safe_dump(data, sort_keys=False))
-    plan = grid.expand(config.load(cfg))
-    cost.estimate(plan)
-    assert plan.cells[0].estimate.train_steps == 2 and plan.cells[0].estimate.train_tokens > 0
-    run.run_grid(plan, tmp_path / "out", show_progress=False, log=lambda m: None)
+    study_grid = grid.expand(config.load(cfg))
+    cost.estimate(study_grid)
+    assert study_grid.cells[0].estimate.train_steps == 2 and study_grid.cells[0].estimate.train_tokens > 0
+    run.run_grid(study_grid, tmp_path / "out", show_progress=False, log=lambda m: None)
     cell = next((tmp_path / "out" / "cells").iterdir())
     info = json.loads((cell / "cell.json").read_text())["info"]
     assert info["control"] is True and info["oracle_documents"] == 6 and info["steps"] == 2
-    assert info["examples"] == len(plan.cells[0].job.dataset.train) + 6  # prompt/completion rows: one example each
+    assert info["examples"] == len(study_grid.cells[0].job.dataset.train) + 6  # prompt/completion rows: one example each
     added = json.loads((cell / "augmented.json").read_text())
     assert len(added) == 6 and all(a["source"] == "oracle" for a in added)
     assert json.loads((cell / "audit.json").read_text())["verdicts"]["false"] == 0

@@ -49,24 +49,24 @@ def stored_files(out: Path) -> dict[str, bytes]:
 
 
 def run_uninterrupted(root: Path, data: dict):
-    """Write the config and run it once in this process; returns (config file, out, seconds, plan)."""
+    """Write the config and run it once in this process; returns (config file, out, seconds, grid)."""
     cfg = root / "study.yaml"
     cfg.write_text(yaml.safe_dump(data, sort_keys=False))
     env = private_cache(root / "cache")
     old = os.environ.get("ICLFT_CACHE")
     os.environ["ICLFT_CACHE"] = env["ICLFT_CACHE"]
     try:
-        plan = grid.expand(config.load(cfg))
-        cost.estimate(plan)
+        study_grid = grid.expand(config.load(cfg))
+        cost.estimate(study_grid)
         t0 = time.time()
-        run.run_grid(plan, root / "A", show_progress=False, log=lambda m: None)
+        run.run_grid(study_grid, root / "A", show_progress=False, log=lambda m: None)
         seconds = time.time() - t0
     finally:
         if old is None:
             os.environ.pop("ICLFT_CACHE")
         else:
             os.environ["ICLFT_CACHE"] = old
-    return cfg, root / "A", seconds, plan
+    return cfg, root / "A", seconds, study_grid
 
 
 @pytest.fixture(scope="module")
@@ -83,15 +83,15 @@ def micro(tmp_path_factory, tiny_model):
 
 
 def test_tiny_study_end_to_end(tiny, monkeypatch):
-    cfg, out, _, plan = tiny
+    cfg, out, _, study_grid = tiny
     store = Store(out)
     keys = store.done_cells()
     assert [k.split(".")[1] for k in keys] == ["pretrained", "icl", "ft"]
-    est = {c.condition: c.estimate for c in plan.cells}
+    est = {c.condition: c.estimate for c in study_grid.cells}
     assert est["ft"].train_tokens > 0 and est["icl"].score_tokens > est["pretrained"].score_tokens > 0
-    params = plan.params["smollm2-135m-instruct"]
+    params = study_grid.params["smollm2-135m-instruct"]
     assert 1.3e8 < params < 1.4e8
-    total, hours = cost.gpu_hours(plan, plan.cells, tflops=100)
+    total, hours = cost.gpu_hours(study_grid, study_grid.cells, tflops=100)
     tokens = sum(6 * e.train_tokens + 2 * (e.score_tokens + e.generate_tokens) for e in est.values())
     assert total == pytest.approx(params * tokens) and hours == pytest.approx(total / 1e14 / 3600)
     by_cond = {k.split(".")[1]: list(store.records(k)) for k in keys}
@@ -111,7 +111,7 @@ def test_tiny_study_end_to_end(tiny, monkeypatch):
     assert store.cell(ft_key)["info"]["steps"] == 2 and store.timing(ft_key)["trained"] is True
     # the fine-tuned model is cached: the same run again is a cache hit
     monkeypatch.setenv("ICLFT_CACHE", str(cfg.parent / "cache"))
-    ft_cell = plan.cells[2]
+    ft_cell = study_grid.cells[2]
     again = finetune.finetune(ft_cell.job.model, ft_cell.job.dataset.train, ft_cell.options.training(), 0)
     assert not again.trained and again.key == store.cell(ft_key)["info"]["ft_model"]
     report = write_report(out).read_text()
@@ -156,8 +156,8 @@ def test_shards_write_disjoint_cells_into_one_layout(micro, tmp_path):
     out = tmp_path / "S"
     ran = []
     for shard in (grid.Shard(1, 2), grid.Shard(0, 2)):
-        plan = grid.expand(study)
-        ran.append([c.seed for c in run.run_grid(plan, out, shard, show_progress=False, log=lambda m: None)])
+        study_grid = grid.expand(study)
+        ran.append([c.seed for c in run.run_grid(study_grid, out, shard, show_progress=False, log=lambda m: None)])
     assert ran == [[1], [0]]
     keys = Store(out).done_cells()
     assert len(keys) == 2
@@ -173,9 +173,9 @@ def test_model_labels_sharing_a_path_load_their_own_dtype(tmp_path, tiny_model):
     models = {"full": {"path": model, "dtype": "float32"}, "half": {"path": model, "dtype": "bfloat16"}}
     data = {**TINY, "models": models,
             "conditions": {"pretrained": {}}, "questions": ["test"]}
-    _, out, _, plan = run_uninterrupted(tmp_path, data)
+    _, out, _, study_grid = run_uninterrupted(tmp_path, data)
     store = Store(out)
-    recs = {c.model: list(store.records(c.key)) for c in plan.cells}
-    assert [c.spec["dtype"] for c in plan.cells] == ["float32", "bfloat16"]
+    recs = {c.model: list(store.records(c.key)) for c in study_grid.cells}
+    assert [c.spec["dtype"] for c in study_grid.cells] == ["float32", "bfloat16"]
     # one path, two dtypes: each cell scored with its own (bf16 rounds the log-probabilities differently)
     assert [r["logprobs"] for r in recs["full"]] != [r["logprobs"] for r in recs["half"]]
