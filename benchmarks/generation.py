@@ -28,7 +28,8 @@ def requests(n: int):
     from iclft import models
     from iclft.generation.cache import GenerationCache
     from iclft.generation.local import LocalGenerator
-    from iclft.augment.pipeline import AugmentOptions, plan
+    from iclft.augment.options import AugmentOptions
+    from iclft.augment.planning import plan
     from iclft.datasets import registry
 
     ds = registry.build("reversals", seed=0, params=QUICK_REVERSALS)

@@ -9,7 +9,8 @@ import pytest
 from iclft.generation.cache import GenerationCache
 from iclft.datasets.corpus import load_documents
 from iclft.generation.generator import Request, Sampling, derive_seed
-from iclft.augment.pipeline import AugmentOptions, plan, select_context
+from iclft.augment.options import AugmentOptions
+from iclft.augment.planning import plan, select_context
 from iclft.augment.postprocess import SourceFilter, extract_entities, judge, parse_output
 from iclft.augment.prompts import global_messages, load_template, local_messages, parse_template
 from iclft.datasets.schema import Document
