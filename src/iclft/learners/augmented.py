@@ -63,7 +63,8 @@ from iclft.datasets.schema import Document
 from iclft.cells import Estimate, Exposure, Job
 from iclft.learners import Condition
 from iclft import tokens
-from iclft.learners.finetune import FTOptions, Training, examples, optimizer_steps, train_size, train_tokens
+from iclft.learners.finetune import FTOptions, Training, optimizer_steps, train_size, train_tokens
+from iclft.learners.ft_data import examples
 from iclft.framing import DEFAULT_INSTRUCTION, Format
 
 MODES = ("local", "global", "spa", "entigraph")
