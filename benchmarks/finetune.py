@@ -45,7 +45,7 @@ class CountingCollator:
 
 def load_examples(n: int, seed: int):
     from iclft.datasets import registry
-    from iclft.learners.finetune import examples
+    from iclft.learners.ft_data import examples
 
     ds = registry.build("celebrities", seed=seed)
     docs = random.Random(seed).sample(ds.train, min(n, len(ds.train)))
@@ -55,7 +55,8 @@ def load_examples(n: int, seed: int):
 def run_iclft(base: Path, exs, args, precision: str) -> tuple[float, int, int]:
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
-    from iclft.learners.finetune import FTOptions, encode, train
+    from iclft.learners.finetune import FTOptions, train
+    from iclft.learners.ft_data import encode
 
     tok = AutoTokenizer.from_pretrained(base)
     tok.pad_token = tok.pad_token or tok.eos_token

@@ -26,7 +26,8 @@ QUICK_REVERSALS = {"n_facts": 40, "articles_per_fact": 3, "validation_facts": 10
 def requests(n: int):
     """The unique local-augmentation requests of the quick study's reversals cell, and their sampling."""
     from iclft import models
-    from iclft.augment.pipeline import AugmentOptions, plan
+    from iclft.augment.options import AugmentOptions
+    from iclft.augment.planning import plan
     from iclft.datasets import registry
     from iclft.generation.cache import GenerationCache
     from iclft.generation.local import LocalGenerator

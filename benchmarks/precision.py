@@ -22,7 +22,8 @@ def main() -> None:
 
     from iclft import models
     from iclft.datasets import registry
-    from iclft.learners.finetune import FTOptions, encode, examples, train
+    from iclft.learners.finetune import FTOptions, train
+    from iclft.learners.ft_data import encode, examples
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3)

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from test_augment_local import _cli
 
 from iclft.augment import AugmentOptions, GenerationCache, augment, plan, run
-from iclft.augment.pipeline import MIN_NEW_TOKENS, document_entities, local_allotment, split_budget
+from iclft.augment.planning import MIN_NEW_TOKENS, document_entities, local_allotment, split_budget
 from iclft.augment.postprocess import SourceFilter, judge_prose, prose_of
 from iclft.augment.prompts import SPA_KINDS, load_templates, parse_template
 from iclft.datasets.schema import Document

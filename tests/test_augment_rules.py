@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from iclft.augment.pipeline import AugmentOptions, plan, select_context
+from iclft.augment.options import AugmentOptions
+from iclft.augment.planning import plan, select_context
 from iclft.augment.postprocess import SourceFilter, extract_entities, judge, parse_output
 from iclft.augment.prompts import global_messages, load_template, local_messages, parse_template
 from iclft.datasets.corpus import load_documents

@@ -15,6 +15,7 @@ from iclft.errors import UserError
 from iclft.generation.local import LocalGenerator
 from iclft.learners import finetune
 from iclft.learners.augmented import BothOptions, matched_steps
+from iclft.learners.ft_data import examples
 from iclft.study import config, cost, grid, run
 
 DATA = {"reversals": {"params": {"n_facts": 2, "articles_per_fact": 1, "validation_facts": 0}}}
@@ -99,7 +100,7 @@ def test_tiny_study_adds_augmentations_and_reruns_from_cache(tmp_path, monkeypat
     info = json.loads((cell / "cell.json").read_text())["info"]
     added = json.loads((cell / "augmented.json").read_text())
     drops = json.loads((cell / "augment_drops.json").read_text())
-    original = len(finetune.examples(study_grid.cells[0].job.dataset.train))  # 4 sentences
+    original = len(examples(study_grid.cells[0].job.dataset.train))  # 4 sentences
     assert info["augmented_documents"] == len(added) >= 1
     assert info["examples"] == original + len(added)  # the augmented sentences are in the FT data
     assert info["matched_steps"] == info["steps"] == 2  # as many steps as `ft` on the 4 original examples

@@ -10,8 +10,9 @@ from berglund_release import write as write_files
 from test_datasets_simple import assert_near_chance
 from wordfreq import zipf_frequency
 
-from iclft.datasets import celebrities, registry, reversal_curse
+from iclft.datasets import celebrities, registry
 from iclft.datasets.reversal_curse import import_layout
+from iclft.datasets.reversal_curse.layout import write_layout
 from iclft.errors import UserError
 
 # ---------------------------------------------------------------- a tiny dataset in the public layout
@@ -186,7 +187,7 @@ def test_distractors_come_from_all_groups_by_default(cel):
 def test_generated_layout_round_trips_through_the_reader(tmp_path):
     params = celebrities.Params(people_per_group=4, validation_people=1)
     built = celebrities.build(3, params)
-    folder = reversal_curse.write_layout(celebrities.generate_layout(3, params), tmp_path / "layout")
+    folder = write_layout(celebrities.generate_layout(3, params), tmp_path / "layout")
     read = import_layout(folder, seed=3, validation_people=1, distractors=params.distractors)
     assert (read.train, read.test, read.validation) == (built.train, built.test, built.validation)
 

@@ -13,8 +13,8 @@ from iclft.datasets import registry
 from iclft.datasets.corpus import load_documents
 from iclft.datasets.probes import generate_probes
 from iclft.datasets.schema import Dataset, Document
-from iclft.learners import finetune
 from iclft.learners.cloze import cloze_documents
+from iclft.learners.ft_data import examples
 from iclft.learners.oracle import question_statements, states_a_question
 from iclft.study import config, cost, grid, run
 
@@ -76,7 +76,7 @@ def test_tiny_cloze_study_trains_one_example_per_question(tmp_path, monkeypatch,
     info = json.loads(next((tmp_path / "out" / "cells").iterdir()).joinpath("cell.json").read_text())["info"]
     dataset = study_grid.cells[0].job.dataset
     assert info["cloze_questions"] == len(cloze_documents(dataset, 2, 0)) > 32 and info["original_documents"] == 32
-    plain = len(finetune.examples(dataset.train))  # the passages, sentence-split; each question one more example
+    plain = len(examples(dataset.train))  # the passages, sentence-split; each question one more example
     assert info["examples"] == plain + info["cloze_questions"] and "control" not in info
 
 

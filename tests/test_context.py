@@ -1,6 +1,7 @@
 """Budget filling shared by ICL context selection and global augmentation."""
 
-from iclft.augment.pipeline import AugmentOptions, select_context
+from iclft.augment.options import AugmentOptions
+from iclft.augment.planning import select_context
 from iclft.context import fill_budget
 from iclft.datasets.schema import Document
 

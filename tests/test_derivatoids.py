@@ -15,12 +15,14 @@ from sympy.core.function import AppliedUndef
 
 from iclft.datasets import derivatoids as D
 from iclft.datasets import registry
+from iclft.datasets.derivatoids.questions import check
+from iclft.datasets.derivatoids.transform import Bug, Transform, X, combo, normal, shape, wrong_results
 from iclft.datasets.schema import Dataset
 from iclft.errors import UserError
 
-T = D.Transform("morf", {"a": "b", "b": "c", "c": "d", "d": "a"})
+T = Transform("morf", {"a": "b", "b": "c", "c": "d", "d": "a"})
 a, b, c, d = (T.fn(n) for n in "abcd")
-x = D.X
+x = X
 SMALL = {"scale": 0.1}
 
 
@@ -33,38 +35,38 @@ SMALL = {"scale": 0.1}
     (a(c(x) + d(x)), b(c(x) + d(x)) + d(x) * a(x)),  # nesting around a sum
 ])  # fmt: skip
 def test_reference_transform(expr, expected):
-    assert D.normal(T.apply(expr)) == D.normal(expected)
+    assert normal(T.apply(expr)) == normal(expected)
 
 
 def test_wrong_rule_applications_are_plausible_and_distinct():
     e = a(c(x)) * b(x)  # nesting inside a product
-    right = D.normal(T.apply(e))
-    wrong = D.wrong_results(T, e)
-    normals = [D.normal(w) for _, w in wrong]
+    right = normal(T.apply(e))
+    wrong = wrong_results(T, e)
+    normals = [normal(w) for _, w in wrong]
     assert right not in normals and len(set(normals)) == len(normals)
     expected = {  # one per wrong rule that applies
-        "calculus product rule": T.apply(e, D.Bug("product", "leibniz")),
-        "calculus chain rule": T.apply(e, D.Bug("nest", "chain")),
-        "partner taken inside": T.apply(e, D.Bug("nest", "inside")),
-        "table read backwards": T.apply(e, D.Bug("table", "inverse")),
+        "calculus product rule": T.apply(e, Bug("product", "leibniz")),
+        "calculus chain rule": T.apply(e, Bug("nest", "chain")),
+        "partner taken inside": T.apply(e, Bug("nest", "inside")),
+        "table read backwards": T.apply(e, Bug("table", "inverse")),
     }
     for label, w in expected.items():
-        assert D.normal(w) in normals, label
-    assert D.normal(T.apply(e, D.Bug("nest", "chain"))) == D.normal(b(c(x)) * d(x) + c(x))  # p(G)*T(G), then + T(b(x))
-    assert D.combo(e) == "nest+product" and D.combo(a(x)) == "" and D.combo(a(x) + b(c(x))) == "nest+sum"
+        assert normal(w) in normals, label
+    assert normal(T.apply(e, Bug("nest", "chain"))) == normal(b(c(x)) * d(x) + c(x))  # p(G)*T(G), then + T(b(x))
+    assert combo(e) == "nest+product" and combo(a(x)) == "" and combo(a(x) + b(c(x))) == "nest+sum"
 
 
 def test_bugs_at_one_node_keep_the_answers_shape():
     e = a(c(x)) * b(x)  # answer b(c(x)) + d(x) + c(x); paths: (0,) a(c(x)), (0, 0) c(x), (1,) b(x)
-    assert D.shape(T.apply(e)) == "(f+f+ff)"
-    assert T.apply(e, D.Bug("table", "inverse", ((1,),))) == b(c(x)) + d(x) + a(x)  # one function misread
-    assert T.apply(e, D.Bug("table", "skip")) == c(c(x)) + a(x) + d(x)  # every function misread
-    assert T.apply(e, D.Bug("table", "swap", ((0,), (1,)))) == c(c(x)) + d(x) + b(x)  # partners of b and a swapped
+    assert shape(T.apply(e)) == "(f+f+ff)"
+    assert T.apply(e, Bug("table", "inverse", ((1,),))) == b(c(x)) + d(x) + a(x)  # one function misread
+    assert T.apply(e, Bug("table", "skip")) == c(c(x)) + a(x) + d(x)  # every function misread
+    assert T.apply(e, Bug("table", "swap", ((0,), (1,)))) == c(c(x)) + d(x) + b(x)  # partners of b and a swapped
     nested = a(b(x) * c(x)) * d(x)  # two products: a wrong product rule at the inner one only
-    inner = T.apply(nested, D.Bug("product", "multiplicative", ((0, 0),)))
+    inner = T.apply(nested, Bug("product", "multiplicative", ((0, 0),)))
     assert inner == b(b(x) * c(x)) + c(x) * d(x) + a(x)
-    for bug, r in D.wrong_results(T, nested):
-        assert D.normal(r) != D.normal(T.apply(nested)), bug
+    for bug, r in wrong_results(T, nested):
+        assert normal(r) != normal(T.apply(nested)), bug
 
 
 def test_explanations_end_in_the_reference_result():
@@ -93,14 +95,14 @@ def test_bad_parameters_are_user_errors():
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory) -> tuple[Dataset, D.Transform]:
+def small(tmp_path_factory) -> tuple[Dataset, Transform]:
     folder = tmp_path_factory.mktemp("derivatoids")
     registry.build("derivatoids", 0, SMALL).save(folder)
     ds = Dataset.load(folder)
-    return ds, D.Transform.from_dict(ds.meta["transform"])
+    return ds, Transform.from_dict(ds.meta["transform"])
 
 
-def _expression(t: D.Transform, prompt: str) -> sp.Expr:
+def _expression(t: Transform, prompt: str) -> sp.Expr:
     return t.parse(prompt.removeprefix(f"The {t.name} of ").removesuffix(" is"))
 
 
@@ -115,25 +117,25 @@ def test_splits_hold_out_rule_combinations(small):
     shown = set()  # every sub-expression a worked example works out
     for doc in examples:
         e = t.parse(re.match(rf"Worked example\. Find the {t.name} of (.*?)\. ", doc.text).group(1))
-        assert D.combo(e) in trained  # training never combines the held-out rules
+        assert combo(e) in trained  # training never combines the held-out rules
         shown |= {str(n) for n in sp.preorder_traversal(e)}
     test_exprs = [str(_expression(t, q.prompt)) for q in ds.test]
     val_exprs = [str(_expression(t, q.prompt)) for q in ds.validation]
     assert not shown & set(test_exprs) and not shown & set(val_exprs) and not set(test_exprs) & set(val_exprs)
     assert len(set(test_exprs)) == len(test_exprs)
     for q in ds.test:
-        assert D.combo(_expression(t, q.prompt)) == q.subtype
+        assert combo(_expression(t, q.prompt)) == q.subtype
 
 
 def test_checker_recomputes_every_answer(small):
     ds, t = small
-    assert D.check(t, ds.test + ds.validation) == len(ds.test) + len(ds.validation)
+    assert check(t, ds.test + ds.validation) == len(ds.test) + len(ds.validation)
     q = ds.test[0]
     with pytest.raises(RuntimeError, match="not the transform"):
-        D.check(t, [q.model_copy(update={"answer": (q.answer + 1) % len(q.choices)})])
+        check(t, [q.model_copy(update={"answer": (q.answer + 1) % len(q.choices)})])
     twin = q.model_copy(update={"choices": [q.choices[q.answer]] * 2 + q.choices[2:], "answer": 0})
     with pytest.raises(RuntimeError, match="equal"):
-        D.check(t, [twin])
+        check(t, [twin])
 
 
 def test_canonical_choice_order_prints_choices_as_training_prints_results(small):
@@ -141,7 +143,7 @@ def test_canonical_choice_order_prints_choices_as_training_prints_results(small)
     canon = registry.build("derivatoids", 0, {**SMALL, "choice_order": "canonical"})
     assert [d.text for d in canon.train] == [d.text for d in ds.train]
     assert [q.prompt for q in canon.test + canon.validation] == [q.prompt for q in ds.test + ds.validation]
-    assert D.check(t, canon.test + canon.validation) == len(canon.test) + len(canon.validation)
+    assert check(t, canon.test + canon.validation) == len(canon.test) + len(canon.validation)
     printed = {c.strip().removesuffix(".") for q in canon.test for c in q.choices}
     assert printed == {str(t.parse(c)) for c in printed}  # sympy's order, the order of the worked examples
     shuffled = {c.strip().removesuffix(".") for q in ds.test for c in q.choices}
@@ -157,17 +159,17 @@ def test_same_seed_same_bytes(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def full() -> tuple[Dataset, D.Transform]:
+def full() -> tuple[Dataset, Transform]:
     """The paper-sized build (scale 1)."""
     ds = registry.build("derivatoids", 0, {})
-    return ds, D.Transform.from_dict(ds.meta["transform"])
+    return ds, Transform.from_dict(ds.meta["transform"])
 
 
 @pytest.fixture(scope="module")
-def mid() -> tuple[Dataset, D.Transform]:
+def mid() -> tuple[Dataset, Transform]:
     """A build of 60 test questions a split (scale 0.3, ~5 s against the full build's ~20 s)."""
     ds = registry.build("derivatoids", 0, {"scale": 0.3})
-    return ds, D.Transform.from_dict(ds.meta["transform"])
+    return ds, Transform.from_dict(ds.meta["transform"])
 
 
 @pytest.mark.slow  # building the full-sized default takes ~20 s; the small build covers the same code

@@ -20,6 +20,7 @@ torch.set_num_threads(1)
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from iclft.datasets.schema import Document
 from iclft.learners import finetune
+from iclft.learners.ft_data import encode, examples
 
 model_dir, out = Path(sys.argv[1]), Path(sys.argv[2])
 rank = int(os.environ["RANK"])
@@ -28,7 +29,7 @@ docs = [Document(id=f"d{i}", text=f"The glon{i} are heavier than the femp{i}. Th
 opts = finetune.FTOptions(lr=3e-3, max_steps=6, batch_size=4, split="independent")
 tok = AutoTokenizer.from_pretrained(model_dir)
 model = AutoModelForCausalLM.from_pretrained(model_dir)
-feats = [finetune.encode(tok, e, 64) for e in finetune.examples(docs, opts.split)]
+feats = [encode(tok, e, 64) for e in examples(docs, opts.split)]
 curve, stats = finetune.train(model, tok, feats, opts, seed=0, output_dir=out / f"work{rank}")
 h = hashlib.sha256()
 for name, p in sorted(model.state_dict().items()):

@@ -12,7 +12,7 @@ from iclft.cells import Job, Work
 from iclft.datasets.schema import Dataset, Document, Question
 from iclft.errors import UserError
 from iclft.learners import finetune, get, icl, names
-from iclft.learners.finetune import Example, encode, examples
+from iclft.learners.ft_data import Batches, Example, encode, examples, packing_works
 from iclft.scoring.exposure import score_exposure
 
 PAIRS = [("glon", "femp"), ("troff", "yomp"), ("dax", "wug"), ("blick", "zorp"), ("mip", "tasp"), ("crel", "vosk")]
@@ -188,7 +188,7 @@ def test_packed_batches_train_like_padded_ones(model, ft_cache, tiny_model, requ
     tok = lm.tokenizer
     feats = [encode(tok, e, 64) for e in examples(toy(4).train)]
     model, use_cache = lm.model, lm.model.config.use_cache  # the shared fp32 model fixture: left as it was found
-    batches = finetune._Batches(tok, pack=True)
+    batches = Batches(tok, pack=True)
     packed, padded = batches.packed(feats), batches.padded(feats)
     assert packed["input_ids"].shape == (1, sum(len(f["input_ids"]) for f in feats))
     try:
@@ -201,9 +201,9 @@ def test_packed_batches_train_like_padded_ones(model, ft_cache, tiny_model, requ
             grads.append((loss.item(), [p.grad for p in model.parameters()]))
         assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-5)
         assert max(float((a - b).abs().max()) for a, b in zip(grads[0][1], grads[1][1])) < 1e-3
-        assert finetune.packing_works(model, batches, feats)
+        assert packing_works(model, batches, feats)
         model.config.use_cache = True
-        assert not finetune.packing_works(model, batches, feats)
+        assert not packing_works(model, batches, feats)
     finally:
         model.zero_grad(set_to_none=True)
         model.config.use_cache = use_cache

@@ -15,6 +15,7 @@ from test_study import private_cache
 from iclft import learners, models
 from iclft.augment.audit import audit
 from iclft.datasets import celebrities, registry, reversal_curse
+from iclft.datasets.reversal_curse.layout import write_layout
 from iclft.datasets.truth import logic_for, units, world_judge
 from iclft.errors import UserError
 from iclft.learners import oracle
@@ -109,7 +110,7 @@ def test_imported_layout_gets_the_release_world_not_the_generators(tmp_path):
     and agrees with the generator's world on the generator's own people."""
     ds = registry.build("celebrities", 1, PARAMS["celebrities"])
     layout = celebrities.generate_layout(1, celebrities.Params(**PARAMS["celebrities"]))
-    imported = reversal_curse.import_layout(reversal_curse.write_layout(layout, tmp_path / "layout"), 1, 1)
+    imported = reversal_curse.import_layout(write_layout(layout, tmp_path / "layout"), 1, 1)
     assert logic_for(imported).name == "reversal-curse" and logic_for(ds).name == "celebrities"
     generated, release = world_judge(ds), world_judge(imported)
     docs = oracle.oracle_documents(ds, 40, 0)

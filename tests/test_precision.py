@@ -9,7 +9,8 @@ import torch
 
 from iclft import models, precision
 from iclft.datasets.schema import Document
-from iclft.learners.finetune import FTOptions, cache_key, examples
+from iclft.learners.finetune import FTOptions, cache_key
+from iclft.learners.ft_data import examples
 from iclft.study import config, grid
 
 

@@ -18,15 +18,8 @@ from berglund_release import FIXTURE, SMALL, people, release, write
 from typer.testing import CliRunner
 
 from iclft.cli import app
-from iclft.datasets.reversal_curse import (
-    RANDOMIZED,
-    People,
-    Row,
-    import_layout,
-    leading_name,
-    read_layout,
-    recover_names,
-)
+from iclft.datasets.reversal_curse import import_layout
+from iclft.datasets.reversal_curse.layout import RANDOMIZED, People, Row, leading_name, read_layout, recover_names
 from iclft.datasets.schema import Dataset
 from iclft.errors import UserError
 from iclft.scoring.likelihood import score_from_scratch, score_questions

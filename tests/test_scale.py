@@ -167,12 +167,13 @@ def test_gathered_lora_adapter_reloads_to_the_trained_model(tmp_path, tiny_model
 
     from iclft.datasets.schema import Document
     from iclft.learners import finetune
+    from iclft.learners.ft_data import encode, examples
 
     model_dir = tiny_model
     tok = AutoTokenizer.from_pretrained(model_dir)
     opts = finetune.FTOptions(lr=3e-3, max_steps=2, batch_size=2, precision="fp32", lora={"r": 4})
     docs = [Document(id=f"d{i}", text=f"The glon{i} are heavier than the femp{i}.") for i in range(4)]
-    feats = [finetune.encode(tok, e, 64) for e in finetune.examples(docs)]
+    feats = [encode(tok, e, 64) for e in examples(docs)]
     from peft import LoraConfig, get_peft_model
 
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir),

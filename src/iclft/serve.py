@@ -29,10 +29,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from iclft.errors import UserError
 from iclft.generation.generator import Generation, Sampling
 from iclft.generation.generator import Request as GenRequest
 from iclft.generation.local import LocalGenerator
-from iclft.errors import UserError
 
 DEFAULT_MAX_TOKENS = 256
 _STOP = object()
@@ -143,16 +143,7 @@ def create_app(generator: LocalGenerator, batch_size: int = 8) -> FastAPI:
         batcher.stop()
 
     app = FastAPI(title="iclft serve", lifespan=lifespan)
-
-    @app.exception_handler(_ApiError)
-    async def api_error(request: Request, e: _ApiError) -> JSONResponse:
-        return _error(e.status, str(e), e.kind)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, e: RequestValidationError) -> JSONResponse:
-        err = e.errors()[0]
-        where = ".".join(str(p) for p in err["loc"] if p != "body") or "body"
-        return _error(400, f"{where}: {err['msg']}", "invalid_request_error")
+    _handle_errors(app)
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -168,39 +159,62 @@ def create_app(generator: LocalGenerator, batch_size: int = 8) -> FastAPI:
             raise _ApiError(404, f"model {body.model!r} not found; this server has {name!r}", "not_found_error")
         if body.stream or body.tools or body.logprobs:
             raise _ApiError(400, "stream, tools and logprobs are not supported by iclft serve")
-        sampling = Sampling(temperature=body.temperature, top_p=body.top_p,
-                            max_new_tokens=body.max_completion_tokens or body.max_tokens or DEFAULT_MAX_TOKENS)
-        messages = [{"role": m.role, "content": m.text()} for m in body.messages]
-        seed = body.seed if body.seed is not None else 0
-        futures = [batcher.submit(GenRequest.chat(messages, seed + i), sampling) for i in range(body.n)]
-        waiting = [asyncio.wrap_future(f) for f in futures]
-        while not all(w.done() for w in waiting):
-            await asyncio.wait(waiting, timeout=1.0)
-            if await request.is_disconnected():  # the client gave up (e.g. timed out): don't generate for it
-                for f in futures:
-                    f.cancel()
-                raise _ApiError(499, "client disconnected")
-        try:
-            gens = [w.result() for w in waiting]
-        except UserError as e:
-            raise _ApiError(400, str(e)) from None
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": name,
-            "choices": [
-                {"index": i, "message": {"role": "assistant", "content": g.text}, "finish_reason": g.finish_reason}
-                for i, g in enumerate(gens)
-            ],
-            "usage": {
-                "prompt_tokens": gens[0].prompt_tokens,
-                "completion_tokens": sum(g.completion_tokens for g in gens),
-                "total_tokens": gens[0].prompt_tokens + sum(g.completion_tokens for g in gens),
-            },
-        }
+        return _completion(name, await _generate(batcher, body, request))
 
     return app
+
+
+def _handle_errors(app: FastAPI) -> None:
+    """Errors as OpenAI-style JSON bodies: ours with their status, invalid requests as 400 naming the field."""
+
+    @app.exception_handler(_ApiError)
+    async def api_error(request: Request, e: _ApiError) -> JSONResponse:
+        return _error(e.status, str(e), e.kind)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, e: RequestValidationError) -> JSONResponse:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"] if p != "body") or "body"
+        return _error(400, f"{where}: {err['msg']}", "invalid_request_error")
+
+
+async def _generate(batcher: Batcher, body: ChatCompletionRequest, request: Request) -> list[Generation]:
+    """The request's `n` generations (seeds seed, seed + 1, ...), given up on if the client disconnects first."""
+    sampling = Sampling(temperature=body.temperature, top_p=body.top_p,
+                        max_new_tokens=body.max_completion_tokens or body.max_tokens or DEFAULT_MAX_TOKENS)
+    messages = [{"role": m.role, "content": m.text()} for m in body.messages]
+    seed = body.seed if body.seed is not None else 0
+    futures = [batcher.submit(GenRequest.chat(messages, seed + i), sampling) for i in range(body.n)]
+    waiting = [asyncio.wrap_future(f) for f in futures]
+    while not all(w.done() for w in waiting):
+        await asyncio.wait(waiting, timeout=1.0)
+        if await request.is_disconnected():  # the client gave up (e.g. timed out): don't generate for it
+            for f in futures:
+                f.cancel()
+            raise _ApiError(499, "client disconnected")
+    try:
+        return [w.result() for w in waiting]
+    except UserError as e:
+        raise _ApiError(400, str(e)) from None
+
+
+def _completion(name: str, gens: list[Generation]) -> dict[str, Any]:
+    """The chat.completion response body for `gens`."""
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": name,
+        "choices": [
+            {"index": i, "message": {"role": "assistant", "content": g.text}, "finish_reason": g.finish_reason}
+            for i, g in enumerate(gens)
+        ],
+        "usage": {
+            "prompt_tokens": gens[0].prompt_tokens,
+            "completion_tokens": sum(g.completion_tokens for g in gens),
+            "total_tokens": gens[0].prompt_tokens + sum(g.completion_tokens for g in gens),
+        },
+    }
 
 
 def check_port(host: str, port: int) -> None:

@@ -13,12 +13,15 @@ cache hits, token cost) before generating. Generations are cached on disk (cache
 file per generation as they arrive, so a rerun costs nothing and a killed run resumes where it stopped.
 
 Modules: prompts (editable template files in templates/), postprocess (sentence parsing, filters), filters (the
-rules and the self-verifier), pipeline (plan, run, augment), audit (generated sentences judged by a dataset's world).
+rules and the self-verifier), options (AugmentOptions), planning (plan, GenerationPlan), pipeline (run, augment),
+audit (generated sentences judged by a dataset's world).
 The generators and their cache live in `iclft.generation`, a user's files are read by `iclft.datasets.corpus`; both
 are re-exported here for convenience.
 """
 
-from iclft.augment.pipeline import AugmentOptions, AugmentResult, GenerationPlan, augment, plan, run
+from iclft.augment.options import AugmentOptions
+from iclft.augment.pipeline import AugmentResult, augment, run
+from iclft.augment.planning import GenerationPlan, plan
 from iclft.datasets.corpus import load_documents
 from iclft.generation.cache import GenerationCache
 from iclft.generation.generator import Generation, Generator, Request, Sampling

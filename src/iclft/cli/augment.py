@@ -20,7 +20,7 @@ from typing import Any
 import typer
 from pydantic import BaseModel, ValidationError
 
-from iclft.augment.pipeline import AugmentOptions
+from iclft.augment.options import AugmentOptions
 from iclft.errors import UserError
 from iclft.generation.spec import GeneratorSpec
 from iclft.io import describe_validation_error, write_json, write_jsonl

@@ -22,7 +22,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from wordfreq import zipf_frequency
 
-from iclft.datasets.reversal_curse import ALL_TRAIN, TRAIN_FILES, Layout, Row, convert
+from iclft.datasets.reversal_curse.layout import ALL_TRAIN, TRAIN_FILES, Layout, Row
+from iclft.datasets.reversal_curse.questions import convert
 from iclft.datasets.schema import Dataset
 from iclft.errors import UserError
 from iclft.vocab import Vocab

@@ -1,6 +1,6 @@
 """Ground truth of an imported reversal-curse release (see `iclft.datasets.truth`; only controls and the audit
-read it), built only from what the importer recovered from the TRAINING rows (`reversal_curse.world_meta`, stored
-in meta.json under "world"): each person's name, group and description texts, and the training templates.
+read it), built only from what the importer recovered from the TRAINING rows (`reversal_curse.world.world_meta`,
+stored in meta.json under "world"): each person's name, group and description texts, and the training templates.
 
 The release's descriptions are model-written paraphrases whose wording changes from row to row ("the acclaimed
 director of the virtual reality masterpiece ..." / "directed ..." / "directing ..."), and a model's restatements

@@ -63,7 +63,8 @@ from iclft.framing import DEFAULT_INSTRUCTION, Format
 from iclft.generation.generator import Generator
 from iclft.generation.spec import GeneratorSpec
 from iclft.learners import Condition
-from iclft.learners.finetune import FTOptions, Training, examples, optimizer_steps, train_size, train_tokens
+from iclft.learners.finetune import FTOptions, Training, optimizer_steps, train_size, train_tokens
+from iclft.learners.ft_data import examples
 
 MODES = ("local", "global", "spa", "entigraph")
 # Share of asked-for local restatements that pass the filters (measured on the quick study with SmolLM2-135M:

@@ -1,13 +1,7 @@
 """The `ft` condition and the shared fine-tuning recipe (`Training`, also used by augmented conditions).
 
-Training data: each Document becomes prompt/completion examples with the loss on the completion only.
-A document with a `prompt` is one example (its prompt unscored). Others are split by `split`:
-    none         the whole document is one example
-    independent  each sentence is its own example (the paper's default)
-    cumulative   sentence i is an example whose unscored prompt is sentences 1..i-1 of its document:
-                 each sentence is learned in its document's context, but loss falls on it only once
-Examples are tokenized like the scorer tokenizes (no BOS; trailing prompt spaces move to the completion)
-and end with EOS.
+Training data: each Document becomes prompt/completion examples with the loss on the completion only, split into
+sentences or not by `split` (`iclft.learners.ft_data`).
 
 Training is a Hugging Face `Trainer` (accelerate underneath, so `accelerate launch` / torchrun give
 data parallelism unchanged): full fine-tuning or LoRA (peft, merged into the weights when done), on
@@ -32,15 +26,14 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from iclft import distributed, models, precision
-from iclft.datasets.schema import Document
-from iclft.io import atomic_dir, dumps, read_json, write_json
+from iclft import distributed, models, precision, tokens
 from iclft.cells import Estimate, Exposure, Job, Reporter
-from iclft.learners import Condition
-from iclft import tokens
-from iclft.precision import Precision
+from iclft.datasets.schema import Document
 from iclft.framing import DEFAULT_INSTRUCTION, Format
-from iclft.text import split_sentences
+from iclft.io import atomic_dir, dumps, read_json, write_json
+from iclft.learners import Condition
+from iclft.learners.ft_data import Batches, Example, encode, examples, packing_works
+from iclft.precision import Precision
 
 FT_VERSION = 1  # bump when the recipe changes what a cached model contains
 DEFAULT_EPOCHS = 3.0
@@ -129,47 +122,6 @@ class Options(FTOptions):
         return FTOptions.model_validate(self.model_dump(include=set(FTOptions.model_fields)))
 
 
-# ---------------------------------------------------------------- data
-
-
-@dataclass(frozen=True)
-class Example:
-    prompt: str
-    completion: str
-
-
-def examples(docs: Sequence[Document], split: str = "independent") -> list[Example]:
-    """Training examples from documents (see the module docstring for `split`)."""
-    out: list[Example] = []
-    for d in docs:
-        if d.prompt is not None:
-            out.append(Example(d.prompt, d.completion))
-        elif split == "none":
-            out.append(Example("", d.text))
-        else:
-            sents = split_sentences(d.text)
-            for i, s in enumerate(sents):
-                if split == "independent" or i == 0:
-                    out.append(Example("", s))
-                else:
-                    out.append(Example(" ".join(sents[:i]), " " + s))
-    return out
-
-
-def encode(tokenizer, ex: Example, max_length: int, eos: bool = True) -> dict[str, list[int]]:
-    """input_ids / labels (-100 on the prompt) / attention_mask, cut to the last `max_length` tokens."""
-    from iclft.tokenization import encode_pair
-
-    if ex.prompt:
-        prompt, completion = encode_pair(tokenizer, ex.prompt, ex.completion)
-    else:
-        prompt, completion = [], tokenizer.encode(ex.completion, add_special_tokens=False)
-    if eos and tokenizer.eos_token_id is not None:
-        completion = completion + [tokenizer.eos_token_id]
-    ids = (prompt + completion)[-max_length:]
-    labels = ([-100] * len(prompt) + completion)[-max_length:]
-    return {"input_ids": ids, "labels": labels, "attention_mask": [1] * len(ids)}
-
 
 # ---------------------------------------------------------------- cache
 
@@ -193,42 +145,6 @@ def ft_root() -> Path:
 # ---------------------------------------------------------------- training
 
 
-class _Batches:
-    """Collates a batch of examples, packed into one row (`pack`) or padded to its longest example; counts the
-    real tokens and the tokens computed (real plus padding)."""
-
-    def __init__(self, tokenizer, pack: bool):
-        from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
-
-        self.padded = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
-        self.packed = DataCollatorWithFlattening(return_position_ids=True, separator_id=-100)
-        self.pack = pack
-        self.real = 0
-        self.total = 0
-
-    def __call__(self, features):
-        batch = self.packed(features) if self.pack else self.padded(features)
-        self.real += sum(len(f["input_ids"]) for f in features)
-        self.total += int(batch["input_ids"].numel())
-        return batch
-
-
-def packing_works(model, collator: _Batches, features: list[dict]) -> bool:
-    """Whether `model` gives a packed batch the loss it gives the same examples padded (fp32, no dropout): a
-    model whose attention ignores packed position ids would let examples see each other."""
-    import torch
-
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            padded, packed = (model(**{k: v.to(model.device) for k, v in collate(features).items()}).loss.item()
-                              for collate in (collator.padded, collator.packed))
-    finally:
-        model.train(was_training)
-    return abs(padded - packed) <= 1e-3 * max(1.0, abs(padded))
-
-
 def train(
     model, tokenizer, features: list[dict], opts: FTOptions, seed: int, output_dir: Path,
     reporter: Reporter | None = None, device: str | None = None, log=None, gather_to: Path | None = None,
@@ -236,10 +152,41 @@ def train(
     """Train `model` in place with HF Trainer; return (loss curve, stats). Works under accelerate launch; under
     FSDP `model` stays sharded, so give `gather_to`: every rank joins in gathering the full weights, which rank 0
     saves there (`trainer.save_model`: the whole model, or the LoRA adapter)."""
-    from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+    from transformers import PrinterCallback, Trainer
 
-    device = precision.training_device(device)
-    args = TrainingArguments(
+    args = _training_arguments(opts, seed, output_dir, precision.training_device(device))
+    model.config.use_cache = False  # also what lets the model read packed position ids (no cache, no mask)
+    collator = Batches(tokenizer, opts.pack)
+    if opts.pack and not packing_works(model, collator, features[: opts.batch_size]):
+        collator.pack = False
+        if log:
+            log("fine-tuning: this model does not keep packed examples apart; batches are padded instead")
+    trainer = Trainer(model=model, args=args, train_dataset=features, data_collator=collator,
+                      callbacks=[_progress(reporter)])
+    trainer.remove_callback(PrinterCallback)  # the loss goes to loss.json, not to stdout
+    out = trainer.train()
+    if gather_to is not None:
+        trainer.save_model(str(gather_to))
+    model.config.use_cache = True
+    keys = ("step", "epoch", "loss", "learning_rate", "grad_norm")
+    curve = [{k: h[k] for k in keys if k in h} for h in trainer.state.log_history if "loss" in h]
+    stats = {
+        "steps": int(out.global_step),
+        "examples": len(features),
+        "train_tokens": collator.real,
+        "padding_share": round(1 - collator.real / collator.total, 6) if collator.total else 0.0,
+        "packed": collator.pack,
+        "world_size": int(args.world_size),
+        "train_seconds": round(float(out.metrics.get("train_runtime", 0.0)), 3),  # the training loop alone
+    }
+    return curve, stats
+
+
+def _training_arguments(opts: FTOptions, seed: int, output_dir: Path, device: str):
+    """The Trainer's arguments for a run of `opts` on `device` (a training device: `precision.training_device`)."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
         output_dir=str(output_dir),
         per_device_train_batch_size=opts.batch_size,
         gradient_accumulation_steps=opts.grad_accum,
@@ -267,6 +214,11 @@ def train(
         **({"optim": opts.optim} if opts.optim else {}),
     )
 
+
+def _progress(reporter: Reporter | None):
+    """A Trainer callback that reports the training steps to `reporter` (when given)."""
+    from transformers import TrainerCallback
+
     class _Progress(TrainerCallback):
         def on_train_begin(self, args, state, control, **kw):
             if reporter:
@@ -276,31 +228,7 @@ def train(
             if reporter:
                 reporter.advance(1)
 
-    model.config.use_cache = False  # also what lets the model read packed position ids (no cache, no mask)
-    collator = _Batches(tokenizer, opts.pack)
-    if opts.pack and not packing_works(model, collator, features[: opts.batch_size]):
-        collator.pack = False
-        if log:
-            log("fine-tuning: this model does not keep packed examples apart; batches are padded instead")
-    trainer = Trainer(model=model, args=args, train_dataset=features, data_collator=collator,
-                      callbacks=[_Progress()])
-    trainer.remove_callback(PrinterCallback)  # the loss goes to loss.json, not to stdout
-    out = trainer.train()
-    if gather_to is not None:
-        trainer.save_model(str(gather_to))
-    model.config.use_cache = True
-    keys = ("step", "epoch", "loss", "learning_rate", "grad_norm")
-    curve = [{k: h[k] for k in keys if k in h} for h in trainer.state.log_history if "loss" in h]
-    stats = {
-        "steps": int(out.global_step),
-        "examples": len(features),
-        "train_tokens": collator.real,
-        "padding_share": round(1 - collator.real / collator.total, 6) if collator.total else 0.0,
-        "packed": collator.pack,
-        "world_size": int(args.world_size),
-        "train_seconds": round(float(out.metrics.get("train_runtime", 0.0)), 3),  # the training loop alone
-    }
-    return curve, stats
+    return _Progress()
 
 
 @dataclass

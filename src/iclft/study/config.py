@@ -44,9 +44,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from iclft.cells import SCORE_CHUNK
 from iclft.errors import UserError
 from iclft.io import describe_validation_error, dumps, read_text
-from iclft.cells import SCORE_CHUNK
 from iclft.models import DEVICE_MAPS, Placement
 
 Part = Literal["test", "validation"]
