@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from iclft.errors import UserError
 from iclft.generation.generator import GENERATE_BATCH, GENERATE_TOKENS, Generator
-from iclft.models import DEFAULT_DTYPE
+from iclft.models import DEFAULT_DTYPE, DEFAULT_MODEL
 
 
 class GeneratorSpec(BaseModel):
@@ -17,7 +17,7 @@ class GeneratorSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["local", "openai"] = "local"
-    model: str = Field("smollm2-135m-instruct", description="local: registry name or Hugging Face folder")
+    model: str = Field(DEFAULT_MODEL, description="local: registry name or Hugging Face folder")
     device: str | None = None
     dtype: str = Field(DEFAULT_DTYPE, description="local: auto | float32 | bfloat16 | float16 (auto: bf16 if native)")
     batch_size: int = Field(GENERATE_BATCH, ge=1, description="local: prompts generated together, at most")

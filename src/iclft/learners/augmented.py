@@ -9,7 +9,7 @@ recipe (`finetune.Training`), then scored with no context. Config (study YAML):
 
     ft_aug_local:
       ft: {lr: 1.0e-4, epochs: 3}             # FTOptions, as the `ft` condition takes them (flat there)
-      local: {k: 4, temperature: 0.7, max_new_tokens: 96}   # AugmentOptions of iclft.augment (mode implied)
+      local: {k: 4, temperature: 0.7}       # AugmentOptions of iclft.augment (mode implied; max_new_tokens: 96)
       # filters, in the same block: grounded: 1, faithful: true, self_verify: 0.0 (nats/token; null: off),
       # dedupe: true; verified: true is a CONTROL (keeps what the dataset's world judges true: uses the answers)
     ft_aug_global:
@@ -70,16 +70,20 @@ MODES = ("local", "global", "spa", "entigraph")
 # Share of asked-for local restatements that pass the filters (measured on the quick study with SmolLM2-135M:
 # 210 of 480 on reversals, 216 of 432 on celebrities, 140 of 240 on syllogisms); for the training estimate only.
 KEPT_SHARE = 0.5
+# max_new_tokens of a study's local block: room for k restatements of one item (AugmentOptions' own default, 128,
+# stays that of `iclft augment` and of the other blocks)
+LOCAL_NEW_TOKENS = 96
 
 
-def _block(mode: str):
-    """A validator filling an augmentation block's `mode` from its key (and refusing another)."""
+def _block(mode: str, **defaults: Any):
+    """A validator filling an augmentation block's `mode` from its key (and refusing another), and `defaults` where
+    the block leaves them out."""
 
     def check(v: Any) -> Any:
         if isinstance(v, dict):
             if v.get("mode", mode) != mode:
                 raise ValueError(f"mode is implied by the key ({mode}); remove it")
-            return {**v, "mode": mode}
+            return {**defaults, **v, "mode": mode}
         return v
 
     return check
@@ -128,8 +132,8 @@ class _Base(BaseModel):
 
 
 class LocalOptions(_Base):
-    local: AugmentOptions = Field(default_factory=lambda: AugmentOptions(mode="local"))
-    _local_mode = field_validator("local", mode="before")(_block("local"))
+    local: AugmentOptions = Field(default_factory=lambda: AugmentOptions(mode="local", max_new_tokens=LOCAL_NEW_TOKENS))
+    _local_mode = field_validator("local", mode="before")(_block("local", max_new_tokens=LOCAL_NEW_TOKENS))
 
 
 class GlobalOptions(_Base):

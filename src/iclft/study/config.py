@@ -30,6 +30,7 @@ variables, `${VAR}` or `${VAR:-default}` (configs/berglund.yaml: a dataset path 
 generator's endpoint), expanded before validation (so cell keys name the values). Dataset and model paths are
 resolved against the config file's folder; `out` against the current directory. `iclft conditions`
 lists every condition's options.
+`base: NAME` starts a config from another one's settings (`iclft.study.config_base` gives the merge).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from iclft.cells import SCORE_CHUNK
 from iclft.errors import UserError
 from iclft.io import describe_validation_error, dumps, read_text
 from iclft.models import DEVICE_MAPS, Placement
+from iclft.study import config_base
 
 Part = Literal["test", "validation"]
 Normalization = Literal["sum", "mean", "char", "calibrated"]
@@ -404,6 +406,7 @@ def load(path: str | Path, datasets: list[str | Path] | None = None) -> Study:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise UserError(f"{path}: invalid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+    data = config_base.merged(data, path)
     if datasets and isinstance(data, dict):
         for folder in datasets:
             if not Path(folder).is_dir():
