@@ -50,6 +50,7 @@ from iclft.errors import UserError
 from iclft.io import describe_validation_error, dumps, read_text
 from iclft.models import DEVICE_MAPS, Placement
 from iclft.study import config_base
+from iclft.study.config_base import merge
 
 Part = Literal["test", "validation"]
 Normalization = Literal["sum", "mean", "char", "calibrated"]
@@ -239,7 +240,7 @@ class Study:
 
         where = f"datasets.{dataset}.conditions.{cond.label}" if dataset and cond.label in self.overrides.get(
             dataset, {}) else f"conditions.{cond.label}"
-        opts = _merge(cond.options, self.overrides.get(dataset or "", {}).get(cond.label, {}))
+        opts = merge(cond.options, self.overrides.get(dataset or "", {}).get(cond.label, {}))
         opts = _with_recipes(opts, self.config.recipes, f"{self.source or 'config'}: {where}")
         return _validate(learners.get(cond.kind).options, opts, self.source, where)
 
@@ -257,13 +258,6 @@ def _with_recipes(opts: dict[str, Any], own: dict[str, dict[str, Any]], where: s
     if not isinstance(name, str) or name not in known:
         raise UserError(f"{where}.recipe: unknown recipe {name!r}; known: {', '.join(known)}")
     return {**known[name], **out}
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def _validate(model: type[BaseModel], data: Any, source: Path | None, where: str = "") -> Any:

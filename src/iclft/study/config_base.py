@@ -77,10 +77,16 @@ def _entries(datasets: Any) -> dict[str, Any]:
     return {k: v or {} for k, v in datasets.items()} if isinstance(datasets, dict) else {}
 
 
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`, mappings merged key by key (a dataset's condition overrides, a base's datasets)."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def _datasets(base: Any, own: Any, where: str) -> Any:
     """This file's `datasets:` merged into the base's (see the module's docstring)."""
-    from iclft.study.config import _merge  # the rule of a dataset's condition overrides: mappings key by key
-
     entries = _entries(base)
     if isinstance(own, list):
         unknown = [label for label in own if label not in entries]
@@ -88,6 +94,6 @@ def _datasets(base: Any, own: Any, where: str) -> Any:
             raise UserError(f"{where}: {unknown[0]!r} is not a dataset of the base ({', '.join(entries)})")
         return {label: {k: v for k, v in entries[label].items() if k != "conditions"} for label in own}
     if isinstance(own, dict):
-        return {**entries, **{label: _merge(entries.get(label, {}), entry) if isinstance(entry, dict) else
+        return {**entries, **{label: merge(entries.get(label, {}), entry) if isinstance(entry, dict) else
                               entries.get(label, {}) if entry is None else entry for label, entry in own.items()}}
     return own
