@@ -201,3 +201,15 @@ def test_a_dataset_the_base_lacks_is_named(tmp_path):
     path = _write(tmp_path, "mine.yaml", {"base": "quick", "datasets": ["squad"], "conditions": {"pretrained": {}}})
     with pytest.raises(UserError, match="mine.yaml: datasets: 'squad' is not a dataset of the base"):
         config.load(path)
+
+
+def test_a_studys_local_block_has_its_own_new_tokens_default():
+    from iclft.augment import AugmentOptions
+    from iclft.learners.augmented import LOCAL_NEW_TOKENS, BothOptions, GlobalOptions, LocalOptions, SpaOptions
+
+    assert LocalOptions().local.max_new_tokens == LocalOptions.model_validate({"local": {"k": 2}}).local.max_new_tokens
+    assert LocalOptions().local.max_new_tokens == BothOptions().local.max_new_tokens == LOCAL_NEW_TOKENS == 96
+    assert LocalOptions.model_validate({"local": {"max_new_tokens": 128}}).local.max_new_tokens == 128
+    # `iclft augment` (AugmentOptions' own default) and the other families keep 128
+    assert AugmentOptions(mode="local").max_new_tokens == GlobalOptions().global_.max_new_tokens == 128
+    assert SpaOptions.model_validate({"spa": {}}).spa.max_new_tokens == BothOptions().global_.max_new_tokens == 128
