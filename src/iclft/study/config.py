@@ -51,6 +51,7 @@ from iclft.io import describe_validation_error, dumps, read_text
 from iclft.models import DEVICE_MAPS, Placement
 from iclft.study import config_base
 from iclft.study.config_base import merge
+from iclft.study.config_env import _expanded, expand_env  # noqa: F401 (expand_env: part of this module's API)
 
 Part = Literal["test", "validation"]
 Normalization = Literal["sum", "mean", "char", "calibrated"]
@@ -282,34 +283,6 @@ def _resolve_model(label: str, entry: ModelEntry, base: Path, source: Path | Non
         raise UserError(f"{source}: models.{label}: unknown model {entry.path!r}: not in the registry "
                         f"({', '.join(models.REGISTRY)}) and not a Hugging Face model folder")
     return ModelSpec(label, str(path), entry.dtype, placement)
-
-
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def expand_env(text: str, where: str) -> str:
-    """`${VAR}` and `${VAR:-default}` replaced from the environment (an empty variable counts as unset); an unset
-    variable without a default is one error line naming it."""
-    def value(m: re.Match[str]) -> str:
-        name, default = m.group(1), m.group(2)
-        if os.environ.get(name):
-            return os.environ[name]
-        if default is not None:
-            return default
-        raise UserError(f"{where}: environment variable {name} is not set (set it, or write ${{{name}:-DEFAULT}})")
-
-    return _ENV.sub(value, text)
-
-
-def _expanded(value: Any, where: str) -> Any:
-    """Every string of a parsed config with its `${VAR}`s expanded (`where`: the key path, for errors)."""
-    if isinstance(value, str):
-        return expand_env(value, where)
-    if isinstance(value, dict):
-        return {k: _expanded(v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expanded(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    return value
 
 
 def _resolve_dataset(label: str, entry: DatasetEntry, base: Path, source: Path | None) -> DatasetSpec:
