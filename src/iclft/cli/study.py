@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
 
         config = catalog.find(config)
         st = cfgmod.load(config, dataset)
-        folder = out or (Path(st.config.out) if st.config.out else None)
+        folder = out or st.out
         if dataset and out is None and folder is not None:  # another dataset's results go beside, not into, these
             folder = folder.with_name(folder.name + "-" + "-".join(cfgmod.dataset_label(d) for d in dataset))
         if folder is None:
