@@ -44,7 +44,7 @@ def test_configs_copy_writes_an_editable_config_that_loads_and_refuses_to_overwr
     copied = tmp_path / "ft-batch16.yaml"
     assert res.stdout.strip() == str(copied)
     assert copied.read_bytes() == (catalog.ROOT / "tuning" / "ft-batch16.yaml").read_bytes()
-    # it refers to no file beside it: datasets are builders, models registry names, `out` is cwd-relative
+    # it refers to no file beside it: datasets are builders, models registry names (`out` is beside the copy)
     study = cfgmod.load(copied)
     assert all(d.path is None for d in study.datasets)
     copied.write_text("edited")

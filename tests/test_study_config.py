@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from iclft.errors import UserError
-from iclft.study import config
+from iclft.study import config, config_source
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = {
@@ -203,7 +203,7 @@ def test_dataset_paths_expand_environment_variables(tmp_path, monkeypatch):
     monkeypatch.setenv("ICLFT_TEST_DATA", "")  # empty counts as unset: the default is taken
     fallback = with_(datasets={"mine": {"path": f"${{ICLFT_TEST_DATA:-{tmp_path}}}/data"}})
     assert config.from_dict(fallback, Path("/x/study.yaml")).datasets[0].path == tmp_path / "data"
-    assert config.expand_env("$HOME/${NOT_A_VAR:-}x", "w") == "$HOME/x"  # only ${...} is expanded
+    assert config_source.expand_env("$HOME/${NOT_A_VAR:-}x", "w") == "$HOME/x"  # only ${...} is expanded
 
 
 def test_any_value_expands_environment_variables(monkeypatch):
@@ -218,3 +218,78 @@ def test_any_value_expands_environment_variables(monkeypatch):
     monkeypatch.delenv("ICLFT_TEST_MODEL")
     assert error(data) == ("/x/study.yaml: models.big.path: environment variable ICLFT_TEST_MODEL is not set "
                            "(set it, or write ${ICLFT_TEST_MODEL:-DEFAULT})")
+
+
+def test_yaml_anchors_and_aliases_are_refused_at_once(tmp_path, cli):
+    import time
+
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi")]  # 9 ** 9 strings
+    laughs = tmp_path / "laughs.yaml"
+    laughs.write_text("\n".join(lines) + "\ndatasets: {reversals: {}}\nmodels: [smollm2-135m-instruct]\n"
+                      "conditions: {pretrained: {}}\n")
+    assert laughs.stat().st_size < 1024
+    start = time.monotonic()
+    r = cli("study", laughs, "--dry-run", "--out", tmp_path / "out")
+    assert time.monotonic() - start < 5
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert f"{laughs}:1: YAML anchors and aliases (&name, *name) are not allowed in a study config" in r.stderr
+    merged = tmp_path / "merged.yaml"
+    merged.write_text("name: x\nbase: &base {epochs: 1}\nconditions:\n  ft: {<<: *base}\n")
+    with pytest.raises(UserError, match=r"merged\.yaml:2: YAML anchors and aliases"):
+        config.load(merged)
+
+
+def _folder(path: Path) -> Path:
+    from iclft.datasets import registry
+
+    return registry.build("reversals", params={"n_facts": 4, "validation_facts": 1}).save(path)
+
+
+def test_paths_resolve_where_their_writer_stands(tmp_path, monkeypatch):
+    """Written in the file: its folder's; from the environment (or the command line): the current directory's."""
+    monkeypatch.chdir(tmp_path)
+    _folder(tmp_path / "data" / "here")
+    _folder(tmp_path / "studies" / "data" / "beside")
+    study = tmp_path / "studies" / "s.yaml"
+    study.write_text(yaml.safe_dump({**BASE, "out": "runs/s", "datasets": {
+        "env": {"path": "${ICLFT_TEST_DATA}"}, "written": {"path": "data/beside"},
+        "fallback": {"path": "${ICLFT_TEST_UNSET:-data/beside}"}}}))
+    monkeypatch.setenv("ICLFT_TEST_DATA", "data/here")
+    monkeypatch.delenv("ICLFT_TEST_UNSET", raising=False)
+    st = config.load(study)
+    beside = tmp_path / "studies" / "data" / "beside"
+    assert [d.path for d in st.datasets] == [tmp_path / "data" / "here", beside, beside]
+    assert st.out == tmp_path / "studies" / "runs" / "s"
+    study.write_text(yaml.safe_dump({**BASE, "out": "${ICLFT_TEST_OUT}"}))
+    monkeypatch.setenv("ICLFT_TEST_OUT", "runs/mine")
+    assert config.load(study).out == Path("runs/mine")
+
+
+def test_a_shipped_config_resolves_a_users_paths_in_the_current_directory(tmp_path, monkeypatch):
+    from berglund_release import FIXTURE
+
+    from iclft.datasets.reversal_curse import import_layout
+    from iclft.study import catalog, grid
+
+    monkeypatch.chdir(tmp_path)
+    import_layout(FIXTURE, validation_people=1, people_per_group=3, paraphrases=2).save(tmp_path / "data" / "b-cpu")
+    monkeypatch.setenv("ICLFT_BERGLUND", "data/b-cpu")
+    by_env = config.load(catalog.find("berglund"))
+    assert by_env.datasets[0].path == tmp_path / "data" / "b-cpu" and by_env.out == Path("runs/berglund")
+    monkeypatch.delenv("ICLFT_BERGLUND")
+    by_flag = config.load(catalog.find("berglund"), [Path("data/b-cpu")])  # --dataset fills the one folder
+    assert by_flag.overrides == by_env.overrides == {"berglund": {"icl": {"selection": "relevant", "budget": 256}}}
+    keys = [c.key for c in grid.expand(by_env).cells]
+    assert len(keys) == 5 and [c.key for c in grid.expand(by_flag).cells] == keys
+
+
+def test_one_datasets_overrides_pass_to_the_folder_that_replaces_it(tmp_path):
+    folder = _folder(tmp_path / "mine")
+    data = with_()
+    data["datasets"]["reversals"].update(conditions={"ft": {"split": "none"}}, limit=3)
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(data))
+    st = config.load(tmp_path / "s.yaml", [folder])
+    assert [(d.label, d.path, d.limit) for d in st.datasets] == [("mine", folder.resolve(), 3)]
+    ft = next(c for c in st.conditions if c.label == "ft")
+    assert st.options_for(ft, "mine").split == "none"

