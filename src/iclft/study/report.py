@@ -1,11 +1,7 @@
 """`iclft report DIR`: aggregates, figures in the paper's style and report.md, from stored records only.
 
-Accuracy of a (dataset, model, questions part, split, condition) is the mean over its (sub-type, seed)
-groups of each group's accuracy; `se` is the standard error over those groups (as in the paper: over
-sub-types, and here seeds too). A split with one sub-type has no spread over sub-types to measure (and over
-seeds alone the spread leaves out the questions' own noise), so its error bar (`Aggregate.error`) is the
-question-level binomial standard error instead, Laplace-corrected (`question_se`) so that 0 or 1 on few
-questions still shows doubt. Chance is the mean over questions of correct/choices.
+How an accuracy and its error bar are computed is `iclft.study.aggregates`; the figures are `study.figures`, the
+sections beyond the accuracy tables (gap, audit, generation cost, provenance) `study.report_sections`.
 """
 
 from __future__ import annotations
