@@ -21,9 +21,9 @@ RELABELLED = {
         "pretrained": {},
         "retrieval": {"condition": "icl", "selection": "relevant", "budget": 64},
         "baseline": {"condition": "ft", **FT},
-        "my_method": {"condition": "ft_aug_local", "ft": FT,
+        "my_method": {"condition": "ft_aug_local", "ft": dict(FT),  # copies: yaml would write a shared one as an alias
                       "local": {"k": 1, "max_new_tokens": 8, "verified": True, "self_verify": None}},
-        "ft_aug_local": {"condition": "ft_aug_oracle", "ft": FT},
+        "ft_aug_local": {"condition": "ft_aug_oracle", "ft": dict(FT)},
     },
 }
 
