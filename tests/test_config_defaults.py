@@ -56,7 +56,8 @@ def _without(options: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
 
 def _dump(study: Study, cond: ConditionSpec, dataset: str | None) -> dict[str, Any] | None:
     try:
-        return study.options_for(cond, dataset).model_dump(mode="json")
+        return {**study.options_for(cond, dataset).model_dump(mode="json"),
+                "test_time": study.modes_for(cond, dataset)[0]}  # the modes its cells are scored in
     except UserError:
         return None
 

@@ -42,24 +42,11 @@ def register(app: typer.Typer) -> None:
 
     @app.command("conditions")
     def conditions_cmd() -> None:
-        """List the learning conditions a study can name, with their options and defaults."""
-        from rich.table import Table
-
-        from iclft import learners
+        """List the learning conditions a study can name, with their options and defaults, and the test-time modes."""
         from iclft.progress import output
 
-        t = Table(title="conditions (study YAML: conditions: {label: {condition: NAME, option: value}}; "
-                        "add datasets: [LABEL, ...] to run a condition on those datasets only). A cell whose options "
-                        "read the dataset's answers or world (e.g. verified: true) is a CONTROL whatever its label",
-                  title_justify="left", show_lines=True)
-        for col in ("condition", "description", "options (default)"):
-            t.add_column(col)
-        for name in learners.names():
-            c = learners.get(name)
-            opts = "\n".join(f"{f.alias or k} ({f.default!r})" if f.default_factory is None else f"{f.alias or k} (...)"
-                             for k, f in c.options.model_fields.items())
-            t.add_row(f"{name}\n(CONTROL)" if c.control else name, c.description, opts)
-        output().print(t)
+        output().print(_conditions_table())
+        output().print(_modes_table())
 
     @app.command("report")
     def report_cmd(folder: Path = typer.Argument(..., help="a study output folder")) -> None:
@@ -67,3 +54,40 @@ def register(app: typer.Typer) -> None:
         from iclft.study.report import write_report
 
         print(write_report(folder))
+
+
+def _modes_table():
+    """The test-time modes a study or a condition can name (`test_time:`), with their options."""
+    from rich.table import Table
+
+    from iclft.scoring.modes import DESCRIPTIONS, MODES
+
+    t = Table(title="test-time modes (study YAML: test_time: \\[direct, channel, ...] at the top or in a condition, or "
+                    "a mapping mode -> options; default: direct alone). Each mode's records carry test_time: MODE",
+              title_justify="left", show_lines=True)
+    for col in ("mode", "description", "options (default)"):
+        t.add_column(col)
+    for name, options in MODES.items():
+        opts = "\n".join(f"{k} ({f.default!r})" for k, f in options.model_fields.items())
+        t.add_row(name, DESCRIPTIONS[name], opts or "-")
+    return t
+
+
+def _conditions_table():
+    """The learning conditions a study can name, with their options and defaults."""
+    from rich.table import Table
+
+    from iclft import learners
+
+    t = Table(title="conditions (study YAML: conditions: {label: {condition: NAME, option: value}}; "
+                    "add datasets: [LABEL, ...] to run a condition on those datasets only). A cell whose options "
+                    "read the dataset's answers or world (e.g. verified: true) is a CONTROL whatever its label",
+              title_justify="left", show_lines=True)
+    for col in ("condition", "description", "options (default)"):
+        t.add_column(col)
+    for name in learners.names():
+        c = learners.get(name)
+        opts = "\n".join(f"{f.alias or k} ({f.default!r})" if f.default_factory is None else f"{f.alias or k} (...)"
+                         for k, f in c.options.model_fields.items())
+        t.add_row(f"{name}\n(CONTROL)" if c.control else name, c.description, opts)
+    return t

@@ -23,6 +23,7 @@ from iclft.io import atomic_open
 
 CSV_FIELDS = ("dataset", "model", "part", "split", "condition", "control", "normalization", "accuracy", "se",
               "groups", "questions", "correct", "chance", "subtypes")
+MODE_JOIN = "+"  # a test-time mode's records aggregate as CONDITION+MODE (`study.test_time_report`)
 ERROR_BARS = ("error bars: ±1 standard error over sub-types (and seeds); * = one sub-type: binomial standard error "
               "over questions (Laplace-corrected)")
 
@@ -120,7 +121,7 @@ def aggregate(records: list[dict[str, Any]], normalizations: list[str] | None = 
         n_c = sum(sum(g) for g in groups.values())
         ch = chance[key[:5]]
         out.append(Aggregate(*key, mean, se, k, n_q, n_c, sum(ch) / len(ch), len({st for st, _ in groups}),
-                             (key[0], key[4]) in control))
+                             (key[0], key[4].partition(MODE_JOIN)[0]) in control))
     return out
 
 

@@ -1,6 +1,7 @@
 """The paper's claims as checkable statements about a study's aggregates ("paper's claim | ours | holds?").
 
-A claim compares two conditions on one split (`greater`: a above b), or one condition with chance
+A claim compares two conditions on one split (`greater`: a above b; `within`: a and b within noise; `reaches`: a
+not below b beyond noise), or one condition with chance
 (`above_chance`, `near_chance`, `not_above_chance`: near or below it). A claim names what its conditions *are*
 (`Select`: a condition kind, and whether it is a control, i.e. reads the dataset's answers or world), never a
 label: every condition of a study that matches is judged, whatever the study calls it, so a study with its own
@@ -19,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from iclft.datasets.schema import FORGETTING_SPLIT
-from iclft.study.aggregates import Aggregate
+from iclft.study.aggregates import MODE_JOIN, Aggregate
 
-Kind = Literal["greater", "above_chance", "near_chance", "not_above_chance"]
+Kind = Literal["greater", "within", "reaches", "above_chance", "near_chance", "not_above_chance"]
 Z = 2.0
 
 
@@ -147,6 +148,25 @@ PAPER: list[Claim] = [
 ]
 PRETRAINED = "pretrained: near chance (no contamination)"
 
+# Test time (Lampinen et al. 2026's half of the question): a mode's records count as kind+mode (`ft+channel`).
+# Judged for a dataset only when its study scored some mode beyond direct.
+CHANNEL, BOTH, RECALL, THINK = Select("ft+channel"), Select("ft+both"), Select("ft+recall"), Select("ft+think")
+TEST_TIME: list[Claim] = [
+    _c("celebrities", "p2d_reverse", "greater", CHANNEL, FT, "after FT, channel answers the reversed direction above "
+       "FT direct"),
+    _c("celebrities", "d2p_reverse", "greater", CHANNEL, FT, "after FT, channel answers the reversed direction above "
+       "FT direct"),
+    _c("celebrities", "p2d_reverse", "greater", BOTH, FT, "after FT, both lifts the reversed direction"),
+    _c("celebrities", "p2d", "within", BOTH, FT, "after FT, both keeps the trained direction (within 2 SE of direct)"),
+    _c("celebrities", "d2p", "within", BOTH, FT, "after FT, both keeps the trained direction (within 2 SE of direct)"),
+    _c("celebrities", "p2d_reverse", "reaches", RECALL, ICL, "after FT, recall reaches ICL's accuracy on reversals"),
+    _c("reversals", "reversal", "greater", CHANNEL, FT, "after FT, channel reverses trained facts above FT direct"),
+    _c("reversals", "reversal", "reaches", RECALL, ICL, "after FT, recall reaches ICL's accuracy on reversals"),
+    _c("syllogisms", "syllogism", "greater", THINK, FT, "after FT, think helps syllogisms"),
+    _c("semantic", "syllogism", "greater", THINK, FT, "after FT, think helps semantic inferences (syllogisms)"),
+    _c("semantic", "reversal", "greater", CHANNEL, FT, "after FT, channel reverses above FT direct"),
+]
+
 
 def standard_error(a: Aggregate) -> float:
     return max(a.question_se, a.se or 0.0)
@@ -164,9 +184,9 @@ def judge(claim: Claim, table: dict[tuple[str, str], Aggregate], a: str | None =
     b = b or (claim.b.kind if claim.b else None)
     agg_a = table.get((claim.split, a))
     agg_b = table.get((claim.split, b)) if b else None
-    if agg_a is None or (claim.kind == "greater" and agg_b is None):
+    if agg_a is None or (claim.b is not None and agg_b is None):
         return Verdict(claim, "", "not run")
-    if claim.kind == "greater":
+    if claim.kind in ("greater", "within", "reaches"):
         diff = agg_a.accuracy - agg_b.accuracy
         noise = Z * math.hypot(standard_error(agg_a), standard_error(agg_b))
         measured = f"{_fmt(a, agg_a)} vs {_fmt(b, agg_b)}"
@@ -174,7 +194,11 @@ def judge(claim: Claim, table: dict[tuple[str, str], Aggregate], a: str | None =
         diff = agg_a.accuracy - agg_a.chance
         noise = Z * standard_error(agg_a)
         measured = f"{_fmt(a, agg_a)}; chance {agg_a.chance:.2f}"
-    if claim.kind == "near_chance":
+    if claim.kind == "within":
+        verdict = "yes" if abs(diff) <= noise else "no"
+    elif claim.kind == "reaches":
+        verdict = "yes" if diff >= -noise else "no"
+    elif claim.kind == "near_chance":
         verdict = "yes" if abs(diff) <= noise else "no"
         if verdict == "no" and diff < 0:
             verdict = "no (below chance)"
@@ -205,7 +229,8 @@ def evaluate(aggs: list[Aggregate], normalization: str, part: str = "test", clai
         for dataset in dict.fromkeys(a.dataset for a in mine):
             table = {(a.split, a.condition): a for a in mine if a.dataset == dataset}
             labels = list(dict.fromkeys(a.condition for a in mine if a.dataset == dataset))
-            todo = [c for c in (claims if claims is not None else PAPER) if c.dataset == dataset]
+            tested = claims is None and any(MODE_JOIN in label for label in labels)  # some test-time mode
+            todo = [c for c in (claims if claims is not None else PAPER + TEST_TIME * tested) if c.dataset == dataset]
             splits = dict.fromkeys(a.split for a in mine if a.dataset == dataset)
             if FORGETTING_SPLIT not in splits:  # real documents (a forgetting split): the model may know them
                 todo += [_c(dataset, s, "near_chance", PRE, None, PRETRAINED) for s in splits]
@@ -239,7 +264,11 @@ def conditions_of(study: dict[str, Any], cells: dict[str, dict[str, Any]]) -> di
         if options.get("format") == "auto" and "format" not in info and spec.get("model_path"):
             info = {**info, "format": _auto_format(spec["model_path"])}  # a cell stored before info named it
         kind = c.get("kind", spec.get("kind", c["condition"]))
-        out[key] = Ran(c["condition"], kind, c["condition"] in controls(study, c["dataset"]), options, info)
+        control = c["condition"] in controls(study, c["dataset"])
+        out[key] = Ran(c["condition"], kind, control, options, info)
+        for mode in (m for m in spec.get("test_time", {}) if m != "direct"):
+            label = f"{c['condition']}{MODE_JOIN}{mode}"
+            out[(c["dataset"], label)] = Ran(label, f"{kind}{MODE_JOIN}{mode}", control, options, info)
     return out
 
 

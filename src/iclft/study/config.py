@@ -141,6 +141,7 @@ class StudyConfig(BaseModel):
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     recipes: dict[str, dict[str, Any]] = Field(default_factory=dict)
     device: str | None = None
+    test_time: Any = None  # test-time modes (iclft.scoring.modes); None: direct alone
 
     @field_validator("models", "conditions", mode="before")
     @classmethod
@@ -202,6 +203,7 @@ class ConditionSpec:
     kind: str
     options: dict[str, Any]  # raw; validated per dataset by `options_for`
     datasets: tuple[str, ...] | None = None  # run on these dataset labels only (None: all)
+    test_time: Any = None  # this condition's test-time modes (None: the study's)
 
     def applies_to(self, dataset: str) -> bool:
         return self.datasets is None or dataset in self.datasets
@@ -234,12 +236,24 @@ class Study:
                                  **({"placement": asdict(m.placement)} if m.placement else {})}
                        for m in self.models},
             "conditions": {c.label: {"condition": c.kind, **({"datasets": list(c.datasets)} if c.datasets else {}),
+                                     **({"test_time": c.test_time} if c.test_time is not None else {}),
                                      **self.options_for(c, None).model_dump(mode="json")}
                            for c in self.conditions},
             "seeds": self.config.seeds,
             "questions": self.config.questions,
             "scoring": self.config.scoring.model_dump(mode="json"),
+            **({"test_time": self.config.test_time} if self.config.test_time is not None else {}),
         }
+
+    def modes_for(self, cond: ConditionSpec, dataset: str | None) -> tuple[Any, str]:
+        """(the test-time modes a condition's cells on `dataset` are scored in, as written; where they were
+        written): the dataset's override, else the condition's, else the study's (None: direct alone)."""
+        own = self.overrides.get(dataset or "", {}).get(cond.label, {}).get("test_time")
+        if own is not None:
+            return own, f"datasets.{dataset}.conditions.{cond.label}.test_time"
+        if cond.test_time is not None:
+            return cond.test_time, f"conditions.{cond.label}.test_time"
+        return self.config.test_time, "test_time"
 
     def options_for(self, cond: ConditionSpec, dataset: str | None) -> BaseModel:
         """A condition's validated options, with the dataset's overrides applied."""
@@ -248,6 +262,7 @@ class Study:
         where = f"datasets.{dataset}.conditions.{cond.label}" if dataset and cond.label in self.overrides.get(
             dataset, {}) else f"conditions.{cond.label}"
         opts = merge(cond.options, self.overrides.get(dataset or "", {}).get(cond.label, {}))
+        opts.pop("test_time", None)  # not an option of the condition: `modes_for`
         opts = _with_recipes(opts, self.config.recipes, f"{self.source or 'config'}: {where}")
         return _validate(learners.get(cond.kind).options, opts, self.source, where)
 
@@ -344,7 +359,8 @@ def from_dict(data: Any, source: Path | None = None) -> Study:
         if kind not in learners.names():
             raise UserError(f"{source}: conditions.{label}: unknown condition {kind!r}; known: "
                             f"{', '.join(learners.names())}")
-        conditions.append(ConditionSpec(label, kind, opts, _only(opts.pop("datasets", None), label, cfg, source)))
+        only, modes = _only(opts.pop("datasets", None), label, cfg, source), opts.pop("test_time", None)
+        conditions.append(ConditionSpec(label, kind, opts, only, modes))
     study = Study(
         config=cfg,
         source=source,
@@ -358,9 +374,13 @@ def from_dict(data: Any, source: Path | None = None) -> Study:
         for label in over:
             if label not in cfg.conditions:
                 raise UserError(f"{source}: datasets.{ds}.conditions: {label!r} is not a condition of this study")
+    from iclft.scoring.modes import parse_modes
+
     for d in [None, *study.overrides]:
         for c in conditions:
             study.options_for(c, d)  # validate every effective option set now, not mid-run
+            value, where = study.modes_for(c, d)
+            parse_modes(value, f"{source}: {where}")
     return study
 
 

@@ -66,6 +66,9 @@ def estimate(grid: Grid, cells: list[Cell] | None = None, pricing: Pricing | Non
     """Fill each cell's work estimate and its seconds, priced by `pricing` (default: the reference machine's
     rates; `Pricing(measured=True)` times this machine). Cells that do not train are priced with the rates of
     the precision their study's training resolves to, so one measurement serves a model and dtype."""
+    from iclft.scoring.modes import DIRECT
+    from iclft.scoring.test_time import mode_tokens
+
     pricing = pricing or Pricing(measured=False)
     todo = cells if cells is not None else grid.cells
     groups: dict[tuple[str, str], list[Cell]] = {}
@@ -73,6 +76,10 @@ def estimate(grid: Grid, cells: list[Cell] | None = None, pricing: Pricing | Non
         cell.estimate = plan(cell).estimate()
         if cell.job.calibrate:  # every question's choices scored again after the neutral prompt (a study setting)
             cell.estimate.calibration_tokens = calibration_tokens(cell.job)
+        if list(cell.modes) != [DIRECT]:  # test-time modes: statements verified, texts generated and read
+            scored, generated = mode_tokens(cell.job, cell.modes)
+            cell.estimate.score_tokens += scored
+            cell.estimate.generate_tokens += generated
         if cell.model not in grid.params:
             grid.params[cell.model] = parameter_count(cell.job.model)
         groups.setdefault((cell.job.model, cell.job.dtype), []).append(cell)

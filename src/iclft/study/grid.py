@@ -20,6 +20,7 @@ from iclft.cells import Estimate, Job, Work
 from iclft.datasets.schema import Dataset, Question
 from iclft.errors import UserError
 from iclft.io import dumps
+from iclft.scoring.modes import DIRECT, parse_modes
 from iclft.study.config import Study
 from iclft.study.rates import Rates
 
@@ -38,6 +39,7 @@ class Cell:
     spec: dict[str, Any]
     job: Job
     questions: list[tuple[str, Question]]  # (test|validation, question), in scoring order
+    modes: dict[str, BaseModel] = field(default_factory=lambda: {DIRECT: parse_modes(None, "")[DIRECT]})
     work: Work | None = None  # the condition's plan for this cell, made once (`plan`)
     estimate: Estimate | None = None
     seconds: float = 0.0
@@ -118,6 +120,7 @@ def expand(study: Study) -> Grid:
                 if not c.applies_to(d.label):
                     continue
                 opts = resolved(study.options_for(c, d.label), cfg.device)
+                modes = test_time_modes(study, c, d.label)
                 for seed in cfg.seeds:
                     ds, content = build_dataset(study, d.label, seed, built)
                     questions = [(part, q) for part in cfg.questions
@@ -130,14 +133,22 @@ def expand(study: Study) -> Grid:
                         "options": opts.model_dump(mode="json"), "seed": seed,
                         "scoring": cfg.scoring.model_dump(mode="json"), "questions": cfg.questions,
                     }
+                    if list(modes) != [DIRECT]:  # a direct-only cell keeps the key it had before modes existed
+                        spec["test_time"] = {m: o.model_dump(mode="json") for m, o in modes.items()}
                     key = f"{d.label}.{c.label}.{m.label}.s{seed}.{_digest(spec)[:8]}"
                     job = Job(dataset=ds, model=m.path, seed=seed, questions=[q for _, q in questions],
                               batch_size=cfg.scoring.batch_size, batch_tokens=cfg.scoring.batch_tokens,
                               calibrate=cfg.scoring.calibrate, chunk=cfg.scoring.chunk,
                               device=cfg.device, dtype=dtype, placement=m.placement)
                     cells.append(Cell(len(cells), d.label, m.label, c.label, seed, c.kind, learners.get(c.kind), opts,
-                                      key, spec, job, questions))
+                                      key, spec, job, questions, modes))
     return Grid(study, cells)
+
+
+def test_time_modes(study: Study, condition: Any, dataset: str) -> dict[str, BaseModel]:
+    """The test-time modes a condition's cells on a dataset are scored in (`Study.modes_for`; default: direct)."""
+    value, where = study.modes_for(condition, dataset)
+    return parse_modes(value, f"{study.source}: {where}")
 
 
 def plan(cell: Cell) -> Work:

@@ -12,6 +12,7 @@ from typing import Any
 from iclft.errors import UserError
 from iclft.io import atomic_open
 from iclft.study import gaps as gap_accounting
+from iclft.study import test_time_report
 from iclft.study.aggregates import Aggregate, aggregate, control_pairs, controls, ordered, shown, write_csv
 from iclft.study.figures import accuracy_bars, loss_curves
 from iclft.study.report_sections import audits, gap_lines, generation_costs, provenance, write_gaps_csv
@@ -32,7 +33,8 @@ def write_report(out: str | Path) -> Path:
     keys = store.done_cells()
     if not keys:
         raise UserError(f"{out}: no finished cells to report yet")
-    records = [r for k in keys for r in store.records(k)]
+    stored = [r for k in keys for r in store.records(k)]
+    records = test_time_report.direct(stored)
     norms = list(cfg["scoring"]["normalizations"])
     primary = norms[0]
     aggs = aggregate(records, norms, control_pairs(study))
@@ -41,7 +43,7 @@ def write_report(out: str | Path) -> Path:
     write_csv(root / "aggregates.csv", aggs)
     write_gaps_csv(root / "gaps.csv", gaps)
     lines = [f"# Study `{study['name']}`", "",
-             f"{len(keys)} of {len(study['cells'])} cells finished; {len(records)} records. "
+             f"{len(keys)} of {len(study['cells'])} cells finished; {len(stored)} records. "
              f"Accuracy under `{primary}` normalization; ± is the standard error over sub-types and seeds, or "
              f"(marked *) for a split with one sub-type the binomial standard error over questions "
              f"(Laplace-corrected); "
@@ -52,6 +54,7 @@ def write_report(out: str | Path) -> Path:
     if labels := controls(study):
         lines += ["CONTROL: a condition whose cells read the dataset's answers or world (a reference point, never the "
                   f"method): {', '.join(sorted(labels))}.", ""]
+    lines += test_time_report.section(stored, study, primary, control_pairs(study), root)
     lines += audits(store, study, keys)
     lines += generation_costs(store, study, keys)
     lines += provenance(store, study, keys)

@@ -80,24 +80,29 @@ def write_gaps_csv(path: Path, gaps: list[gap_accounting.Gap]) -> None:
         f.write(buf.getvalue())
 
 
+def _audit_row(cell: dict[str, Any], label: str, audit: dict[str, Any], study: dict[str, Any]) -> str:
+    """One audited text set: an augmentation, or what a test-time mode wrote (`CONDITION+MODE`)."""
+    v, cov = audit["verdicts"], audit["coverage"].get("all", {})
+    rate = audit["hallucination_rate"]
+    covered = ", ".join(f"{m} {cov[m]}" for m in ("verbatim", "stated", "entailed") if m in cov)
+    dropped = ", ".join(f"{mode} {reason} {n}" for mode, f in audit.get("filters", {}).items()
+                        for reason, n in f["dropped"].items() if n)
+    if cell["condition"] in controls(study, cell["dataset"]):
+        label = shown(label, {label})
+    return (f"| {cell['dataset']} | {label} | {audit['sentences']} | {v['true']} | "
+            f"{v['false']} | {v['unverifiable']} | {v['unparsed']} | "
+            f"{'n/a' if rate is None else f'{rate:.0%}'} | "
+            f"{cov.get('questions', 0)}: {covered} | {dropped or '-'} |")
+
+
 def audits(store: Store, study: dict[str, Any], keys: list[str]) -> list[str]:
     """The augmentation audit of every augmented cell: truth of the generated sentences, test coverage."""
     rows = []
     for k in keys:
-        audit = store.artifact(k, "audit")
-        if not audit:
-            continue
         cell = next(c for c in study["cells"] if c["key"] == k)
-        v, cov = audit["verdicts"], audit["coverage"].get("all", {})
-        rate = audit["hallucination_rate"]
-        covered = ", ".join(f"{m} {cov[m]}" for m in ("verbatim", "stated", "entailed") if m in cov)
-        dropped = ", ".join(f"{mode} {reason} {n}" for mode, f in audit.get("filters", {}).items()
-                            for reason, n in f["dropped"].items() if n)
-        label = shown(cell["condition"], controls(study, cell["dataset"]))
-        rows.append(f"| {cell['dataset']} | {label} | {audit['sentences']} | {v['true']} | "
-                    f"{v['false']} | {v['unverifiable']} | {v['unparsed']} | "
-                    f"{'n/a' if rate is None else f'{rate:.0%}'} | "
-                    f"{cov.get('questions', 0)}: {covered} | {dropped or '-'} |")
+        found = [(cell["condition"], store.artifact(k, "audit"))]
+        found += [(f"{cell['condition']}+{mode}", a) for mode, a in (store.artifact(k, "test_time_audit") or {}).items()]
+        rows += [_audit_row(cell, label, audit, study) for label, audit in found if audit]
     if not rows:
         return []
     return ["## Augmentation audit", "",

@@ -18,6 +18,7 @@ from typing import Any
 from iclft.errors import UserError
 from iclft.io import atomic_open, read_text
 from iclft.study import claims as claimsmod
+from iclft.study import test_time_report
 from iclft.study.aggregates import Aggregate, aggregate, control_pairs, controls, shown
 from iclft.study.report import write_report
 from iclft.study.store import Store
@@ -71,7 +72,7 @@ def load(folder: str | Path) -> Loaded:
     if len(keys) < len(study["cells"]):
         raise UserError(f"{folder}: {len(study['cells']) - len(keys)} of {len(study['cells'])} cells are not "
                         f"finished; run the study first")
-    records = [r for k in keys for r in store.records(k)]
+    records = test_time_report.labelled([r for k in keys for r in store.records(k)])
     aggs = aggregate(records, study["config"]["scoring"]["normalizations"], control_pairs(study))
     ran = claimsmod.conditions_of(study, {k: store.cell(k) for k in keys})
     return Loaded(Path(folder), study, aggs, ran, store)

@@ -17,6 +17,7 @@ from typing import Any
 from iclft import distributed, models
 from iclft.cells import Estimate, Job
 from iclft.datasets.schema import Question
+from iclft.scoring.modes import DIRECT
 from iclft.study import rates
 from iclft.study.grid import Cell, Grid, Shard, mine, plan
 from iclft.study.store import Store
@@ -83,10 +84,41 @@ class _ModelCache:
         self.key, self.lm = None, None
 
 
+def mode_record(cell: Cell, part: str, q: Question, mode: str, scored, normalizations: list[str]) -> dict[str, Any]:
+    """The stored result of one question scored in one test-time mode (direct: exactly `record`; the others say
+    their mode, the form they were scored in and, for recall and think, the texts the model wrote)."""
+    from iclft.scoring.test_time import predictions
+
+    rec = record(cell, part, q, scored.score, normalizations)
+    if mode == DIRECT:
+        return rec
+    preds = predictions(scored, normalizations)
+    rec.update(pred=preds, correct={n: q.is_correct(p) for n, p in preds.items()}, test_time=mode,
+               form=scored.form, statements=scored.statements)
+    if "generated" in scored.extra:
+        rec["generated"] = scored.extra["generated"]
+    return rec
+
+
+def generated_audit(cell: Cell, store: Store) -> dict[str, Any]:
+    """Per generating mode, the audit of what the model wrote at test time against the dataset's world (every
+    stored chunk's texts, so a resumed cell audits them all)."""
+    from iclft.augment.audit import audit
+
+    rows: dict[str, dict[str, dict[str, Any]]] = {}  # mode -> text -> row: a text several questions read, once
+    for rec in store.records(cell.key):
+        for s, pieces in enumerate(rec.get("generated", [])):
+            seen = rows.setdefault(rec["test_time"], {})
+            for k, text in enumerate(pieces):
+                seen.setdefault(text, {"id": f"{rec['id']}/{rec['test_time']}/{s}.{k}", "text": text})
+    return {mode: audit(cell.job.dataset, list(texts.values()), examples=3) for mode, texts in rows.items()}
+
+
 def run_cell(cell: Cell, store: Store, normalizations: list[str], job: Job | None = None) -> dict[str, Any] | None:
-    """Plan and expose the condition, score the missing chunks, mark the cell done. Returns its timing.
-    `job`: the cell's job with its run-time hooks (default: the planned one)."""
-    from iclft.scoring.exposure import score_exposure
+    """Plan and expose the condition, score the missing chunks in every test-time mode, mark the cell done. Returns
+    its timing. `job`: the cell's job with its run-time hooks (default: the planned one)."""
+    from iclft.generation.cache import GenerationCache
+    from iclft.scoring.test_time import score_modes
 
     t0 = time.time()
     job = job or cell.job
@@ -101,16 +133,20 @@ def run_cell(cell: Cell, store: Store, normalizations: list[str], job: Job | Non
     todo = [i for i in range(len(chunks)) if i not in done]
     job.reporter.start("scoring", sum(len(chunks[i]) for i in todo))
     for i in todo:
-        scores = score_exposure(job, exposure, [q for _, q in chunks[i]])
-        store.write_chunk(cell.key, i, [record(cell, part, q, s, normalizations)
+        scored = score_modes(job, exposure, [q for _, q in chunks[i]], cell.modes, normalizations, GenerationCache())
+        store.write_chunk(cell.key, i, [mode_record(cell, part, q, mode, s, normalizations)
+                                        for mode, scores in scored.items()
                                         for (part, q), s in zip(chunks[i], scores)])
     timing = {"seconds": round(time.time() - t0, 3), "prepare_seconds": round(t_prep, 3),
               "estimated_seconds": round(cell.seconds, 1), "resumed_chunks": len(done),
               **exposure.timing}
     info = dict(exposure.info)
+    artifacts = dict(exposure.artifacts)
+    if audits := generated_audit(cell, store):
+        artifacts["test_time_audit"] = audits
     cell_doc = {"key": cell.key, "spec": cell.spec, "control": cell.control, "info": info,
-                "records": len(cell.questions), "chunks": len(chunks), "versions": versions()}
-    store.finish_cell(cell.key, cell_doc, dict(exposure.artifacts), timing)
+                "records": len(cell.questions) * len(cell.modes), "chunks": len(chunks), "versions": versions()}
+    store.finish_cell(cell.key, cell_doc, artifacts, timing)
     return timing
 
 

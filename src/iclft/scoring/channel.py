@@ -1,0 +1,159 @@
+"""`channel` and `both`: each choice verified in the trained form, and that verification combined with `direct`.
+
+The trained form (`Templates.statements`) needs documents with a prompt and a completion, as reversal-curse data
+has: a document whose prompt holds one of the question's choices, and whose completion the question's prompt states,
+is a template. Each choice goes into the choice's slot, and the score of a choice is the mean over the question's
+templates (at most `max_statements`, in training order) of the completion's log-likelihood after the filled prompt.
+For "who is the person known for D?" (choices are names) the documents "Ever heard of P? They're D." give, for a
+candidate N, "Ever heard of N? They're" + " D."; for "what is P known for?" (choices are descriptions) the documents
+"Known for being D, the person in question is" + " P" give "Known for being D_i, the person in question is" + " P".
+Only the wording comes from the documents: every choice is scored in the same statements, so a model that never
+learned the documents is at chance (the pretrained control). Where no training document has that shape, the
+generic form: the choice, then the question (recorded as "generic").
+
+`both` needs no knowledge of which direction was trained: each mode's scores become log-probabilities over the
+choices (log-softmax) and are summed, channel's times `weight` (1: the product of the two posteriors).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from iclft.cells import Exposure, Job
+from iclft.datasets.schema import Document, Question
+from iclft.scoring.exposure import score_framed
+from iclft.scoring.likelihood import NORMALIZATIONS, QuestionScore
+from iclft.scoring.modes import GENERIC, MAX_STATEMENTS, TRAINED, ChannelOptions, ModeScore
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One verification of one question: the document's prompt with `slot` to fill by each choice, and the
+    completion scored after it."""
+
+    prompt: str
+    slot: tuple[int, int]  # the span of the prompt a choice replaces
+    completion: str
+    capitalized: bool = False  # the slot starts a sentence: the choice's first letter is raised
+
+
+def _core(text: str) -> str:
+    """A choice or completion as matched inside other text: stripped of outer spaces and final punctuation."""
+    return text.strip().rstrip(".,;:!?").strip()
+
+
+def _find(needle: str, haystack: str) -> tuple[int, int] | None:
+    """The first whole-word, case-insensitive occurrence of `needle` in `haystack`."""
+    if not needle:
+        return None
+    m = re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", haystack, flags=re.IGNORECASE)
+    return m.span() if m else None
+
+
+class Templates:
+    """A dataset's training documents indexed by their completion, for `statements`."""
+
+    def __init__(self, documents: Sequence[Document]) -> None:
+        self.by_completion: dict[str, list[Document]] = {}
+        for doc in documents:
+            core = _core(doc.completion).lower()
+            if doc.prompt is not None and core:
+                self.by_completion.setdefault(core, []).append(doc)
+
+    def statements(self, question: Question, limit: int = MAX_STATEMENTS) -> list[Statement]:
+        """The training documents that verify `question` in their own wording (see the module docstring), at most
+        `limit`, in training order."""
+        prompt = question.prompt.lower()
+        docs = [d for core, ds in self.by_completion.items() if core in prompt and _find(core, question.prompt)
+                for d in ds]
+        cores = sorted((_core(c) for c in question.choices), key=len, reverse=True)  # names inside descriptions
+        out: list[Statement] = []
+        for doc in docs:
+            span = next((sp for core in cores if (sp := _find(core, doc.prompt or ""))), None)
+            if span:
+                out.append(Statement(doc.prompt or "", span, doc.completion, doc.prompt[span[0]].isupper()))
+            if len(out) >= limit:
+                break
+        return out
+
+
+def filled(statement: Statement, choice: str) -> str:
+    """The statement's prompt with `choice` in its slot."""
+    text = _core(choice)
+    if statement.capitalized and text:
+        text = text[0].upper() + text[1:]
+    a, b = statement.slot
+    return statement.prompt[:a] + text + statement.prompt[b:]
+
+
+def channel_questions(question: Question, templates: Templates,
+                      limit: int = MAX_STATEMENTS) -> tuple[str, list[Question]]:
+    """(form, scorer questions): one single-choice question per (statement, choice), or in the generic form one per
+    choice (the choice, then the question's prompt)."""
+    found = templates.statements(question, limit)
+    if found:
+        return TRAINED, [Question(id=f"{question.id}/s{s}/c{c}", prompt=filled(st, choice), choices=[st.completion])
+                         for s, st in enumerate(found) for c, choice in enumerate(question.choices)]
+    return GENERIC, [Question(id=f"{question.id}/c{c}", prompt=_core(choice), choices=[" " + question.prompt.strip()])
+                     for c, choice in enumerate(question.choices)]
+
+
+def score_channel(job: Job, exposure: Exposure, questions: Sequence[Question],
+                  options: ChannelOptions) -> list[ModeScore]:
+    """Each question's choices scored by their verification statements, after the context the exposure gives the
+    question itself (so an ICL cell reads the same documents as in `direct`)."""
+    templates = Templates(job.dataset.train)
+    plans = [channel_questions(q, templates, options.max_statements) for q in questions]
+    groups: dict[str, list[int]] = {}
+    for i, q in enumerate(questions):
+        groups.setdefault(exposure.context(q) if exposure.context else "", []).append(i)
+    rows: dict[int, list[QuestionScore]] = {}
+    for documents, idx in groups.items():
+        asked = [sq for i in idx for sq in plans[i][1]]
+        scores = score_framed(job, exposure.lm, asked, documents, exposure.format, exposure.instruction)
+        for i in idx:
+            rows[i], scores = scores[: len(plans[i][1])], scores[len(plans[i][1]) :]
+    return [_channel_score(q, form, rows[i]) for i, (q, (form, _)) in enumerate(zip(questions, plans))]
+
+
+def _channel_score(question: Question, form: str, rows: list[QuestionScore]) -> ModeScore:
+    """A question's channel score from its statements' rows (statement-major, one row a choice)."""
+    n = len(question.choices)
+    per_statement = len(rows) // n
+
+    def mean(values) -> list[float]:
+        return [sum(values(rows[s * n + c]) for s in range(per_statement)) / per_statement for c in range(n)]
+
+    calibration = mean(lambda r: r.calibration[0]) if rows[0].calibration is not None else None
+    score = QuestionScore(question.id, mean(lambda r: r.logprobs[0]), [rows[c].n_tokens[0] for c in range(n)],
+                          [rows[c].n_chars[0] for c in range(n)], rows[0].context_tokens, calibration)
+    return ModeScore(score, form, per_statement if form == TRAINED else 0)
+
+
+def _log_softmax(xs: Sequence[float]) -> list[float]:
+    top = max(xs)
+    total = top + math.log(sum(math.exp(x - top) for x in xs))
+    return [x - total for x in xs]
+
+
+def combined(direct: QuestionScore, channel: QuestionScore, normalization: str, weight: float) -> list[float]:
+    """`both`'s per-choice score under a normalization: the two modes' log-probabilities over the choices, channel's
+    weighted (weight 1: the product of the two posteriors)."""
+    return [a + weight * b for a, b in zip(_log_softmax(direct.normalized(normalization)),
+                                           _log_softmax(channel.normalized(normalization)))]
+
+
+def score_both(direct: Sequence[QuestionScore], channel: Sequence[ModeScore], weight: float,
+               normalizations: Sequence[str]) -> list[ModeScore]:
+    """`both` from the two modes' scores of the same questions: logprobs under `sum`, and a prediction per
+    normalization (`extra["scores"]`)."""
+    out = []
+    for d, c in zip(direct, channel):
+        per_norm = {n: combined(d, c.score, n, weight) for n in normalizations if n in NORMALIZATIONS}
+        sums = per_norm.get("sum") or combined(d, c.score, "sum", weight)
+        out.append(ModeScore(QuestionScore(d.id, sums, d.n_tokens, d.n_chars, d.context_tokens, d.calibration), c.form,
+                             c.statements, {"scores": per_norm}))
+    return out
