@@ -205,3 +205,16 @@ def test_an_unreachable_think_generator_is_one_line(tmp_path, cli):
     lines = r.stderr.strip().splitlines()
     assert "cannot reach http://127.0.0.1:9/v1" in lines[-1] and "Traceback" not in r.stderr
     assert not Store(tmp_path / "out").done_cells()
+
+
+def test_both_switches_to_channel_where_the_documents_verify_the_question():
+    from iclft.scoring.channel import score_both
+    from iclft.scoring.modes import BothOptions, ModeScore
+
+    d = QuestionScore("q", [math.log(0.9), math.log(0.1)], [1, 1], [1, 1])
+    c = QuestionScore("q", [math.log(0.2), math.log(0.8)], [1, 1], [1, 1])
+    switch = BothOptions()
+    trained, generic = score_both([d, d], [ModeScore(c, TRAINED), ModeScore(c, GENERIC)], switch, ["sum", "mean"])
+    assert trained.extra["scores"]["sum"] == c.logprobs and generic.extra["scores"]["sum"] == d.logprobs
+    summed = score_both([d], [ModeScore(c, GENERIC)], BothOptions(rule="sum"), ["sum"])[0]
+    assert summed.extra["scores"]["sum"] == pytest.approx(combined(d, c, "sum", 1.0))

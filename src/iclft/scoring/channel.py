@@ -24,9 +24,13 @@ from dataclasses import dataclass
 
 from iclft.cells import Exposure, Job
 from iclft.datasets.schema import Document, Question
+from iclft.lexicon import FUNCTION_WORDS, stem, words
 from iclft.scoring.exposure import score_framed
 from iclft.scoring.likelihood import NORMALIZATIONS, QuestionScore
-from iclft.scoring.modes import GENERIC, MAX_STATEMENTS, TRAINED, ChannelOptions, ModeScore
+from iclft.scoring.modes import GENERIC, MAX_STATEMENTS, TRAINED, BothOptions, ChannelOptions, ModeScore
+
+
+REWORDED = 0.6  # share of a completion's content stems a reworded question must state
 
 
 @dataclass(frozen=True)
@@ -62,22 +66,48 @@ class Templates:
             core = _core(doc.completion).lower()
             if doc.prompt is not None and core:
                 self.by_completion.setdefault(core, []).append(doc)
+        self.content = {core: _content(core) for core in self.by_completion}
+
+    def _stating(self, question: Question) -> list[Document]:
+        """The documents whose completion the question's prompt states: word for word, else its first two words
+        (a name followed by a tail), else (a test question that rewords the fact: "building the Stone Forest" for "who built the Stone Forest") the completions
+        sharing the largest share, at least `REWORDED`, of their content words' stems with the prompt."""
+        exact = [d for core, ds in self.by_completion.items() if _find(core, question.prompt) for d in ds]
+        if exact:
+            return exact
+        leading = [d for core, ds in self.by_completion.items() if _find(_lead(core), question.prompt) for d in ds]
+        if leading:  # a name with a tail ("Ann Lee continues to innovate."): the prompt names its first words
+            return leading
+        asked = _content(question.prompt)
+        shares = {core: len(words & asked) / len(words) for core, words in self.content.items() if words}
+        best = max(shares.values(), default=0.0)
+        if best < REWORDED:
+            return []
+        return [d for core, share in shares.items() if share == best for d in self.by_completion[core]]
 
     def statements(self, question: Question, limit: int = MAX_STATEMENTS) -> list[Statement]:
         """The training documents that verify `question` in their own wording (see the module docstring), at most
         `limit`, in training order."""
-        prompt = question.prompt.lower()
-        docs = [d for core, ds in self.by_completion.items() if core in prompt and _find(core, question.prompt)
-                for d in ds]
         cores = sorted((_core(c) for c in question.choices), key=len, reverse=True)  # names inside descriptions
         out: list[Statement] = []
-        for doc in docs:
+        for doc in self._stating(question):
             span = next((sp for core in cores if (sp := _find(core, doc.prompt or ""))), None)
             if span:
                 out.append(Statement(doc.prompt or "", span, doc.completion, doc.prompt[span[0]].isupper()))
             if len(out) >= limit:
                 break
         return out
+
+
+def _lead(core: str) -> str:
+    """A completion's first two words when both are content words (a name: "Ann Lee ..."), else ""."""
+    first = core.split()[:2]
+    return " ".join(first) if len(first) == 2 and not FUNCTION_WORDS & {w.lower() for w in first} else ""
+
+
+def _content(text: str) -> frozenset[str]:
+    """The stems of a text's content words (function words left out), for matching reworded facts."""
+    return frozenset(stem(w) for w in (w.lower() for w in words(text)) if w not in FUNCTION_WORDS)
 
 
 def filled(statement: Statement, choice: str) -> str:
@@ -146,14 +176,19 @@ def combined(direct: QuestionScore, channel: QuestionScore, normalization: str, 
                                            _log_softmax(channel.normalized(normalization)))]
 
 
-def score_both(direct: Sequence[QuestionScore], channel: Sequence[ModeScore], weight: float,
+def score_both(direct: Sequence[QuestionScore], channel: Sequence[ModeScore], options: BothOptions,
                normalizations: Sequence[str]) -> list[ModeScore]:
-    """`both` from the two modes' scores of the same questions: logprobs under `sum`, and a prediction per
-    normalization (`extra["scores"]`)."""
+    """`both` from the two modes' scores of the same questions (`BothOptions.rule`): logprobs under `sum`, and a
+    prediction per normalization (`extra["scores"]`)."""
     out = []
     for d, c in zip(direct, channel):
-        per_norm = {n: combined(d, c.score, n, weight) for n in normalizations if n in NORMALIZATIONS}
-        sums = per_norm.get("sum") or combined(d, c.score, "sum", weight)
-        out.append(ModeScore(QuestionScore(d.id, sums, d.n_tokens, d.n_chars, d.context_tokens, d.calibration), c.form,
-                             c.statements, {"scores": per_norm}))
+        norms = [n for n in dict.fromkeys([*normalizations, "sum"]) if n in NORMALIZATIONS]
+        if options.rule == "switch":
+            chosen = c.score if c.form == TRAINED else d
+            per_norm = {n: chosen.normalized(n) for n in norms}
+        else:
+            per_norm = {n: combined(d, c.score, n, options.weight) for n in norms}
+        out.append(ModeScore(QuestionScore(d.id, per_norm["sum"], d.n_tokens, d.n_chars, d.context_tokens,
+                                           d.calibration), c.form, c.statements,
+                             {"scores": {n: v for n, v in per_norm.items() if n in normalizations}}))
     return out

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -33,9 +33,13 @@ class ChannelOptions(BaseModel):
 
 
 class BothOptions(ChannelOptions):
-    """`both`: direct's and channel's log-probabilities over the choices, summed (channel's times `weight`)."""
+    """`both`: direct and channel together, with no knowledge of which direction was trained. `switch`: channel
+    where the training documents verify the question in their own wording (form trained), else direct; `sum`:
+    their log-probabilities over the choices summed, channel's times `weight`. Chosen on validation questions of a
+    world built with another seed (docs/test-time.md)."""
 
-    weight: float = Field(1.0, ge=0.0, description="channel's weight against direct's")
+    rule: Literal["switch", "sum"] = "switch"
+    weight: float = Field(1.0, ge=0.0, description="sum: channel's weight against direct's")
 
 
 class GeneratedContextOptions(BaseModel):
@@ -68,8 +72,9 @@ DESCRIPTIONS = {
     "direct": "P(choice | question): the scoring every condition has",
     "channel": "each choice verified in the trained form: the training documents' wording with the choice in its "
                "slot, scoring what they state (generic where none fits: the choice, then the question)",
-    "both": "direct and channel combined with no knowledge of the trained direction: their log-probabilities over "
-            "the choices summed",
+    "both": "direct and channel combined with no knowledge of the trained direction: channel where the training "
+            "documents verify the question in their wording, else direct (rule: switch), or their log-probabilities "
+            "summed (rule: sum)",
     "recall": "the exposed model writes what it remembers about each choice; the question is then scored after "
               "those recollections, as in ICL (kept and audited)",
     "think": "the exposed model (or a named generator) writes a reasoning trace; the choices are scored after it "

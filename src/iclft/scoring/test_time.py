@@ -43,7 +43,7 @@ def score_modes(job: Job, exposure: Exposure, questions: Sequence[Question], mod
         if mode == DIRECT:
             out[mode] = direct
         elif isinstance(opts, BothOptions):
-            out[mode] = score_both([d.score for d in direct], channel(opts), opts.weight, normalizations)
+            out[mode] = score_both([d.score for d in direct], channel(opts), opts, normalizations)
         elif isinstance(opts, ChannelOptions):
             out[mode] = channel(opts)
         elif isinstance(opts, GeneratedContextOptions):
