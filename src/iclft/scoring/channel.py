@@ -29,7 +29,6 @@ from iclft.scoring.exposure import score_framed
 from iclft.scoring.likelihood import NORMALIZATIONS, QuestionScore
 from iclft.scoring.modes import GENERIC, MAX_STATEMENTS, TRAINED, BothOptions, ChannelOptions, ModeScore
 
-
 REWORDED = 0.6  # share of a completion's content stems a reworded question must state
 
 
