@@ -59,6 +59,9 @@ def _fmt_name(fmt: str | None) -> str:
 
 def describe(kind: str, options: dict[str, Any], info: dict[str, Any]) -> str:
     """A condition kind with the options that say what the model reads (the prompt format as run, when stored)."""
+    if MODE_JOIN in kind:  # a test-time mode of an exposure: "FT (full; plain text), scored by channel"
+        base, _, mode = kind.partition(MODE_JOIN)
+        return f"{describe(base, options, info)}, scored by {mode}"
     fmt = _fmt_name(info.get("format", options.get("format")))
     if kind == "icl":
         budget = options.get("budget")
