@@ -109,12 +109,18 @@ def prepare(name: str, force: bool = False) -> Path:
         return out
     if not is_installed(name):
         raise UserError(f"model {name!r} needs package {entry.package}: {entry.install}")
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf = entry.locate()
     if not gguf.is_file():
         raise UserError(f"model {name!r}: GGUF file missing at {gguf}; reinstall with: {entry.install}")
+    return _convert(gguf, out)
+
+
+def _convert(gguf: Path, out: Path) -> Path:
+    """Dequantize a GGUF file (transformers' reader) into a safetensors folder `out`, written atomically."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     kwargs = {"gguf_file": gguf.name}
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, **kwargs)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.float32, **kwargs)
@@ -129,17 +135,51 @@ def prepare(name: str, force: bool = False) -> Path:
     return out
 
 
+def is_gguf(path: str | Path) -> bool:
+    return str(path).lower().endswith(".gguf")
+
+
+def from_gguf(path: Path) -> Path:
+    """A local GGUF file (one file, as llama.cpp keeps models) converted once into a cached safetensors folder,
+    named by the file's bytes, so another file at the same path is another model."""
+    if not path.is_file():
+        raise UserError(f"{path}: no such GGUF file")
+    stat = path.stat()
+    digest16 = _file_digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)[:16]
+    out = cache_dir() / "models" / f"gguf-{path.stem}-{digest16}"
+    if (out / "config.json").exists():
+        return out
+    try:
+        return _convert(path, out)
+    except (ValueError, OSError, KeyError, RuntimeError) as e:  # transformers' reader on a file it cannot read
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"{path}: cannot read as a GGUF model: {reason}") from None
+
+
+@lru_cache(maxsize=32)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def resolve(name_or_path: str | Path) -> Path:
-    """A registry name (prepared on first use) or a local Hugging Face model folder -> that folder."""
+    """A registry name (prepared on first use), a local GGUF file (converted on first use) or a local Hugging Face
+    model folder -> that folder."""
     key = str(name_or_path)
     if key in REGISTRY:
         return prepare(key)
     path = Path(key).expanduser()
+    if is_gguf(path):
+        return from_gguf(path)
     if path.is_dir():
         if not (path / "config.json").exists():
             raise UserError(f"{path}: not a Hugging Face model folder (no config.json)")
         return path
-    raise UserError(f"unknown model {key!r}: not in the registry ({', '.join(REGISTRY)}) and not a local folder")
+    raise UserError(f"unknown model {key!r}: not in the registry ({', '.join(REGISTRY)}), not a local folder and not "
+                    f"a .gguf file")
 
 
 @lru_cache(maxsize=32)

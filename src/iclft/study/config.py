@@ -301,9 +301,11 @@ def _resolve_model(label: str, entry: ModelEntry, bases: Bases, source: Path | N
                             f"{models.REGISTRY[entry.path].install}")
         return ModelSpec(label, entry.path, entry.dtype, placement)
     path = bases.place(entry.path, f"models.{label}.path").resolve()
-    if not (path / "config.json").is_file():
+    if models.is_gguf(path) and not path.is_file():
+        raise UserError(f"{source}: models.{label}.path: {path}: no such GGUF file")
+    if not models.is_gguf(path) and not (path / "config.json").is_file():
         raise UserError(f"{source}: models.{label}: unknown model {entry.path!r}: not in the registry "
-                        f"({', '.join(models.REGISTRY)}) and not a Hugging Face model folder")
+                        f"({', '.join(models.REGISTRY)}), not a Hugging Face model folder and not a .gguf file")
     return ModelSpec(label, str(path), entry.dtype, placement)
 
 

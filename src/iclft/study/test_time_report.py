@@ -67,7 +67,7 @@ def section(records: list[dict[str, Any]], study: dict[str, Any], primary: str, 
              "`form`: how channel's questions were verified (trained: the training documents' own wording; generic: "
              "the choice, then the question). Modes are in `iclft conditions`; every aggregate is in "
              "`test_time.csv`.", ""]
-    for ds in ordered(r["dataset"] for r in rows):
+    for ds in ordered(r["dataset"] for r in records if "test_time" in r):  # datasets scored in some mode
         ctrl = {c for d, c in control if d == ds}
         for model in ordered(r["model"] for r in rows if r["dataset"] == ds):
             for part in ordered(r["part"] for r in rows if (r["dataset"], r["model"]) == (ds, model)):
