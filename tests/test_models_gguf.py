@@ -20,7 +20,9 @@ def gguf(tmp_path, monkeypatch) -> Path:
     return path
 
 
-def test_a_gguf_file_loads_by_path_as_the_registry_model_does(gguf, tmp_path, cli):
+@pytest.mark.slow  # 15-35 s: dequantizes the embedded model's 272 tensors
+def test_a_gguf_file_loads_by_path_as_the_registry_model_does(gguf, tmp_path, cli, monkeypatch):
+    monkeypatch.setenv("ICLFT_COST", "reference")  # the dry run prices at fixed rates: no timing of this machine
     folder = models.resolve(gguf)
     assert folder.parent == tmp_path / "cache" / "models" and folder.name.startswith("gguf-my-model.Q4_1-")
     assert (folder / "config.json").is_file() and list(folder.glob("*.safetensors"))

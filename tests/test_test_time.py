@@ -112,7 +112,7 @@ def test_a_direct_only_cell_keeps_its_key(tmp_path):
     direct = grid.expand(config.from_dict({**data, "test_time": ["direct"]}, tmp_path / "a.yaml"))
     moded = grid.expand(config.from_dict(STUDY, tmp_path / "a.yaml"))
     assert [c.key for c in plain.cells] == [c.key for c in direct.cells]
-    assert all(a.key != b.key for a, b in zip(plain.cells, moded.cells))
+    assert plain.cells[0].key != moded.cells[0].key  # pretrained: the study's modes (icl names its own in both)
     cost.estimate(plain)
     cost.estimate(moded)
     a, b = plain.cells[0], moded.cells[0]  # pretrained: every mode
@@ -167,6 +167,7 @@ def test_every_mode_end_to_end_on_the_embedded_model(study):
     assert [{**r, "cell": None} for r in recs["pretrained"] if "test_time" not in r] == want
 
 
+@pytest.mark.slow  # 15-30 s: the default suite keeps test_study's SIGKILL test of the same store
 def test_a_study_killed_during_recall_resumes_to_the_same_records(tmp_path, tiny_model):
     data = {**STUDY, "models": {"micro": {"path": str(tiny_model)}}, "conditions": {"pretrained": {}},
             "test_time": {"direct": {}, "recall": {"max_new_tokens": 24, "temperature": 1.0, "samples": 2}},
