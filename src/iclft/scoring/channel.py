@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from iclft.cells import Exposure, Job
 from iclft.datasets.schema import Document, Question
 from iclft.lexicon import FUNCTION_WORDS, stem, words
-from iclft.scoring.exposure import score_framed
+from iclft.scoring.exposure import context_of, score_in_contexts
 from iclft.scoring.likelihood import NORMALIZATIONS, QuestionScore
 from iclft.scoring.modes import GENERIC, MAX_STATEMENTS, TRAINED, BothOptions, ChannelOptions, ModeScore
 
@@ -136,15 +136,9 @@ def score_channel(job: Job, exposure: Exposure, questions: Sequence[Question],
     question itself (so an ICL cell reads the same documents as in `direct`)."""
     templates = Templates(job.dataset.train)
     plans = [channel_questions(q, templates, options.max_statements) for q in questions]
-    groups: dict[str, list[int]] = {}
-    for i, q in enumerate(questions):
-        groups.setdefault(exposure.context(q) if exposure.context else "", []).append(i)
-    rows: dict[int, list[QuestionScore]] = {}
-    for documents, idx in groups.items():
-        asked = [sq for i in idx for sq in plans[i][1]]
-        scores = score_framed(job, exposure.lm, asked, documents, exposure.format, exposure.instruction)
-        for i in idx:
-            rows[i], scores = scores[: len(plans[i][1])], scores[len(plans[i][1]) :]
+    scores = iter(score_in_contexts(job, exposure, [(context_of(exposure, q), sq) for q, (_, asked) in
+                                                    zip(questions, plans) for sq in asked]))
+    rows = {i: [next(scores) for _ in asked] for i, (_, asked) in enumerate(plans)}
     return [_channel_score(q, form, rows[i]) for i, (q, (form, _)) in enumerate(zip(questions, plans))]
 
 

@@ -24,17 +24,26 @@ def score_framed(job: Job, lm, questions: Sequence[Question], documents: str, fm
     )
 
 
-def score_exposure(job: Job, exposure: Exposure, questions: Sequence[Question]) -> list[QuestionScore]:
-    """Each question's score after the exposure's context (questions sharing a context share its KV cache)."""
-    if exposure.context is None:
-        return score_framed(job, exposure.lm, questions, "", exposure.format, exposure.instruction)
+def score_in_contexts(job: Job, exposure: Exposure, asked: Sequence[tuple[str, Question]]) -> list[QuestionScore]:
+    """Each (context, question) scored after its context, framed as the exposure frames; questions sharing a context
+    are scored together (in first-seen order) and share its KV cache."""
     groups: dict[str, list[int]] = {}
-    for k, q in enumerate(questions):
-        groups.setdefault(exposure.context(q), []).append(k)
-    out: list = [None] * len(questions)
+    for k, (documents, _) in enumerate(asked):
+        groups.setdefault(documents, []).append(k)
+    out: list = [None] * len(asked)
     for documents, ks in groups.items():
-        scores = score_framed(job, exposure.lm, [questions[k] for k in ks], documents, exposure.format,
+        scores = score_framed(job, exposure.lm, [asked[k][1] for k in ks], documents, exposure.format,
                               exposure.instruction)
         for k, s in zip(ks, scores):
             out[k] = s
     return out
+
+
+def context_of(exposure: Exposure, question: Question) -> str:
+    """The documents the exposure gives a question ("" for none)."""
+    return exposure.context(question) if exposure.context else ""
+
+
+def score_exposure(job: Job, exposure: Exposure, questions: Sequence[Question]) -> list[QuestionScore]:
+    """Each question's score after the exposure's context (questions sharing a context share its KV cache)."""
+    return score_in_contexts(job, exposure, [(context_of(exposure, q), q) for q in questions])

@@ -24,7 +24,7 @@ from iclft.framing import SEPARATOR, resolve_format
 from iclft.generation.cache import GenerationCache, cached_generate
 from iclft.generation.generator import Generator, Message, Request, Sampling
 from iclft.generation.local import LocalGenerator
-from iclft.scoring.exposure import score_framed
+from iclft.scoring.exposure import context_of, score_in_contexts
 from iclft.scoring.likelihood import QuestionScore
 from iclft.scoring.modes import GeneratedContextOptions, ModeScore, RecallOptions
 
@@ -59,10 +59,6 @@ def _subjects(mode_options: GeneratedContextOptions, question: Question) -> list
     return [mode_options.prompt.replace("{question}", question.prompt.strip())]
 
 
-def _lead(exposure: Exposure, question: Question) -> str:
-    return exposure.context(question) if exposure.context else ""
-
-
 def generated_texts(job: Job, exposure: Exposure, questions: Sequence[Question], options: GeneratedContextOptions,
                     cache: GenerationCache | None) -> list[list[list[str]]]:
     """Per question, per sample, the generated pieces (each filled prompt followed by what was written)."""
@@ -71,7 +67,7 @@ def generated_texts(job: Job, exposure: Exposure, questions: Sequence[Question],
     wanted: list[tuple[int, int, str]] = []  # (question, sample, filled prompt)
     requests: list[Request] = []
     for i, q in enumerate(questions):
-        lead = _lead(exposure, q)
+        lead = context_of(exposure, q)
         for s in range(options.samples):
             for filled in _subjects(options, q):
                 wanted.append((i, s, filled))
@@ -96,17 +92,11 @@ def score_generated(job: Job, exposure: Exposure, questions: Sequence[Question],
                     cache: GenerationCache | None = None) -> list[ModeScore]:
     """Each question scored after its generated context (mean over samples); the texts kept in `extra`."""
     texts = generated_texts(job, exposure, questions, options, cache)
-    groups: dict[str, list[tuple[int, int]]] = {}
-    for i, q in enumerate(questions):
-        lead = _lead(exposure, q)
-        for s, pieces in enumerate(texts[i]):
-            context = SEPARATOR.join(p for p in (lead, "\n".join(pieces)) if p)
-            groups.setdefault(context, []).append((i, s))
-    rows: dict[tuple[int, int], QuestionScore] = {}
-    for context, members in groups.items():
-        scores = score_framed(job, exposure.lm, [questions[i] for i, _ in members], context, exposure.format,
-                              exposure.instruction)
-        rows.update(zip(members, scores))
+    members = [(i, s) for i in range(len(questions)) for s in range(options.samples)]
+    contexts = [SEPARATOR.join(p for p in (context_of(exposure, questions[i]), "\n".join(texts[i][s])) if p)
+                for i, s in members]
+    rows = dict(zip(members, score_in_contexts(job, exposure, [(c, questions[i]) for c, (i, _) in
+                                                               zip(contexts, members)])))
     out = []
     for i, q in enumerate(questions):
         samples = [rows[(i, s)] for s in range(options.samples)]
