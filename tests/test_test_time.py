@@ -219,3 +219,46 @@ def test_both_switches_to_channel_where_the_documents_verify_the_question():
     assert trained.extra["scores"]["sum"] == c.logprobs and generic.extra["scores"]["sum"] == d.logprobs
     summed = score_both([d], [ModeScore(c, GENERIC)], BothOptions(rule="sum"), ["sum"])[0]
     assert summed.extra["scores"]["sum"] == pytest.approx(combined(d, c, "sum", 1.0))
+
+
+def _doc(i: int, text: str, prompt: str | None = None, facts=("f1",)):
+    from iclft.datasets.schema import Document
+
+    return Document(id=f"d{i}", text=text, prompt=prompt, facts=list(facts))
+
+
+def _question(prompt: str, choices: list[str], facts=("f1",)):
+    from iclft.datasets.schema import Question
+
+    return Question(id="q", prompt=prompt, choices=choices, answer=0, facts=list(facts))
+
+
+def test_a_reworded_question_is_verified_in_the_documents_of_its_fact():
+    # the question rewords the trained description, so no completion is stated in it: the fact's own documents
+    docs = [_doc(0, "Ever heard of Ann Lee? They're the glassblower who built the Stone Forest.",
+                 "Ever heard of Ann Lee? They're"),
+            _doc(1, "Ever heard of Bo Kim? They're the chef who founded Velm.", "Ever heard of Bo Kim? They're",
+                 facts=["f2"])]
+    question = _question("Widely admired for building the Stone Forest,", [" Ann Lee", " Bo Kim"])
+    form, asked = channel_questions(question, Templates(docs))
+    assert form == TRAINED
+    assert [a.prompt for a in asked] == ["Ever heard of Ann Lee? They're", "Ever heard of Bo Kim? They're"]
+    assert {a.choices[0] for a in asked} == {" the glassblower who built the Stone Forest."}
+    # a question with no fact of its own, the same words: nothing states it, so the generic form
+    assert channel_questions(_question(question.prompt, question.choices, facts=[]), Templates(docs))[0] == GENERIC
+
+
+def test_a_document_that_states_the_answer_after_its_slot_does_not_verify():
+    # "What are boox a type of? A: boox are a type of onsed.": boox filled in the prompt is still in the completion
+    docs = [_doc(0, "Q: What are boox a type of? A: boox are a type of onsed.", "Q: What are boox a type of? A:")]
+    form, asked = channel_questions(_question("onsed include", [" boox.", " rafuz."]), Templates(docs))
+    assert form == TRAINED  # its sentences still verify: "A: X" + " are a type of onsed."
+    assert [(a.prompt, a.choices[0]) for a in asked] == [("A: boox", " are a type of onsed."),
+                                                         ("A: rafuz", " are a type of onsed.")]
+
+
+def test_sentences_of_a_document_of_several_facts_do_not_verify():
+    # its other sentences state other facts ("boox are a kind of spoaf" would verify the wrong choice for clurk)
+    docs = [_doc(0, "spoaf are a kind of clurk. boox are a kind of spoaf.", facts=["f1", "f2"])]
+    question = _question("spoaf belong to the group called", [" clurk.", " boox."])
+    assert channel_questions(question, Templates(docs))[0] == GENERIC

@@ -7,6 +7,10 @@ templates (at most `max_statements`, in training order) of the completion's log-
 For "who is the person known for D?" (choices are names) the documents "Ever heard of P? They're D." give, for a
 candidate N, "Ever heard of N? They're" + " D."; for "what is P known for?" (choices are descriptions) the documents
 "Known for being D, the person in question is" + " P" give "Known for being D_i, the person in question is" + " P".
+Where no completion is stated in the question (a test question that rewords the fact), the documents of the fact
+the question tests (their shared `facts` id: the dataset's own link) are the templates; where those have no prompt,
+their sentences of one fact are cut after the choice ("A: boox" + " are a type of onsed." for "onsed include").
+A document whose completion names a choice is never a template: it would restate the answer after any filling.
 Only the wording comes from the documents: every choice is scored in the same statements, so a model that never
 learned the documents is at chance (the pretrained control). Where no training document has that shape, the
 generic form: the choice, then the question (recorded as "generic").
@@ -28,6 +32,7 @@ from iclft.lexicon import FUNCTION_WORDS, stem, words
 from iclft.scoring.exposure import context_of, score_in_contexts
 from iclft.scoring.likelihood import NORMALIZATIONS, QuestionScore
 from iclft.scoring.modes import GENERIC, MAX_STATEMENTS, TRAINED, BothOptions, ChannelOptions, ModeScore
+from iclft.text import split_sentences
 
 REWORDED = 0.6  # share of a completion's content stems a reworded question must state
 
@@ -61,11 +66,21 @@ class Templates:
 
     def __init__(self, documents: Sequence[Document]) -> None:
         self.by_completion: dict[str, list[Document]] = {}
+        self.order = {id(doc): i for i, doc in enumerate(documents)}
         for doc in documents:
             core = _core(doc.completion).lower()
             if doc.prompt is not None and core:
                 self.by_completion.setdefault(core, []).append(doc)
         self.content = {core: _content(core) for core in self.by_completion}
+        self.by_fact: dict[str, list[Document]] = {}
+        for doc in documents:
+            for fact in doc.facts:
+                self.by_fact.setdefault(fact, []).append(doc)
+
+    def _of_facts(self, question: Question) -> list[Document]:
+        """The documents that state a fact the question tests (the dataset's own link), in training order."""
+        linked = {id(d): d for fact in question.facts for d in self.by_fact.get(fact, [])}
+        return sorted(linked.values(), key=lambda d: self.order[id(d)])
 
     def _stating(self, question: Question) -> list[Document]:
         """The documents whose completion the question's prompt states: word for word, else its first two words
@@ -88,14 +103,34 @@ class Templates:
         """The training documents that verify `question` in their own wording (see the module docstring), at most
         `limit`, in training order."""
         cores = sorted((_core(c) for c in question.choices), key=len, reverse=True)  # names inside descriptions
-        out: list[Statement] = []
-        for doc in self._stating(question):
-            span = next((sp for core in cores if (sp := _find(core, doc.prompt or ""))), None)
-            if span:
-                out.append(Statement(doc.prompt or "", span, doc.completion, doc.prompt[span[0]].isupper()))
-            if len(out) >= limit:
-                break
-        return out
+        linked = self._of_facts(question)
+        sources = (((d.prompt, d.completion) for d in self._stating(question)),
+                   ((d.prompt, d.completion) for d in linked if d.prompt is not None),
+                   self._sentences(question, linked, cores))
+        for pairs in sources:
+            out: list[Statement] = []
+            for prompt, completion in pairs:
+                span = next((sp for core in cores if (sp := _find(core, prompt))), None)
+                if span and not any(_find(core, completion) for core in cores):  # else it restates the answer
+                    out.append(Statement(prompt, span, completion, prompt[span[0]].isupper()))
+                if len(out) >= limit:
+                    break
+            if out:
+                return out
+        return []
+
+    @staticmethod
+    def _sentences(question: Question, linked: Sequence[Document], cores: Sequence[str]):
+        """(prompt, completion) cut from the sentences of the documents that state one fact, a fact the question
+        tests: up to and including a choice, then the rest, where the rest says something the question asks about
+        ("A: boox are a type of onsed." for "onsed include": "A: boox" + " are a type of onsed."). Documents of
+        several facts are left out: their other sentences state other facts, which would verify a wrong choice."""
+        asked = _content(question.prompt)
+        for doc in (d for d in linked if len(d.facts) == 1):
+            for sentence in split_sentences(doc.text):
+                span = next((sp for core in cores if (sp := _find(core, sentence))), None)
+                if span and _content(sentence[span[1]:]) & asked:
+                    yield sentence[:span[1]], sentence[span[1]:]
 
 
 def _lead(core: str) -> str:
