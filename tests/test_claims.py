@@ -75,7 +75,7 @@ def test_results_page_from_a_stored_study(tmp_path):
         del claims.PAPER[-1]
     text = path.read_text()
     assert ("| toy | reversal | ICL beats FT | `icl` = ICL (all documents); `ft` = FT (full) | "
-            "icl 1.00 ± 0.09 (n=10) vs ft 0.00 ± 0.09 (n=10) | **yes** | fake |") in text
+            "icl 1.00 ± 0.09 (n=10) vs ft 0.00 ± 0.09 (n=10); paired difference +1.00 ± 0.09 | **yes** | fake |") in text
     assert "Hand-written protocol." in text
     assert "### toy — m (test)" in text and "(results-figures/fake-toy-m-test.png)" in text
     assert (tmp_path / "docs" / "results-figures" / "fake-toy-m-test.png").is_file()

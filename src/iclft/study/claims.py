@@ -5,12 +5,13 @@ not below b beyond noise), or one condition with chance
 (`above_chance`, `near_chance`, `not_above_chance`: near or below it). A claim names what its conditions *are*
 (`Select`: a condition kind, and whether it is a control, i.e. reads the dataset's answers or world), never a
 label: every condition of a study that matches is judged, whatever the study calls it, so a study with its own
-labels gets its verdicts and a relabelled control is never scored as the method. Uncertainty is a question-level
-standard error with a Laplace correction, sqrt(p(1-p)/n) with p = (correct+1)/(n+2), so an accuracy of 0
-or 1 on few questions still carries doubt; the group standard error of the report is used instead when it
-is larger. Verdicts: "yes" (the difference is beyond 2 combined standard errors in the claimed direction;
-for near_chance, within them; for not_above_chance, not beyond them above chance), "direction only" (the
-claimed direction, within noise), "no" (otherwise), "not run" (no condition or split of the study matches).
+labels gets its verdicts and a relabelled control is never scored as the method. Uncertainty is the report's:
+the standard error clustered by source (`aggregates`: questions about one person or passage count as one unit,
+Laplace-corrected where every source agrees); two conditions scored on the same questions are compared by their
+paired difference (its clustered standard error: the noise both share cancels), other pairs by the two errors
+combined. Verdicts: "yes" (the difference is beyond 2 standard errors in the claimed direction; for
+near_chance, within them; for not_above_chance, not beyond them above chance), "direction only" (the claimed
+direction, within noise), "no" (otherwise), "not run" (no condition or split of the study matches).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from iclft.datasets.schema import FORGETTING_SPLIT
-from iclft.study.aggregates import MODE_JOIN, Aggregate
+from iclft.study.aggregates import MODE_JOIN, Aggregate, paired_error
 
 Kind = Literal["greater", "within", "reaches", "above_chance", "near_chance", "not_above_chance"]
 Z = 2.0
@@ -172,11 +173,11 @@ TEST_TIME: list[Claim] = [
 
 
 def standard_error(a: Aggregate) -> float:
-    return max(a.question_se, a.se or 0.0)
+    return a.error
 
 
 def _fmt(label: str, a: Aggregate) -> str:
-    return f"{label} {a.accuracy:.2f} ± {standard_error(a):.2f} (n={a.questions})"
+    return f"{label} {a.accuracy:.2f} ± {standard_error(a):.2f} ({a.counted})"
 
 
 def judge(claim: Claim, table: dict[tuple[str, str], Aggregate], a: str | None = None,
@@ -191,8 +192,11 @@ def judge(claim: Claim, table: dict[tuple[str, str], Aggregate], a: str | None =
         return Verdict(claim, "", "not run")
     if claim.kind in ("greater", "within", "reaches"):
         diff = agg_a.accuracy - agg_b.accuracy
-        noise = Z * math.hypot(standard_error(agg_a), standard_error(agg_b))
+        paired = paired_error(agg_a, agg_b)
+        noise = Z * (paired if paired is not None else math.hypot(standard_error(agg_a), standard_error(agg_b)))
         measured = f"{_fmt(a, agg_a)} vs {_fmt(b, agg_b)}"
+        if paired is not None:
+            measured += f"; paired difference {diff:+.2f} ± {paired:.2f}"
     else:
         diff = agg_a.accuracy - agg_a.chance
         noise = Z * standard_error(agg_a)

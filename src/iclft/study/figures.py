@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from iclft.io import atomic_open
@@ -29,7 +28,7 @@ def accuracy_bars(path: Path, title: str, splits: list[str], conditions: list[st
             if a is not None:
                 xs.append(i - 0.4 + width * (j + 0.5))
                 ys.append(a.accuracy)
-                es.append(math.nan if a.error is None else a.error)
+                es.append(a.error)
         ax.bar(xs, ys, width * 0.92, yerr=es, capsize=3, label=shown(cond, control), color=colors[j % len(colors)],
                hatch="//" if cond in control else None, error_kw={"elinewidth": 1})
     for i, split in enumerate(splits):
@@ -37,15 +36,13 @@ def accuracy_bars(path: Path, title: str, splits: list[str], conditions: list[st
         if ch:
             ax.hlines(ch[0], i - 0.45, i + 0.45, colors="black", linestyles="dashed", linewidth=1,
                       label="chance" if i == 0 else None)
-    single = {s for (s, _), a in table.items() if a.one_subtype}
-    ax.set_xticks(range(len(splits)), [s.replace("_", "\n") + ("*" if s in single else "") for s in splits])
+    ax.set_xticks(range(len(splits)), [s.replace("_", "\n") for s in splits])
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("accuracy")
     ax.set_title(title, fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    caption = ERROR_BARS if single else ERROR_BARS.split(";")[0]
-    fig.text(0.01, -0.02, caption, fontsize=7, ha="left", va="top", wrap=True)
+    fig.text(0.01, -0.02, ERROR_BARS, fontsize=7, ha="left", va="top", wrap=True)
     fig.tight_layout()
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", bbox_inches="tight")

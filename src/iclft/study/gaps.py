@@ -28,6 +28,7 @@ import numpy as np
 
 from iclft import learners
 from iclft.datasets.schema import FORGETTING_SPLIT
+from iclft.study.aggregates import source
 
 RESAMPLES = 2000
 LEVEL = 0.95
@@ -93,7 +94,7 @@ def _matrix(records: Sequence[dict[str, Any]], normalization: str, conditions: S
         c = r["correct"].get(normalization)
         if c is not None and r["condition"] in conditions:
             got[(r["condition"], r["id"])].append(float(c))
-            cluster.setdefault(r["id"], (r.get("facts") or [None])[0])
+            cluster.setdefault(r["id"], source(r))
     ids = sorted({q for _, q in got})
     ids = [q for q in ids if all((c, q) in got for c in conditions)]
     m = np.array([[np.mean(got[(c, q)]) for q in ids] for c in conditions]).reshape(len(conditions), len(ids))

@@ -22,7 +22,22 @@ from iclft.study.store import Store
 def _cell_text(a: Aggregate | None) -> str:
     if a is None:
         return "–"
-    return f"{a.accuracy:.2f}" + (f" ± {a.error:.2f}" if a.error is not None else "") + ("*" if a.one_subtype else "")
+    return f"{a.accuracy:.2f} ± {a.error:.2f}"
+
+
+def _probability_lines(splits: list[str], conds: list[str], table: dict[tuple[str, str], Aggregate],
+                       ctrl: set[str]) -> list[str]:
+    """The same table as the probability of the correct choice (± clustered), where every record carries it."""
+    cells = {k: a for k, a in table.items() if a.p_correct is not None}
+    if not cells:
+        return []
+    out = ["", "p(correct): | split | " + " | ".join(shown(c, ctrl) for c in conds) + " |",
+           "|---|" + "---|" * len(conds)]
+    for split in splits:
+        vals = [cells.get((split, c)) for c in conds]
+        out.append(f"| {split} | " + " | ".join("–" if a is None else f"{a.p_correct:.2f} ± {a.p_correct_se:.2f}"
+                                                 for a in vals) + " |")
+    return out
 
 
 def write_report(out: str | Path) -> Path:
@@ -44,10 +59,11 @@ def write_report(out: str | Path) -> Path:
     write_gaps_csv(root / "gaps.csv", gaps)
     lines = [f"# Study `{study['name']}`", "",
              f"{len(keys)} of {len(study['cells'])} cells finished; {len(stored)} records. "
-             f"Accuracy under `{primary}` normalization; ± is the standard error over sub-types and seeds, or "
-             f"(marked *) for a split with one sub-type the binomial standard error over questions "
-             f"(Laplace-corrected); "
-             f"every aggregate for every normalization is in `aggregates.csv`.", ""]
+             f"Accuracy under `{primary}` normalization (the mean over sub-types and seeds); ± is the standard error "
+             f"clustered by source: the person, item or passage a question is about (Miller 2024, arXiv "
+             f"2411.00640), Laplace-corrected where every source agrees. `n (k)`: questions and the sources they "
+             f"are about; `p(correct)`: the mean probability of the correct choice (less noisy than accuracy). "
+             f"Every aggregate for every normalization is in `aggregates.csv`.", ""]
     for ds in ordered(r["dataset"] for r in records):
         for model in ordered(r["model"] for r in records if r["dataset"] == ds):
             lines += _model_section(store, study, keys, records, aggs, gaps, ds, model, primary)
@@ -80,12 +96,13 @@ def _model_section(store: Store, study: dict[str, Any], keys: list[str], records
         name = f"{ds}-{model}-{part}.png"
         accuracy_bars(figdir / name, f"{ds}: {model}, {part}", splits, conds, table, ctrl)
         lines += [f"## {ds} — {model} ({part})", "",
-                  "| split | " + " | ".join(shown(c, ctrl) for c in conds) + " | chance |",
-                  "|---|" + "---|" * (len(conds) + 1)]
+                  "| split | " + " | ".join(shown(c, ctrl) for c in conds) + " | chance | n (k) |",
+                  "|---|" + "---|" * (len(conds) + 2)]
         for split in splits:
-            ch = next(a.chance for a in sel if a.split == split)
+            first = next(a for a in sel if a.split == split)
             lines.append(f"| {split} | " + " | ".join(_cell_text(table.get((split, c))) for c in conds)
-                         + f" | {ch:.2f} |")
+                         + f" | {first.chance:.2f} | {first.questions} ({first.sources}) |")
+        lines += _probability_lines(splits, conds, table, ctrl)
         lines += ["", f"![{ds}](figures/{name})", ""]
         lines += gap_lines([g for g in gaps if (g.dataset, g.model, g.part) == (ds, model, part)], ctrl)
     curves = {}

@@ -136,7 +136,7 @@ def _tuning_tables(s: Loaded) -> list[str]:
         models = list(dict.fromkeys(a.model for a in mine))
         by_model = "model | " if len(models) > 1 else ""
         lines += [f"#### {ds} (validation; n per split: "
-                  + ", ".join(f"{sp} {next(a.questions for a in mine if a.split == sp)}" for sp in splits) + ")", "",
+                  + ", ".join(f"{sp} {next(a.counted for a in mine if a.split == sp)}" for sp in splits) + ")", "",
                   f"| condition | what it is | {by_model}normalization | " + " | ".join(splits) + " |",
                   "|---|---|---|" + ("---|" if by_model else "") + "---|" * len(splits)]
         for c in conds:
@@ -210,8 +210,10 @@ def write_results(studies: list[str | Path], out: str | Path, tuning: list[str |
               f"{counts['direction only']}", "",
               "## The paper's claims, checked", "",
               "Verdicts: **yes** = beyond 2 standard errors in the claimed direction (for *near chance*: within "
-              "them); **direction only** = claimed direction within noise; **no** = not. ± is a question-level "
-              "standard error (Laplace-corrected) or the report's standard error over sub-types, the larger. A "
+              "them); **direction only** = claimed direction within noise; **no** = not. ± is the standard error "
+              "clustered by source (n questions in k sources: the people, items or passages they are about; "
+              "Laplace-corrected where every source agrees); two conditions on the same questions are judged by "
+              "their paired difference (its clustered standard error). A "
               "claim is judged on every condition that is what it names (kind, and whether it is a CONTROL: reads "
               "the dataset's answers or world), whatever its label, in the first study listed above that ran it "
               "(column *study*); *conditions compared* says what each one is as it ran: which documents ICL "

@@ -40,8 +40,7 @@ def has_modes(records: list[dict[str, Any]]) -> bool:
 def _text(a: Aggregate | None) -> str:
     if a is None:
         return "–"
-    return f"{a.accuracy:.2f} ± {a.error:.2f} (n={a.questions})" if a.error is not None else \
-        f"{a.accuracy:.2f} (n={a.questions})"
+    return f"{a.accuracy:.2f} ± {a.error:.2f} ({a.counted})"
 
 
 def _forms(records: list[dict[str, Any]], label: str) -> str:
@@ -63,7 +62,7 @@ def section(records: list[dict[str, Any]], study: dict[str, Any], primary: str, 
     write_csv(root / "test_time.csv", aggs)
     lines = ["## Test time", "",
              "Each exposure scored in each test-time mode it names (`CONDITION+MODE`; plain labels are `direct`), "
-             f"under `{primary}` normalization: accuracy ± its error bar (as in the tables above) and n questions. "
+             f"under `{primary}` normalization: accuracy ± its error bar (as in the tables above), n questions and k sources they are about. "
              "`form`: how channel's questions were verified (trained: the training documents' own wording; generic: "
              "the choice, then the question). Modes are in `iclft conditions`; every aggregate is in "
              "`test_time.csv`.", ""]
