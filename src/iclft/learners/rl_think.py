@@ -203,7 +203,8 @@ class Reward:
         from iclft.scoring.exposure import score_in_contexts
         from iclft.scoring.generated import joined
 
-        lm = models.LoadedModel(NAME, self.base, self.model, self.tokenizer)
+        policy = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model  # LoRA: live
+        lm = models.LoadedModel(NAME, self.base, policy, self.tokenizer)
         exposure = Exposure(lm, None, self.fmt, self.instruction)
         asked = []
         for i, completion in zip(index, completions):
