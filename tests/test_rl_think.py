@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from safetensors import safe_open
+from test_learners import ft_cache  # noqa: F401  (the fixture: a private FT and RL cache)
 
 from iclft import learners, models
 from iclft.cells import Job
@@ -41,15 +42,6 @@ def options(**rl) -> rl_think.Options:
         "exposure": {"condition": "ft", "max_steps": 1, "batch_size": 2},
         "rl": {"steps": 2, "prompts_per_step": 1, "num_generations": 2, "lr": 1e-2, "precision": "fp32", **rl},
         "think": {"max_new_tokens": 4}})
-
-
-@pytest.fixture
-def rl_cache(tmp_path, monkeypatch):
-    """Private FT and RL caches that reuse the already converted base models."""
-    real = models.cache_dir() / "models"
-    monkeypatch.setenv("ICLFT_CACHE", str(tmp_path))
-    (tmp_path / "models").symlink_to(real)
-    return tmp_path
 
 
 def weights(folder: Path) -> str:
@@ -128,8 +120,10 @@ def _exposed(tiny_model: Path, job: Job, opts: rl_think.Options):
     return work.base.expose(job), work.questions
 
 
-@pytest.mark.parametrize("lora", [pytest.param(None, marks=pytest.mark.slow), {"r": 4}], ids=["full", "lora"])
-def test_a_few_grpo_steps_change_the_model_record_the_curve_and_are_cached(tiny_model, rl_cache, lora):
+@pytest.mark.slow  # 8-18 s on 2 shared cores: over the default suite's budget
+@pytest.mark.parametrize("lora", [None, {"r": 4}], ids=["full", "lora"])
+@pytest.mark.usefixtures("ft_cache")
+def test_a_few_grpo_steps_change_the_model_record_the_curve_and_are_cached(tiny_model, lora):
     job = Job(dataset=world(), model=str(tiny_model), seed=0, device="cpu", dtype="float32")
     opts = options(lora=lora)
     exposed, questions = _exposed(tiny_model, job, opts)
@@ -145,7 +139,8 @@ def test_a_few_grpo_steps_change_the_model_record_the_curve_and_are_cached(tiny_
 
 
 @pytest.mark.slow
-def test_a_killed_rl_run_leaves_nothing_and_its_rerun_gives_the_same_model(tiny_model, rl_cache, monkeypatch):
+@pytest.mark.usefixtures("ft_cache")
+def test_a_killed_rl_run_leaves_nothing_and_its_rerun_gives_the_same_model(tiny_model, monkeypatch):
     """RL is not resumed mid-run (no trainer checkpoints): a killed run leaves no folder and reruns from its first
     step; seeded, the rerun's weights are the uninterrupted run's, byte for byte."""
     job = Job(dataset=world(), model=str(tiny_model), seed=0, device="cpu", dtype="float32")
@@ -170,14 +165,15 @@ def test_a_killed_rl_run_leaves_nothing_and_its_rerun_gives_the_same_model(tiny_
     monkeypatch.setattr(rl_think.Reward, "__call__", killed)
     with pytest.raises(KeyboardInterrupt):
         rl_think.reinforce(job, base, questions, opts, exposed.format, exposed.instruction, seed=0)
-    assert not list((rl_cache / "rl").iterdir())  # nothing half-written
+    assert not list((models.cache_dir() / "rl").iterdir())  # nothing half-written
     monkeypatch.setattr(rl_think.Reward, "__call__", real)
     rerun = rl_think.reinforce(job, base, questions, opts, exposed.format, exposed.instruction, seed=0)
     assert rerun.trained and weights(rerun.path) == expected and rerun.curve == whole.curve
 
 
 @pytest.mark.slow
-def test_grpo_on_the_embedded_model_runs_end_to_end_and_changes_it(rl_cache):
+@pytest.mark.usefixtures("ft_cache")
+def test_grpo_on_the_embedded_model_runs_end_to_end_and_changes_it():
     """The real model: two GRPO steps after FT, the curve recorded and the weights changed (plumbing, no effect)."""
     job = Job(dataset=world(), model=models.DEFAULT_MODEL, seed=0, device="cpu", dtype="float32")
     opts = options(lr=1e-5, lora={"r": 4})

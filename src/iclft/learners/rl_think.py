@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import random
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -50,11 +49,11 @@ from iclft.errors import UserError
 from iclft.io import describe_validation_error, dumps, read_json
 from iclft.learners import Condition
 from iclft.learners.finetune import LoraOptions, save_trained
+from iclft.learners.knowledge_split import HELDOUT, MIXED, RL, knowledge_set, rl_facts  # noqa: F401
 from iclft.precision import Precision
 from iclft.scoring.modes import ThinkOptions
 
 RL_VERSION = 1  # bump when the recipe changes what a cached model contains
-RL, HELDOUT, MIXED = "rl", "heldout", "mixed"  # knowledge sets of a question
 NAME = "ft_think_rl"
 
 
@@ -98,24 +97,6 @@ class Options(BaseModel):
 
 
 # ---------------------------------------------------------------- the split of knowledge
-
-
-def rl_facts(dataset: Dataset, share: float, seed: int) -> frozenset[str]:
-    """The RL set: a seeded `share` of every fact the dataset names (at least one, never all)."""
-    every = sorted({f for d in dataset.train for f in d.facts}
-                   | {f for q in (*dataset.test, *dataset.validation) for f in q.facts})
-    if len(every) < 2:
-        raise UserError(f"{NAME}: dataset {dataset.name!r} names {len(every)} fact(s); splitting knowledge needs 2")
-    k = min(max(1, round(share * len(every))), len(every) - 1)
-    return frozenset(random.Random(seed).sample(every, k))
-
-
-def knowledge_set(facts: Sequence[str], rl: frozenset[str]) -> str:
-    """`rl` when every fact of a question is in the RL set, `heldout` when none is, else `mixed`."""
-    inside = [f in rl for f in facts]
-    if inside and all(inside):
-        return RL
-    return HELDOUT if inside and not any(inside) else MIXED
 
 
 def rl_questions(dataset: Dataset, opts: RLOptions) -> list[Question]:
@@ -179,12 +160,10 @@ def filled_prompt(think: ThinkOptions, q: Question) -> str:
     return think.prompt.replace("{question}", q.prompt.strip())
 
 
-class _Quiet:
-    def start(self, description: str, total: int) -> None:
-        pass
+class _Quiet:  # the reward's scoring reports no progress (the cell's bar counts RL steps)
+    def start(self, description: str, total: int) -> None: ...
 
-    def advance(self, n: int = 1) -> None:
-        pass
+    def advance(self, n: int = 1) -> None: ...
 
 
 class Reward:
@@ -251,7 +230,7 @@ def reinforce(job: Job, base: Path, questions: Sequence[Question], opts: Options
 
     check_trainer_options(opts.rl)
     from datasets import Dataset as HFDataset
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
     hf_logging.set_verbosity_error()
     rl = opts.rl.resolved(job.device)
@@ -281,13 +260,7 @@ def reinforce(job: Job, base: Path, questions: Sequence[Question], opts: Options
         reward = Reward(job, questions, opts, fmt, instruction, AutoTokenizer.from_pretrained(base), base)
         device = precision.training_device(job.device)
         with tempfile.TemporaryDirectory(prefix="iclft-grpo-") as work:
-            args = GRPOConfig(
-                output_dir=work, per_device_train_batch_size=rl.prompts_per_step * rl.num_generations,
-                gradient_accumulation_steps=1, num_generations=rl.num_generations,
-                max_completion_length=opts.think.max_new_tokens, temperature=rl.temperature,
-                learning_rate=rl.lr, max_steps=rl.steps, beta=rl.beta, seed=seed, data_seed=seed,
-                use_cpu=device == "cpu", bf16=rl.precision == "bf16", logging_steps=1, save_strategy="no",
-                report_to="none", disable_tqdm=True, **rl.trainer)
+            args = _grpo_config(opts, work, device, seed)
             with warnings.catch_warnings():  # TRL's own use of transformers' renamed checkpointing options
                 warnings.simplefilter("ignore", FutureWarning)
                 trainer = GRPOTrainer(model=model, reward_funcs=reward, args=args,
@@ -308,6 +281,20 @@ def reinforce(job: Job, base: Path, questions: Sequence[Question], opts: Options
                 "questions": len(questions), "steps": int(out.global_step)}
         save_trained(final, model, tokenizer, curve, meta)
     return RLResult(final, key, read_json(final / "loss.json"), read_json(final / "train.json"), trained)
+
+
+def _grpo_config(opts: Options, work: str, device: str, seed: int):
+    """TRL's GRPOConfig for a run of `opts` (its `trainer:` keys passed through)."""
+    from trl import GRPOConfig
+
+    rl = opts.rl
+    return GRPOConfig(
+        output_dir=work, per_device_train_batch_size=rl.prompts_per_step * rl.num_generations,
+        gradient_accumulation_steps=1, num_generations=rl.num_generations,
+        max_completion_length=opts.think.max_new_tokens, temperature=rl.temperature, learning_rate=rl.lr,
+        max_steps=rl.steps, beta=rl.beta, seed=seed, data_seed=seed, use_cpu=device == "cpu",
+        bf16=rl.precision == "bf16", logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True,
+        **rl.trainer)
 
 
 def _progress(reporter):
