@@ -21,7 +21,8 @@ the method); an options model whose settings read the dataset's answers or world
 label such cells CONTROL whatever their label.
 
 Shipped: `pretrained` (no exposure), `icl` (documents in context), `ft` (fine-tuning), `ft_aug_*`
-(augmented fine-tuning) and the control `ft_aug_oracle`.
+(augmented fine-tuning), the control `ft_aug_oracle`, and `ft_think_rl` (an FT exposure, then thinking trained by
+reinforcement: `iclft.learners.rl_think`).
 
 Extension point (augmented fine-tuning and any other condition): write a module with an options model
 and a `plan` that names its training documents and hands them to the shared fine-tuning recipe,
@@ -58,6 +59,7 @@ CONDITIONS: dict[str, str] = {
     "ft_aug_entigraph": "iclft.learners.augmented:ENTIGRAPH",
     "ft_aug_cloze": "iclft.learners.cloze:CONDITION",
     "ft_aug_oracle": "iclft.learners.oracle:CONDITION",
+    "ft_think_rl": "iclft.learners.rl_think:CONDITION",
 }
 
 

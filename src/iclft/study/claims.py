@@ -172,6 +172,23 @@ TEST_TIME: list[Claim] = [
 ]
 
 
+# Thinking trained by reinforcement (Chaudhry, Thiagarajan, Lampinen 2026; `study.rl_report`): judged per split on the
+# RL set (`SPLIT [RL set]`) and the held-out set (`SPLIT [held-out]`), the same exposure without RL as the control.
+RL_THINK = Select("ft_think_rl+think")
+
+
+def rl_thinking_claims(dataset: str, splits: list[str]) -> list[Claim]:
+    """RL thinking's claims on a dataset's knowledge-set splits (`study.rl_report.set_split` names them)."""
+    out = []
+    for split in splits:
+        if split.endswith("[RL set]"):
+            out.append(_c(dataset, split, "greater", RL_THINK, FT, "RL thinking beats no thinking on the RL set"))
+        elif split.endswith("[held-out]"):
+            out.append(_c(dataset, split, "greater", RL_THINK, FT, "RL thinking beats no thinking on the held-out set"))
+        if split.startswith(("reversal", "p2d_reverse", "d2p_reverse")):
+            out.append(_c(dataset, split, "greater", ICL, RL_THINK, "on reversals, RL thinking stays below ICL"))
+    return out
+
 def standard_error(a: Aggregate) -> float:
     return a.error
 

@@ -49,7 +49,8 @@ def accuracy_bars(path: Path, title: str, splits: list[str], conditions: list[st
     plt.close(fig)
 
 
-def loss_curves(path: Path, title: str, curves: dict[str, list[dict[str, float]]]) -> None:
+def loss_curves(path: Path, title: str, curves: dict[str, list[dict[str, float]]],
+                ylabel: str = "training loss") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,7 +60,7 @@ def loss_curves(path: Path, title: str, curves: dict[str, list[dict[str, float]]
     for label, curve in curves.items():
         ax.plot([c["step"] for c in curve], [c["loss"] for c in curve], label=label, linewidth=1)
     ax.set_xlabel("step")
-    ax.set_ylabel("training loss")
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(fontsize=7, frameon=False)

@@ -12,7 +12,7 @@ from typing import Any
 from iclft.errors import UserError
 from iclft.io import atomic_open
 from iclft.study import gaps as gap_accounting
-from iclft.study import test_time_report
+from iclft.study import rl_report, test_time_report
 from iclft.study.aggregates import Aggregate, aggregate, control_pairs, controls, ordered, shown, write_csv
 from iclft.study.figures import accuracy_bars, loss_curves
 from iclft.study.report_sections import audits, gap_lines, generation_costs, provenance, write_gaps_csv
@@ -71,6 +71,7 @@ def write_report(out: str | Path) -> Path:
         lines += ["CONTROL: a condition whose cells read the dataset's answers or world (a reference point, never the "
                   f"method): {', '.join(sorted(labels))}.", ""]
     lines += test_time_report.section(stored, study, primary, control_pairs(study), root)
+    lines += rl_report.section(store, study, keys, stored, primary, control_pairs(study), root)
     lines += audits(store, study, keys)
     lines += generation_costs(store, study, keys)
     lines += provenance(store, study, keys)
