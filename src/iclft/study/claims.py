@@ -189,6 +189,7 @@ def rl_thinking_claims(dataset: str, splits: list[str]) -> list[Claim]:
             out.append(_c(dataset, split, "greater", ICL, RL_THINK, "on reversals, RL thinking stays below ICL"))
     return out
 
+
 def standard_error(a: Aggregate) -> float:
     return a.error
 

@@ -61,7 +61,7 @@ def section(store: Store, study: dict[str, Any], keys: list[str], stored: list[d
     rows, mixed = placed(stored, facts)
     aggs = aggregate(rows, [primary], control)
     lines = ["## Thinking trained by reinforcement", "",
-             f"Test accuracy (`{primary}`) ± its error bar and n, on questions about the RL set's facts (RL trained on "
+             f"Test accuracy (`{primary}`) ± its error bar, n and k (sources), on questions about the RL set's facts (RL trained on "
              "validation questions about them) and about the held-out facts (no RL); both sets were fine-tuned in. "
              f"`ft_think_rl+think` is RL thinking; `ft` the same exposure without RL; `ft+think` untrained thinking. "
              f"{mixed} records about facts of both sets are left out.", ""]
@@ -76,7 +76,7 @@ def section(store: Store, study: dict[str, Any], keys: list[str], stored: list[d
                       "| condition | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]
             for label in labels:
                 lines.append(f"| {shown(label, ctrl)} | " + " | ".join(
-                    f"{a.accuracy:.2f} ± {a.error or 0:.2f} (n={a.questions})" if (a := table.get((s, label)))
+                    f"{a.accuracy:.2f} ± {a.error:.2f} ({a.counted})" if (a := table.get((s, label)))
                     else "–" for s in splits) + " |")
             lines += ["", "| claim | ours | holds? |", "|---|---|---|"]
             for claim in claims.rl_thinking_claims(ds, splits):
