@@ -7,10 +7,14 @@
     FILE.jsonl              one {"text", "id"?, "facts"?} object a line (other keys are ignored);
                             id defaults to "line<N>"
     FILE.txt | FILE.md      one document, id = the file name
+    iclft:NAME              a corpus shipped with iclft (`SHIPPED`: iclft:squad-placebo)
+
+`placebo_documents` reads a recipe's PLACEBO corpus: documents outside the study, as many as it trains.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from iclft.datasets.schema import Document
@@ -18,6 +22,7 @@ from iclft.errors import UserError
 from iclft.io import check_unique_ids, iter_jsonl, read_models, read_text
 
 TEXT_SUFFIXES = (".txt", ".md")
+SHIPPED = {"squad-placebo": "data/squad/placebo.jsonl"}  # iclft:NAME -> a file of iclft.datasets
 
 
 def _read_text(path: Path) -> str:
@@ -56,6 +61,8 @@ def _from_jsonl(path: Path) -> list[Document]:
 
 def load_documents(path: str | Path, stem_ids: bool = False) -> list[Document]:
     """The documents at `path` (see the module docstring); an empty corpus or a repeated id is a UserError."""
+    if str(path).startswith("iclft:"):
+        return _shipped(str(path).removeprefix("iclft:"))
     path = Path(path)
     if path.is_dir():
         train = path / "train.jsonl"
@@ -74,3 +81,28 @@ def load_documents(path: str | Path, stem_ids: bool = False) -> list[Document]:
         raise UserError(f"{path}: empty corpus (no {what})")
     check_unique_ids(docs, path, "document id")
     return docs
+
+
+def _shipped(name: str) -> list[Document]:
+    from importlib import resources
+
+    if name not in SHIPPED:
+        raise UserError(f"iclft:{name}: no such shipped corpus; shipped: {', '.join('iclft:' + n for n in SHIPPED)}")
+    with resources.as_file(resources.files("iclft.datasets").joinpath(SHIPPED[name])) as path:
+        return _from_jsonl(path)
+
+
+def placebo_documents(path: str | Path, train: Sequence[Document]) -> list[Document]:
+    """A PLACEBO corpus for a recipe trained on `train`: the first len(train) documents at `path` (as many as the
+    recipe writes from, so the same count and budget), ids and facts their own ("placebo/ID"); one line if there
+    are too few or one of them is a training document (then it would not be a placebo)."""
+    docs = load_documents(path)
+    if len(docs) < len(train):
+        raise UserError(f"{path}: {len(docs)} placebo documents; a placebo needs as many as the study trains on "
+                        f"({len(train)})")
+    trained = {d.text.strip() for d in train}
+    shared = next((d.id for d in docs[: len(train)] if d.text.strip() in trained), None)
+    if shared is not None:
+        raise UserError(f"{path}: document {shared!r} is one of the study's training documents; a placebo is "
+                        "written from documents outside the study")
+    return [Document(id=f"placebo/{d.id}", text=d.text, facts=[f"placebo/{d.id}"]) for d in docs[: len(train)]]

@@ -79,6 +79,16 @@ class Condition:
         declared = getattr(options, "uses_answers", None)
         return self.control or bool(declared is not None and declared())
 
+    def is_control(self, options: BaseModel) -> bool:
+        """A control whatever its label: it reads the answers or world (`uses_answers`), or it is a PLACEBO (a
+        recipe's form written from documents outside the study: `documents:`)."""
+        return self.uses_answers(options) or is_placebo(options)
+
+
+def is_placebo(options: BaseModel) -> bool:
+    """Whether these options make a recipe a PLACEBO (`documents:` names a corpus outside the study)."""
+    return bool(getattr(options, "documents", None))
+
 
 def names() -> list[str]:
     return list(CONDITIONS)

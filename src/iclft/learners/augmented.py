@@ -58,6 +58,7 @@ from iclft.augment import plan as generation_plan
 from iclft.augment.audit import audit
 from iclft.augment.filters import world_judge
 from iclft.cells import Estimate, Exposure, Job
+from iclft.datasets.corpus import placebo_documents
 from iclft.datasets.schema import Document
 from iclft.framing import DEFAULT_INSTRUCTION, Format
 from iclft.generation.generator import Generator
@@ -98,6 +99,9 @@ class _Base(BaseModel):
     instruction: str = DEFAULT_INSTRUCTION
     tokens_per_document: int | None = Field(None, ge=1, description="generated tokens per document, shared evenly "
                                             "by the blocks (sets each block's tokens_per_document; None: theirs)")
+    documents: str | None = Field(None, description="generate from these documents instead (as many as the training "
+                                  "documents: a folder, a JSONL, or iclft:squad-placebo): the PLACEBO, a control, the "
+                                  "recipe's form and budget without the training documents' facts")
 
     @model_validator(mode="after")
     def _shared_budget(self) -> Self:
@@ -288,7 +292,8 @@ def plan(job: Job, opts: _Base) -> AugmentedTraining:
     """Each mode's generation plan, made with the tokenizer alone (cached prompts are known to cost nothing)."""
     cache = GenerationCache()
     generator = generator_for(job, opts, planning=True)
-    return AugmentedTraining(job, opts, [generation_plan(job.dataset.train, generator, _seeded(b, job), cache)
+    source = placebo_documents(opts.documents, job.dataset.train) if opts.documents else job.dataset.train
+    return AugmentedTraining(job, opts, [generation_plan(source, generator, _seeded(b, job), cache)
                                          for b in opts.blocks()], cache)
 
 

@@ -12,7 +12,8 @@ in, without a generator: zero generated tokens, so it costs only the extra train
 decide the questions; none is a test or validation question's text (`oracle.states_a_question`; a probe dataset's
 `reversed` split asks in this very form, and those questions are dropped).
 
-`documents: PATH` writes the questions from other documents instead: a PLACEBO with the same form and about as many
+`documents: PATH` writes the questions from other documents instead (`corpus.placebo_documents`: as many as the
+training documents; `iclft:squad-placebo` is shipped): a PLACEBO, a control, with the same form and about as many
 questions but none of the training documents' facts. What the recipe gains over it is knowledge; what the placebo
 gains over plain FT is the question-answer form (docs/knowledge.md measures both).
 """
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from iclft.cells import Job
-from iclft.datasets.corpus import load_documents
+from iclft.datasets.corpus import placebo_documents
 from iclft.datasets.probes import blank_question, known_names, spans, usable
 from iclft.datasets.schema import Dataset, Document
 from iclft.framing import DEFAULT_INSTRUCTION, Format
@@ -42,8 +43,8 @@ class Options(BaseModel):
     ft: FTOptions = Field(default_factory=FTOptions, description="fine-tuning options (as for `ft`)")
     per_document: int = Field(DEFAULT_PER_DOCUMENT, ge=1, description="questions at most per document")
     documents: str | None = Field(None, description="write the questions from these documents instead (a folder "
-                                  "of .txt/.md or a JSONL): the PLACEBO, the question form without the training "
-                                  "documents' facts")
+                                  "of .txt/.md, a JSONL, or iclft:squad-placebo): the PLACEBO, a control, the question "
+                                  "form without the training documents' facts")
     seed: int = Field(0, description="added to the cell's seed: which spans are asked")
     format: Format = "plain"
     instruction: str = DEFAULT_INSTRUCTION
@@ -81,7 +82,7 @@ def cloze_documents(ds: Dataset, per_document: int, seed: int,
 
 
 def plan(job: Job, opts: Options) -> Training:
-    source = load_documents(opts.documents) if opts.documents else None
+    source = placebo_documents(opts.documents, job.dataset.train) if opts.documents else None
     added = cloze_documents(job.dataset, opts.per_document, opts.seed + job.seed, source)
     info = {"cloze_questions": len(added), "original_documents": len(job.dataset.train),
             **({"placebo_documents": len(source)} if source is not None else {})}

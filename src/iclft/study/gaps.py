@@ -174,3 +174,23 @@ def gaps(records: Sequence[dict[str, Any]], cells: Sequence[dict[str, Any]], nor
                                     len(ids), sources))
         out.append(Gap(ds, model, part, split, icl, ft, pretrained, acc, len(ids), sources, shares, known))
     return out
+
+
+def share_between(records: Sequence[dict[str, Any]], normalization: str, top: str, bottom: str, method: str,
+                  seed: str) -> tuple[float | None, float | None, float | None]:
+    """(share, low, high): (method - bottom) / (top - bottom) on the questions all three answered, with the module's
+    paired, clustered bootstrap interval; None where top is not above bottom (no gap)."""
+    conds = [top, bottom, method]
+    ids, m, clusters = _matrix(records, normalization, conds)
+    if not ids:
+        return None, None, None
+    row = dict(zip(conds, m))
+    denom = float(row[top].mean() - row[bottom].mean())
+    if denom <= 0:
+        return None, None, None
+    w = _resamples(clusters, seed)
+    d = _mean(w, row[top]) - _mean(w, row[bottom])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        samples = np.where(d > 0, (_mean(w, row[method]) - _mean(w, row[bottom])) / d, np.nan)
+    low, high = _interval(samples)
+    return float(row[method].mean() - row[bottom].mean()) / denom, low, high

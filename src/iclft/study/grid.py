@@ -47,8 +47,9 @@ class Cell:
 
     @property
     def control(self) -> bool:
-        """Whether the cell reads the dataset's answers or world (a control whatever its label)."""
-        return self.learner.uses_answers(self.options)
+        """Whether the cell is a control whatever its label: it reads the dataset's answers or world, or it is a
+        PLACEBO (`learners.Condition.is_control`)."""
+        return self.learner.is_control(self.options)
 
     @property
     def label(self) -> str:

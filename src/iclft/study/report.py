@@ -12,7 +12,7 @@ from typing import Any
 from iclft.errors import UserError
 from iclft.io import atomic_open
 from iclft.study import gaps as gap_accounting
-from iclft.study import rl_report, test_time_report
+from iclft.study import placebo, rl_report, test_time_report
 from iclft.study.aggregates import Aggregate, aggregate, control_pairs, controls, ordered, shown, write_csv
 from iclft.study.figures import accuracy_bars, loss_curves
 from iclft.study.report_sections import audits, gap_lines, generation_costs, provenance, write_gaps_csv
@@ -88,6 +88,9 @@ def _model_section(store: Store, study: dict[str, Any], keys: list[str], records
     figdir = Path(store.root) / "figures"
     ctrl = controls(study, ds)
     cond_order = ordered(c["condition"] for c in study["cells"])  # grid order (JSON keys are sorted)
+    options = {(c["dataset"], c["condition"]): store.cell(c["key"]).get("spec", {}).get("options", {})
+               for c in study["cells"] if c["dataset"] == ds and c["key"] in keys}
+    icl, ft = placebo.references(study, ds, control_pairs(study))
     lines: list[str] = []
     for part in ordered(r["part"] for r in records if r["dataset"] == ds and r["model"] == model):
         sel = [a for a in aggs if (a.dataset, a.model, a.part, a.normalization) == (ds, model, part, primary)]
@@ -105,6 +108,8 @@ def _model_section(store: Store, study: dict[str, Any], keys: list[str], records
                          + f" | {first.chance:.2f} | {first.questions} ({first.sources}) |")
         lines += _probability_lines(splits, conds, table, ctrl)
         lines += ["", f"![{ds}](figures/{name})", ""]
+        here = [r for r in records if (r["dataset"], r["model"], r["part"]) == (ds, model, part)]
+        lines += placebo.lines(study, options, here, table, splits, ds, icl, ft, primary, ctrl)
         lines += gap_lines([g for g in gaps if (g.dataset, g.model, g.part) == (ds, model, part)], ctrl)
     curves = {}
     for k in keys:

@@ -30,7 +30,8 @@ def gap_lines(gaps: list[gap_accounting.Gap], ctrl: set[str]) -> list[str]:
     first = gaps[0]
     clustered = first.clusters < first.questions
     unit = "sources (questions resampled by the document or person they are about)" if clustered else "questions"
-    lines = [(f"Share of the gap between ICL (`{first.icl}`) and FT (`{first.ft}`) each method closes, "
+    lines = [(f"Share of the gap between ICL (`{first.icl}`) and FT (`{first.ft}`) each method closes, measured "
+              "from FT (a recipe with a PLACEBO is measured from FT+placebo too, in the table above), "
               f"(method - FT) / (ICL - FT), with a 95% bootstrap interval over {unit} (`iclft.study.gaps`; with few "
               "sources the interval is coarse); – where ICL is not above FT. Accuracies here are over the questions "
               "every condition answered, pooled (the table above averages sub-types)."), "",
