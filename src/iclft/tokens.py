@@ -40,3 +40,10 @@ def question_tokens(tok, questions: Sequence[Any]) -> int:
     """Tokens the scorer runs for the questions alone (anything with `prompt` and `choices`, e.g. `Question`s): each
     prompt once and every choice once."""
     return sum(count(tok, [q.prompt + "".join(q.choices) for q in questions]))
+
+
+def budget_tokens(model: str, texts: Sequence[str], budget: float) -> int:
+    """A recipe's written tokens per document for a `budget` given as a multiple of the training documents' mean
+    token count (`texts`; budget 2: twice a document's length), so recipes are matched by tokens, not by count."""
+    counts = count(tokenizer(model), list(texts))
+    return max(1, round(budget * sum(counts) / max(len(counts), 1)))

@@ -99,6 +99,9 @@ class _Base(BaseModel):
     instruction: str = DEFAULT_INSTRUCTION
     tokens_per_document: int | None = Field(None, ge=1, description="generated tokens per document, shared evenly "
                                             "by the blocks (sets each block's tokens_per_document; None: theirs)")
+    budget: float | None = Field(None, gt=0, description="generated tokens per document as a multiple of the "
+                                 "training documents' mean tokens (sets tokens_per_document; a study's `budgets:` "
+                                 "list makes one condition a point)")
     documents: str | None = Field(None, description="generate from these documents instead (as many as the training "
                                   "documents: a folder, a JSONL, or iclft:squad-placebo): the PLACEBO, a control, the "
                                   "recipe's form and budget without the training documents' facts")
@@ -106,6 +109,10 @@ class _Base(BaseModel):
     @model_validator(mode="after")
     def _shared_budget(self) -> Self:
         """A top-level tokens_per_document split evenly between the blocks (one given there too is an error)."""
+        if self.budget is not None and (self.tokens_per_document is not None
+                                        or any(b.tokens_per_document is not None for b in self.blocks())):
+            raise ValueError("budget and tokens_per_document both set; keep one (budget: a multiple of the "
+                             "documents' tokens)")
         if self.tokens_per_document is None:
             return self
         blocks = self._block_names()
@@ -292,6 +299,10 @@ def plan(job: Job, opts: _Base) -> AugmentedTraining:
     """Each mode's generation plan, made with the tokenizer alone (cached prompts are known to cost nothing)."""
     cache = GenerationCache()
     generator = generator_for(job, opts, planning=True)
+    if opts.budget is not None:  # a multiple of the documents' tokens, in tokens per document (split by the blocks)
+        per_document = tokens.budget_tokens(job.model, [d.text for d in job.dataset.train], opts.budget)
+        opts = type(opts).model_validate({**opts.model_dump(by_alias=True), "budget": None,
+                                          "tokens_per_document": per_document})
     source = placebo_documents(opts.documents, job.dataset.train) if opts.documents else job.dataset.train
     return AugmentedTraining(job, opts, [generation_plan(source, generator, _seeded(b, job), cache)
                                          for b in opts.blocks()], cache)

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from iclft import tokens
 from iclft.cells import Job
 from iclft.datasets.corpus import placebo_documents
 from iclft.datasets.probes import blank_question, known_names, spans, usable
@@ -42,6 +44,8 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ft: FTOptions = Field(default_factory=FTOptions, description="fine-tuning options (as for `ft`)")
     per_document: int = Field(DEFAULT_PER_DOCUMENT, ge=1, description="questions at most per document")
+    budget: float | None = Field(None, gt=0, description="instead of per_document: questions per document up to "
+                                 "this multiple of the training documents' mean tokens (recipes matched by tokens)")
     documents: str | None = Field(None, description="write the questions from these documents instead (a folder "
                                   "of .txt/.md, a JSONL, or iclft:squad-placebo): the PLACEBO, a control, the question "
                                   "form without the training documents' facts")
@@ -65,25 +69,40 @@ def document_questions(doc: Document) -> list[list[tuple[str, str]]]:
     return out
 
 
-def cloze_documents(ds: Dataset, per_document: int, seed: int,
-                    source: Sequence[Document] | None = None) -> list[Document]:
+def cloze_documents(ds: Dataset, per_document: int, seed: int, source: Sequence[Document] | None = None,
+                    tokens: tuple[Any, int] | None = None) -> list[Document]:
     """At most `per_document` questions per training document (or per `source` document), round-robin over its
-    sentences (seeded order); none is the text of one of `ds`'s questions."""
+    sentences (seeded order); none is the text of one of `ds`'s questions. `tokens` (tokenizer, budget): instead,
+    the questions that fit in `budget` tokens a document (at least one)."""
     banned = question_statements(ds)
     added = []
     for doc in ds.train if source is None else source:
         rng = random.Random(f"cloze:{doc.id}:{seed}")
         per_sentence = [rng.sample(qs, len(qs)) for qs in document_questions(doc)]
         dealt = [qs[r] for r in range(max(map(len, per_sentence), default=0)) for qs in per_sentence if r < len(qs)]
-        kept = [(p, a) for p, a in dealt if not states_a_question(f"{p} {a}", banned)][:per_document]
+        kept = [(p, a) for p, a in dealt if not states_a_question(f"{p} {a}", banned)]
+        kept = kept[:per_document] if tokens is None else _within(kept, *tokens)
         added += [Document(id=f"cloze/{doc.id}/{i}", text=f"{p} {a}", prompt=p, facts=doc.facts)
                   for i, (p, a) in enumerate(kept)]
     return added
 
 
+def _within(asked: list[tuple[str, str]], tok: Any, budget: int) -> list[tuple[str, str]]:
+    """The leading questions whose tokens fit in `budget` (the first always)."""
+    out, spent = [], 0
+    for (p, a), n in zip(asked, tokens.count(tok, [f"{p} {a}" for p, a in asked])):
+        if out and spent + n > budget:
+            break
+        out.append((p, a))
+        spent += n
+    return out
+
+
 def plan(job: Job, opts: Options) -> Training:
     source = placebo_documents(opts.documents, job.dataset.train) if opts.documents else None
-    added = cloze_documents(job.dataset, opts.per_document, opts.seed + job.seed, source)
+    budget = None if opts.budget is None else (tokens.tokenizer(job.model),
+                                               tokens.budget_tokens(job.model, [d.text for d in job.dataset.train], opts.budget))
+    added = cloze_documents(job.dataset, opts.per_document, opts.seed + job.seed, source, budget)
     info = {"cloze_questions": len(added), "original_documents": len(job.dataset.train),
             **({"placebo_documents": len(source)} if source is not None else {})}
     return Training(job, [*job.dataset.train, *added], opts.ft, opts.format, opts.instruction, info)

@@ -394,3 +394,4 @@ CONDITION = Condition(
     plan=plan,
     trains=True,
 )
+

@@ -81,10 +81,28 @@ def describe(kind: str, options: dict[str, Any], info: dict[str, Any]) -> str:
     if kind.startswith("ft_aug_") and kind != "ft_aug_oracle":
         modes = " + ".join(m for m in ("local", "global") if m in options) or kind.removeprefix("ft_aug_")
         verified = any((options.get(m) or {}).get("verified") for m in ("local", "global"))
-        return f"augmented FT ({modes}{', world-verified' if verified else ''}; {tuned}{fmt})"
+        extra = "".join(f"; {x}" for x in (generator_name(kind, options), placebo_name(options)) if x)
+        return f"augmented FT ({modes}{', world-verified' if verified else ''}; {tuned}{fmt}{extra})"
     if kind == "ft_aug_oracle":
         return f"oracle FT (correct augmentations from the dataset's logic; {tuned}{fmt})"
     return kind
+
+
+def generator_name(kind: str, options: dict[str, Any]) -> str:
+    """Who wrote a recipe's text: "written by the exposed model", "written by gemma3-270m", "written by NAME at URL"
+    ("" for a recipe written by rules: cloze)."""
+    if kind == "ft_aug_cloze" or not kind.startswith("ft_aug_"):
+        return ""
+    spec = options.get("generator")
+    if not spec:
+        return "written by the exposed model"
+    if spec.get("kind") == "openai":
+        return f"written by {spec.get('api_model')} at {spec.get('base_url')}"
+    return f"written by {spec.get('model')}"
+
+
+def placebo_name(options: dict[str, Any]) -> str:
+    return f"PLACEBO: from {options['documents']}" if options.get("documents") else ""
 
 
 @dataclass(frozen=True)

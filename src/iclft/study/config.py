@@ -55,7 +55,7 @@ from iclft.io import describe_validation_error, dumps, read_text
 from iclft.models import DEVICE_MAPS, Placement
 from iclft.study import config_base
 from iclft.study.config_base import merge
-from iclft.study.config_source import Bases, expanded, parse_yaml, with_folders
+from iclft.study.config_source import Bases, budget_points, expanded, parse_yaml, point_overrides, with_folders
 from iclft.study.config_source import dataset_label as dataset_label  # the CLI names --dataset's out folder by it
 
 Part = Literal["test", "validation"]
@@ -362,19 +362,22 @@ def from_dict(data: Any, source: Path | None = None) -> Study:
             raise UserError(f"{source}: conditions.{label}: unknown condition {kind!r}; known: "
                             f"{', '.join(learners.names())}")
         only, modes = _only(opts.pop("datasets", None), label, cfg, source), opts.pop("test_time", None)
-        conditions.append(ConditionSpec(label, kind, opts, only, modes))
+        for point, point_opts in budget_points(label, opts, source):
+            conditions.append(ConditionSpec(point, kind, point_opts, only, modes))
+    overrides = point_overrides({k: v.conditions for k, v in cfg.datasets.items() if v.conditions},
+                                [c.label for c in conditions])
     study = Study(
         config=cfg,
         source=source,
         datasets=[_resolve_dataset(k, v, bases, source) for k, v in cfg.datasets.items()],
         models=[_resolve_model(k, v, bases, source) for k, v in cfg.models.items()],
         conditions=conditions,
-        overrides={k: v.conditions for k, v in cfg.datasets.items() if v.conditions},
+        overrides=overrides,
         out=bases.place(cfg.out, "out") if cfg.out else None,
     )
     for ds, over in study.overrides.items():
         for label in over:
-            if label not in cfg.conditions:
+            if label not in cfg.conditions and label not in {c.label for c in conditions}:
                 raise UserError(f"{source}: datasets.{ds}.conditions: {label!r} is not a condition of this study")
     from iclft.scoring.modes import parse_modes
 

@@ -136,3 +136,31 @@ def with_folders(data: dict[str, Any], folders: list[str | Path]) -> dict[str, A
         out["conditions"] = {k: {kk: vv for kk, vv in v.items() if kk != "datasets"} if isinstance(v, dict) else v
                              for k, v in data["conditions"].items()}
     return out
+
+
+BUDGET_SEP = "-b"  # a budget axis's point: LABEL-b2 (budget 2), LABEL-b0.5 -> LABEL-b0p5
+
+
+def budget_points(label: str, opts: dict[str, Any], source: Path | None) -> list[tuple[str, dict[str, Any]]]:
+    """A condition with `budgets: [B, ...]` (written tokens per document as multiples of the documents' mean
+    tokens) as one condition a budget, LABEL-bB with `budget: B`; any other as itself."""
+    budgets = opts.pop("budgets", None)
+    if budgets is None:
+        return [(label, opts)]
+    if (not isinstance(budgets, list) or not budgets or len(set(map(str, budgets))) != len(budgets)
+            or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and b > 0 for b in budgets)):
+        raise UserError(f"{source}: conditions.{label}.budgets: expected a list of distinct positive numbers "
+                        "(multiples of the documents' tokens), e.g. [1, 2, 4]")
+    if "budget" in opts:
+        raise UserError(f"{source}: conditions.{label}: budget and budgets both set; keep one")
+    return [(f"{label}{BUDGET_SEP}{b:g}".replace(".", "p"), {**opts, "budget": b}) for b in budgets]
+
+
+def point_overrides(overrides: dict[str, dict[str, Any]], labels: list[str]) -> dict[str, dict[str, Any]]:
+    """Per-dataset condition options with a budget axis's points given their condition's (LABEL-bB <- LABEL)."""
+    for over in overrides.values():
+        for label in labels:
+            base = label.rsplit(BUDGET_SEP, 1)[0]
+            if label != base and base in over:
+                over.setdefault(label, over[base])
+    return overrides

@@ -68,3 +68,40 @@ def loss_curves(path: Path, title: str, curves: dict[str, list[dict[str, float]]
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", bbox_inches="tight")
     plt.close(fig)
+
+
+def budget_curves(path: Path, title: str, splits: list[str],
+                  curves: dict[str, dict[str, list[tuple[float, float, float]]]],
+                  references: dict[str, dict[str, float]]) -> None:
+    """Accuracy against the written-token budget (log x), one panel a split: a line per recipe family
+    (`curves`: family -> split -> [(budget, accuracy, error)]), dashed lines for the references (ICL, FT)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = plt.get_cmap("tab10").colors
+    fig, axes = plt.subplots(1, len(splits), figsize=(3.2 * len(splits) + 1.5, 3.2), dpi=120, squeeze=False)
+    for ax, split in zip(axes[0], splits):
+        for j, (family, per_split) in enumerate(curves.items()):
+            points = sorted(per_split.get(split, []))
+            if points:
+                ax.errorbar([p[0] for p in points], [p[1] for p in points], yerr=[p[2] for p in points],
+                            marker="o", capsize=3, linewidth=1, color=colors[j % len(colors)], label=family)
+        for k, (name, accs) in enumerate(references.items()):
+            if split in accs:
+                ax.axhline(accs[split], linestyle="dashed" if k else "dotted", color="gray", linewidth=1, label=name)
+        ax.set_xscale("log", base=2)
+        ax.set_title(split, fontsize=9)
+        ax.set_xlabel("written tokens per document (x the documents')", fontsize=8)
+        ax.set_ylim(0, 1.02)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0][0].set_ylabel("accuracy")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 0.95))
+    fig.suptitle(title, fontsize=10)
+    fig.text(0.01, -0.02, ERROR_BARS, fontsize=7, ha="left", va="top", wrap=True)
+    fig.tight_layout()
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", bbox_inches="tight")
+    plt.close(fig)

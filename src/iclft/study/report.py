@@ -11,9 +11,10 @@ from typing import Any
 
 from iclft.errors import UserError
 from iclft.io import atomic_open
+from iclft.study import budget_report, placebo, rl_report, test_time_report
 from iclft.study import gaps as gap_accounting
-from iclft.study import placebo, rl_report, test_time_report
 from iclft.study.aggregates import Aggregate, aggregate, control_pairs, controls, ordered, shown, write_csv
+from iclft.study.claims import generator_name, placebo_name
 from iclft.study.figures import accuracy_bars, loss_curves
 from iclft.study.report_sections import audits, gap_lines, generation_costs, provenance, write_gaps_csv
 from iclft.study.store import Store
@@ -38,6 +39,17 @@ def _probability_lines(splits: list[str], conds: list[str], table: dict[tuple[st
         out.append(f"| {split} | " + " | ".join("–" if a is None else f"{a.p_correct:.2f} ± {a.p_correct_se:.2f}"
                                                  for a in vals) + " |")
     return out
+
+
+def _recipe_lines(study: dict[str, Any], options: dict[tuple[str, str], dict[str, Any]], ds: str, conds: list[str],
+                  ctrl: set[str]) -> list[str]:
+    """Who wrote each recipe's text (the exposed model: augmentation; a stronger model: distillation) and which
+    recipes are placebos, so the same recipe with two generators reads side by side."""
+    kinds = {c["condition"]: c.get("kind", c["condition"]) for c in study["cells"] if c["dataset"] == ds}
+    said = [(c, ", ".join(x for x in (generator_name(kinds.get(c, c), options.get((ds, c), {})),
+                                      placebo_name(options.get((ds, c), {}))) if x)) for c in conds]
+    said = [(c, what) for c, what in said if what]
+    return ["Recipes: " + "; ".join(f"{shown(c, ctrl)}: {what}" for c, what in said) + ".", ""] if said else []
 
 
 def write_report(out: str | Path) -> Path:
@@ -109,7 +121,10 @@ def _model_section(store: Store, study: dict[str, Any], keys: list[str], records
         lines += _probability_lines(splits, conds, table, ctrl)
         lines += ["", f"![{ds}](figures/{name})", ""]
         here = [r for r in records if (r["dataset"], r["model"], r["part"]) == (ds, model, part)]
+        lines += _recipe_lines(study, options, ds, conds, ctrl)
         lines += placebo.lines(study, options, here, table, splits, ds, icl, ft, primary, ctrl)
+        lines += budget_report.lines(options, table, splits, ds, f"{ds}: {model}, {part}", {"ICL": icl, "FT": ft},
+                                     ctrl, figdir / f"{ds}-{model}-{part}-budget.png")
         lines += gap_lines([g for g in gaps if (g.dataset, g.model, g.part) == (ds, model, part)], ctrl)
     curves = {}
     for k in keys:
