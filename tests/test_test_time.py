@@ -262,3 +262,15 @@ def test_sentences_of_a_document_of_several_facts_do_not_verify():
     docs = [_doc(0, "spoaf are a kind of clurk. boox are a kind of spoaf.", facts=["f1", "f2"])]
     question = _question("spoaf belong to the group called", [" clurk.", " boox."])
     assert channel_questions(question, Templates(docs))[0] == GENERIC
+
+
+def test_a_thought_can_be_held_to_a_minimum_length():
+    from iclft.generation.generator import Sampling
+
+    # unset, the option is left out of every dump, so the keys of cells and generations made before it hold
+    assert "min_new_tokens" not in parse_modes(["think"], "t")["think"].model_dump()
+    assert "min_new_tokens" not in Sampling().model_dump()
+    held = parse_modes({"think": {"max_new_tokens": 8, "min_new_tokens": 4}}, "t")["think"]
+    assert held.model_dump()["min_new_tokens"] == 4
+    with pytest.raises(ValueError, match="min_new_tokens"):
+        Sampling(max_new_tokens=4, min_new_tokens=8)

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
 
@@ -35,6 +35,16 @@ class Sampling(BaseModel):
     temperature: float = Field(0.7, ge=0.0, le=5.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     max_new_tokens: int = Field(128, ge=1)
+    # left out of the dump (so of every generation's cache key) while 0: keys made before it existed hold
+    min_new_tokens: int = Field(0, ge=0, exclude_if=lambda v: v == 0,
+                                description="tokens written before an end of text is allowed (0: none)")
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> Sampling:
+        if self.min_new_tokens > self.max_new_tokens:
+            raise ValueError(f"min_new_tokens ({self.min_new_tokens}) is above max_new_tokens "
+                             f"({self.max_new_tokens})")
+        return self
 
 
 @dataclass(frozen=True)

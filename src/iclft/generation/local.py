@@ -147,6 +147,7 @@ class LocalGenerator:
         eos_ids = set(eos if isinstance(eos, list) else [eos]) | {tok.eos_token_id}
         config = GenerationConfig(
             max_new_tokens=sampling.max_new_tokens,
+            min_new_tokens=sampling.min_new_tokens or None,
             do_sample=False,
             eos_token_id=sorted(i for i in eos_ids if i is not None),
             pad_token_id=pad,

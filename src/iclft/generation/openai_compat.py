@@ -155,6 +155,7 @@ class OpenAIGenerator:
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
             "max_tokens": sampling.max_new_tokens,
+            **({"min_tokens": sampling.min_new_tokens} if sampling.min_new_tokens else {}),  # vLLM's extension
             "seed": request.seed,
         }
         body = self._post("/chat/completions", payload)

@@ -294,7 +294,9 @@ def _grpo_config(opts: Options, work: str, device: str, seed: int):
         max_completion_length=opts.think.max_new_tokens, temperature=rl.temperature, learning_rate=rl.lr,
         max_steps=rl.steps, beta=rl.beta, seed=seed, data_seed=seed, use_cpu=device == "cpu",
         bf16=rl.precision == "bf16", logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True,
-        **rl.trainer)
+        **{**rl.trainer, "generation_kwargs": {**({"min_new_tokens": opts.think.min_new_tokens}
+                                                  if opts.think.min_new_tokens else {}),
+                                               **rl.trainer.get("generation_kwargs", {})}})
 
 
 def _progress(reporter):

@@ -63,7 +63,8 @@ def generated_texts(job: Job, exposure: Exposure, questions: Sequence[Question],
                     cache: GenerationCache | None) -> list[list[list[str]]]:
     """Per question, per sample, the generated pieces (each filled prompt followed by what was written)."""
     generator = exposed_generator(exposure, options)
-    sampling = Sampling(temperature=options.temperature, max_new_tokens=options.max_new_tokens)
+    sampling = Sampling(temperature=options.temperature, max_new_tokens=options.max_new_tokens,
+                        min_new_tokens=min(options.min_new_tokens, options.max_new_tokens))
     wanted: list[tuple[int, int, str]] = []  # (question, sample, filled prompt)
     requests: list[Request] = []
     for i, q in enumerate(questions):

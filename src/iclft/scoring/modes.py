@@ -48,6 +48,10 @@ class GeneratedContextOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     prompt: str
     max_new_tokens: int = Field(48, ge=1, le=1024)
+    # left out of the options' dump (so of every cell key) while 0: keys made before it existed hold
+    min_new_tokens: int = Field(0, ge=0, le=1024, exclude_if=lambda v: v == 0,
+                                description="tokens written before an end of text is allowed (a fine-tuned model "
+                                            "often stops at once)")
     temperature: float = Field(0.0, ge=0.0, le=5.0, description="0: greedy")
     samples: int = Field(1, ge=1, le=16, description="generations per question; choices scored after each, averaged")
 
