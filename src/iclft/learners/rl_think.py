@@ -260,9 +260,9 @@ def reinforce(job: Job, base: Path, questions: Sequence[Question], opts: Options
         reward = Reward(job, questions, opts, fmt, instruction, AutoTokenizer.from_pretrained(base), base)
         device = precision.training_device(job.device)
         with tempfile.TemporaryDirectory(prefix="iclft-grpo-") as work:
-            args = _grpo_config(opts, work, device, seed)
             with warnings.catch_warnings():  # TRL's own use of transformers' renamed checkpointing options
                 warnings.simplefilter("ignore", FutureWarning)
+                args = _grpo_config(opts, work, device, seed)
                 trainer = GRPOTrainer(model=model, reward_funcs=reward, args=args,
                                       train_dataset=HFDataset.from_list(rows), processing_class=tokenizer,
                                       peft_config=peft_config)
