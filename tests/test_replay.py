@@ -117,3 +117,20 @@ def test_tiny_cloze_study_trains_with_replay_and_records_it(tmp_path, tiny_model
     assert info["examples"] == plain + info["cloze_questions"] + len(examples(replayed))
     stored = json.loads((cell / "corpus.json").read_text())  # the cloze questions measured, not the replay
     assert stored["rows"] == info["cloze_questions"] and stored["copied"] > 0
+
+
+def test_the_forgetting_check_reports_retention_with_and_without_replay():
+    from iclft.study.gaps import gaps
+    from iclft.study.report_sections import gap_lines
+
+    kinds = {"pretrained": "pretrained", "icl": "icl", "ft": "ft", "ft_replay": "ft",
+             "ft_aug_cloze": "ft_aug_cloze", "ft_aug_cloze_replay": "ft_aug_cloze"}
+    cells = [{"dataset": "squad", "model": "m", "condition": c, "kind": k} for c, k in kinds.items()]
+    right = {"pretrained": 4, "icl": 4, "ft": 1, "ft_replay": 3, "ft_aug_cloze": 2, "ft_aug_cloze_replay": 4}
+    records = [{"dataset": "squad", "model": "m", "part": "test", "split": split, "condition": c, "id": f"q{i}",
+                "facts": [f"p{i}"], "correct": {"sum": i < right[c]}}
+               for split in ("heldaside", "recall") for c in kinds for i in range(4)]
+    table = gap_lines(gaps(records, cells, "sum"), set())
+    retained = {line.split(" | ")[0].strip("| "): line.split(" | ")[1].split()[0] for line in table
+                if line.startswith("| ft")}
+    assert retained == {"ft": "0.25", "ft_replay": "0.75", "ft_aug_cloze": "0.50", "ft_aug_cloze_replay": "1.00"}
