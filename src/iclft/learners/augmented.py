@@ -56,6 +56,7 @@ from iclft import distributed, precision, tokens
 from iclft.augment import AugmentOptions, AugmentResult, GenerationCache, GenerationPlan, run
 from iclft.augment import plan as generation_plan
 from iclft.augment.audit import audit
+from iclft.augment.diversity import measure
 from iclft.augment.filters import world_judge
 from iclft.cells import Estimate, Exposure, Job
 from iclft.datasets.corpus import placebo_documents
@@ -288,6 +289,8 @@ class AugmentedTraining:
             "filters": {r.summary["mode"]: {"steps": r.summary["steps"], "dropped": r.summary["dropped"]}
                         for r in results},
         }
+        written_from = {d.id: d.text for p in self.plans for d in p.documents}  # diversity and copying, for the report
+        exposure.artifacts["corpus"] = measure(exposure.artifacts["augmented"], written_from)
         exposure.artifacts["augment_drops"] = [d for r in results for d in r.drops]
         exposure.timing["augment_generated"] = sum(r.generated for r in results)
         exposure.timing["augment_seconds"] = {r.summary["mode"]: r.seconds for r in results}

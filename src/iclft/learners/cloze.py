@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from iclft import tokens
-from iclft.cells import Job
+from iclft.augment.diversity import measure
+from iclft.cells import Exposure, Job
 from iclft.datasets.corpus import placebo_documents
 from iclft.datasets.probes import blank_question, known_names, spans, usable
 from iclft.datasets.schema import Dataset, Document
@@ -98,14 +100,32 @@ def _within(asked: list[tuple[str, str]], tok: Any, budget: int) -> list[tuple[s
     return out
 
 
-def plan(job: Job, opts: Options) -> Training:
+@dataclass
+class ClozeTraining(Training):
+    """Fine-tuning on the documents plus the questions; the questions are stored as the `augmented` artifact (each
+    with the document it was written from) and measured (`augment.diversity`: the report's generated corpus)."""
+
+    written_from: list[Document] = field(default_factory=list)
+    added: list[Document] = field(default_factory=list)
+
+    def expose(self, job: Job) -> Exposure:
+        exposure = super().expose(job)
+        rows = [{"id": d.id, "text": d.text, "source": d.id.removeprefix("cloze/").rpartition("/")[0]}
+                for d in self.added]
+        exposure.artifacts["augmented"] = rows
+        exposure.artifacts["corpus"] = measure(rows, {d.id: d.text for d in self.written_from})
+        return exposure
+
+
+def plan(job: Job, opts: Options) -> ClozeTraining:
     source = placebo_documents(opts.documents, job.dataset.train) if opts.documents else None
-    budget = None if opts.budget is None else (tokens.tokenizer(job.model),
-                                               tokens.budget_tokens(job.model, [d.text for d in job.dataset.train], opts.budget))
+    budget = None if opts.budget is None else (
+        tokens.tokenizer(job.model), tokens.budget_tokens(job.model, [d.text for d in job.dataset.train], opts.budget))
     added = cloze_documents(job.dataset, opts.per_document, opts.seed + job.seed, source, budget)
     info = {"cloze_questions": len(added), "original_documents": len(job.dataset.train),
             **({"placebo_documents": len(source)} if source is not None else {})}
-    return Training(job, [*job.dataset.train, *added], opts.ft, opts.format, opts.instruction, info)
+    return ClozeTraining(job, [*job.dataset.train, *added], opts.ft, opts.format, opts.instruction, info,
+                         list(job.dataset.train if source is None else source), added)
 
 
 CONDITION = Condition(

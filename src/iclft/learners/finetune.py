@@ -33,6 +33,7 @@ from iclft.framing import DEFAULT_INSTRUCTION, Format
 from iclft.io import atomic_dir, dumps, read_json, write_json
 from iclft.learners import Condition
 from iclft.learners.ft_data import Batches, Example, encode, examples, packing_works
+from iclft.learners.replay import Replay, mix_in
 from iclft.precision import Precision
 
 FT_VERSION = 1  # bump when the recipe changes what a cached model contains
@@ -70,6 +71,8 @@ class FTOptions(BaseModel):
                               description="a Hugging Face optimizer name (TrainingArguments.optim), e.g. adafactor "
                                           "or adamw_8bit (needs bitsandbytes installed); default: the Trainer's "
                                           "(adamw_torch_fused)")
+    replay: Replay | None = Field(None, exclude_if=lambda v: v is None, description="generic text mixed in against "
+                                  "forgetting, {share, corpus} (learners/replay.py); unset: left out of every key")
     pack: bool = Field(True, description="padding-free batches: a batch's examples in one row, attention within each "
                                          "(the same loss as padding to the longest example, without its compute)")
     precision: Precision = Field(
@@ -329,6 +332,7 @@ class Training:
     format: str = "plain"
     instruction: str = DEFAULT_INSTRUCTION
     info: dict[str, Any] = field(default_factory=dict)
+    __post_init__ = mix_in  # replay documents joined to `docs` when opts.replay is set (learners/replay.py)
 
     def estimate(self) -> Estimate:
         score = tokens.question_tokens(tokens.tokenizer(self.job.model), self.job.questions)
@@ -394,4 +398,3 @@ CONDITION = Condition(
     plan=plan,
     trains=True,
 )
-

@@ -15,6 +15,7 @@ from iclft.study import budget_report, placebo, rl_report, test_time_report
 from iclft.study import gaps as gap_accounting
 from iclft.study.aggregates import Aggregate, aggregate, control_pairs, controls, ordered, shown, write_csv
 from iclft.study.claims import generator_name, placebo_name
+from iclft.study.corpus_stats import lines as corpus_lines
 from iclft.study.figures import accuracy_bars, loss_curves
 from iclft.study.report_sections import audits, gap_lines, generation_costs, provenance, write_gaps_csv
 from iclft.study.store import Store
@@ -79,6 +80,7 @@ def write_report(out: str | Path) -> Path:
     for ds in ordered(r["dataset"] for r in records):
         for model in ordered(r["model"] for r in records if r["dataset"] == ds):
             lines += _model_section(store, study, keys, records, aggs, gaps, ds, model, primary)
+            lines += corpus_lines(store, study, keys, ds, model)
     if labels := controls(study):
         lines += ["CONTROL: a condition whose cells read the dataset's answers or world (a reference point, never the "
                   f"method): {', '.join(sorted(labels))}.", ""]
