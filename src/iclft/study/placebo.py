@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from iclft.datasets.schema import FORGETTING_SPLIT
 from iclft.study.aggregates import Aggregate, paired_error, shown
 from iclft.study.gaps import share_between
 
@@ -66,8 +67,10 @@ def lines(study: dict[str, Any], options: dict[tuple[str, str], dict[str, Any]],
             verdict = "yes" if gain > Z * se else "no (below)" if gain < -Z * se else "no"
             here = [r for r in records if r["split"] == split]
             seed = f"{dataset}/{split}/{recipe}"
-            from_placebo = share_between(here, primary, icl, placebo, recipe, seed) if icl else (None, None, None)
-            from_ft = share_between(here, primary, icl, ft, recipe, seed) if icl and ft else (None, None, None)
+            none = (None, None, None)
+            gap = split != FORGETTING_SPLIT  # documents nothing trained on: no gap to close, only forgetting
+            from_placebo = share_between(here, primary, icl, placebo, recipe, seed) if icl and gap else none
+            from_ft = share_between(here, primary, icl, ft, recipe, seed) if icl and ft and gap else none
             out.append(f"| {split} | `{recipe}` | {shown(placebo, ctrl)} | {a.accuracy:.2f} ± {a.error:.2f} | "
                        f"{b.accuracy:.2f} ± {b.error:.2f} | {gain:+.2f} ± {se:.2f} ({a.counted}) | {verdict} | "
                        f"{_share(from_placebo)} | {_share(from_ft)} |")

@@ -82,8 +82,9 @@ def write_report(out: str | Path) -> Path:
             lines += _model_section(store, study, keys, records, aggs, gaps, ds, model, primary)
             lines += corpus_lines(store, study, keys, ds, model)
     if labels := controls(study):
-        lines += ["CONTROL: a condition whose cells read the dataset's answers or world (a reference point, never the "
-                  f"method): {', '.join(sorted(labels))}.", ""]
+        lines += ["CONTROL: a condition whose cells read the dataset's answers or world, or a PLACEBO (a recipe written "
+                  "from documents outside the study): a reference point, never the method: "
+                  f"{', '.join(sorted(labels))}.", ""]
     lines += test_time_report.section(stored, study, primary, control_pairs(study), root)
     lines += rl_report.section(store, study, keys, stored, primary, control_pairs(study), root)
     lines += audits(store, study, keys)
