@@ -69,3 +69,21 @@ def test_the_report_heads_a_recipe_with_its_gain_over_its_placebo(tmp_path):
     assert cells_[5].startswith("+0.17 ±") and "(n=12, k=6)" in cells_[5]
     assert cells_[6] == "no"  # one passage more: within 2 SE of the paired difference
     assert cells_[7].startswith("0.25") and cells_[8].startswith("0.50")  # (3-2)/(6-2) from placebo; 3/6 from FT
+
+
+@pytest.mark.parametrize("option, message", [
+    ({"documents": "EMPTY"}, "empty corpus (no non-blank .txt or .md files)"),
+    ({"budget": 0}, "budget"),
+])
+def test_a_bad_placebo_or_budget_is_one_line_and_writes_nothing(tmp_path, cli, option, message):
+    import yaml
+
+    (tmp_path / "empty").mkdir()
+    opts = {k: str(tmp_path / "empty") if v == "EMPTY" else v for k, v in option.items()}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump({"datasets": {"squad": {}}, "models": ["smollm2-135m-instruct"],
+                                    "conditions": {"ft_cloze_placebo": {"condition": "ft_aug_cloze", **opts}}}))
+    r = cli("study", str(path), "--out", str(tmp_path / "out"))
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert message in r.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "out").exists()
