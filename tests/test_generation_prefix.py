@@ -71,6 +71,7 @@ def test_greedy_outputs_equal_with_and_without_the_prefix_cache(lm, greedy_alone
     assert len(tails) == 1 and tails[0][0] == 3 and prefix[1] + tails[0][1] == longest
 
 
+@pytest.mark.slow  # ~15-35 s; the prefix cache's equality tests below stay in the default suite
 def test_token_budget_batches_equal_batch_size_one(lm, greedy_alone):
     plain, plain_widths = greedy_alone
     # rows x (prompt + 12 new tokens) <= 2 x (the longest prompt + 12): the two shorter prompts, then the longest
