@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from iclft.study.aggregates import Aggregate, shown
+from iclft.study.aggregates import Aggregate
 from iclft.study.config_source import BUDGET_SEP
 from iclft.study.figures import budget_curves
 
@@ -39,7 +39,7 @@ def lines(options: dict[tuple[str, str], dict[str, Any]], table: dict[tuple[str,
     curves: dict[str, dict[str, list[tuple[float, float, float]]]] = {}
     rows = []
     for family, points in found.items():
-        shown_family = shown(family, ctrl) if any(label in ctrl for label in points.values()) else family
+        shown_family = f"{family} (CONTROL)" if any(label in ctrl for label in points.values()) else family
         curves[shown_family] = {s: [(b, a.accuracy, a.error) for b, label in points.items()
                                     if (a := table.get((s, label))) is not None] for s in splits}
         for s in splits:
