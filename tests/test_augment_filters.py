@@ -121,6 +121,7 @@ def small(tmp_path_factory):
     return {**SMALL, "template": str(path)}
 
 
+@pytest.mark.slow  # ~20-40 s; seeded augmentation reruns are checked by test_augment_local in the default suite
 def test_drop_counts_are_recorded_and_augmentation_is_deterministic(gen, cache, small):
     options = AugmentOptions(**small, self_verify=1.0)
     first = augment(DOCS, gen, options, cache=cache)

@@ -81,6 +81,7 @@ def test_token_budget_batches_equal_batch_size_one(lm, greedy_alone):
     assert [rows for rows, _ in widths[1:]] == [2, 1]
 
 
+@pytest.mark.slow  # ~10-18 s; greedy equality with and without the prefix cache stays in the default suite
 def test_seeded_sampling_is_the_same_with_the_prefix_cache(lm):
     sampling = Sampling(temperature=1.0, max_new_tokens=8)
     reference, _ = _texts(lm, sampling, batch_size=1, prefix_cache=False)
