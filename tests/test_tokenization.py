@@ -31,7 +31,8 @@ def _tokenizer_only(name: str) -> models.LoadedModel | None:
     return models.LoadedModel(name=name, path=path, model=None, tokenizer=AutoTokenizer.from_pretrained(path))
 
 
-@pytest.fixture(scope="module", params=[models.DEFAULT_MODEL, "gemma3-270m"])
+# Gemma-3's tokenizer (SentencePiece) runs with -m slow: ~20 s more over every dataset, past the default suite's time
+@pytest.fixture(scope="module", params=[models.DEFAULT_MODEL, pytest.param("gemma3-270m", marks=pytest.mark.slow)])
 def tokenizer_lm(request):
     lm = _tokenizer_only(request.param)
     if lm is None:
