@@ -33,19 +33,12 @@ from iclft.framing import DEFAULT_INSTRUCTION, Format
 from iclft.io import atomic_dir, dumps, read_json, write_json
 from iclft.learners import Condition
 from iclft.learners.ft_data import Batches, Example, encode, examples, packing_works
+from iclft.learners.lora import LoraOptions
 from iclft.learners.replay import Replay, mix_in
 from iclft.precision import Precision
 
 FT_VERSION = 1  # bump when the recipe changes what a cached model contains
 DEFAULT_EPOCHS = 3.0
-
-
-class LoraOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    r: int = Field(16, gt=0)
-    alpha: float = Field(32, gt=0)
-    dropout: float = Field(0.0, ge=0, lt=1)
-    target_modules: str | list[str] = "all-linear"
 
 
 class FTOptions(BaseModel):
@@ -285,11 +278,9 @@ def finetune(
         set_seed(seed)
         model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
         if opts.lora is not None:
-            from peft import LoraConfig, get_peft_model
+            from peft import get_peft_model
 
-            lc = opts.lora
-            model = get_peft_model(model, LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout,
-                                                     target_modules=lc.target_modules, task_type="CAUSAL_LM"))
+            model = get_peft_model(model, opts.lora.config())
         features = [encode(tokenizer, e, opts.max_length) for e in exs]
         with tempfile.TemporaryDirectory(prefix="iclft-trainer-") as work:
             gathered = Path(work) / "gathered" if distributed.fsdp() else None

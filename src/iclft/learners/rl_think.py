@@ -48,8 +48,9 @@ from iclft.datasets.schema import Dataset, Question
 from iclft.errors import UserError
 from iclft.io import describe_validation_error, dumps, read_json
 from iclft.learners import Condition
-from iclft.learners.finetune import LoraOptions, save_trained
+from iclft.learners.finetune import save_trained
 from iclft.learners.knowledge_split import HELDOUT, MIXED, RL, knowledge_set, rl_facts  # noqa: F401
+from iclft.learners.lora import LoraOptions
 from iclft.precision import Precision
 from iclft.scoring.modes import ThinkOptions
 
@@ -247,13 +248,7 @@ def reinforce(job: Job, base: Path, questions: Sequence[Question], opts: Options
         tokenizer.padding_side = "left"
         set_seed(seed)
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-        peft_config = None
-        if rl.lora is not None:
-            from peft import LoraConfig
-
-            lc = rl.lora
-            peft_config = LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout,
-                                     target_modules=lc.target_modules, task_type="CAUSAL_LM")
+        peft_config = rl.lora.config() if rl.lora is not None else None
         chat = fmt == "chat"
         rows = [{"prompt": [{"role": "user", "content": filled_prompt(opts.think, q)}] if chat
                  else filled_prompt(opts.think, q), "index": i} for i, q in enumerate(questions)]

@@ -76,13 +76,3 @@ def lines(study: dict[str, Any], options: dict[tuple[str, str], dict[str, Any]],
                        f"{_share(from_placebo)} | {_share(from_ft)} |")
     return out + [""]
 
-
-def references(study: dict[str, Any], dataset: str, control: set[tuple[str, str]]) -> tuple[str | None, str | None]:
-    """The ICL and FT labels a dataset's shares are measured against: the first of each kind that is not a control
-    (as `gaps` picks them)."""
-    cells = [c for c in study["cells"] if c["dataset"] == dataset and (dataset, c["condition"]) not in control]
-    kind = {c["condition"]: c.get("kind", c["condition"]) for c in cells}
-    icl = next((c for c in kind if kind[c] == "icl"), None)
-    ft = next((c for c in kind if kind[c] == "ft"), None)
-    return icl, ft
-

@@ -105,7 +105,6 @@ def _model_section(store: Store, study: dict[str, Any], keys: list[str], records
     cond_order = ordered(c["condition"] for c in study["cells"])  # grid order (JSON keys are sorted)
     options = {(c["dataset"], c["condition"]): store.cell(c["key"]).get("spec", {}).get("options", {})
                for c in study["cells"] if c["dataset"] == ds and c["key"] in keys}
-    icl, ft = placebo.references(study, ds, control_pairs(study))
     lines: list[str] = []
     for part in ordered(r["part"] for r in records if r["dataset"] == ds and r["model"] == model):
         sel = [a for a in aggs if (a.dataset, a.model, a.part, a.normalization) == (ds, model, part, primary)]
@@ -124,11 +123,13 @@ def _model_section(store: Store, study: dict[str, Any], keys: list[str], records
         lines += _probability_lines(splits, conds, table, ctrl)
         lines += ["", f"![{ds}](figures/{name})", ""]
         here = [r for r in records if (r["dataset"], r["model"], r["part"]) == (ds, model, part)]
+        mine = [g for g in gaps if (g.dataset, g.model, g.part) == (ds, model, part)]
+        icl, ft = (mine[0].icl, mine[0].ft) if mine else (None, None)  # the references gap accounting chose
         lines += _recipe_lines(study, options, ds, conds, ctrl)
         lines += placebo.lines(study, options, here, table, splits, ds, icl, ft, primary, ctrl)
         lines += budget_report.lines(options, table, splits, ds, f"{ds}: {model}, {part}", {"ICL": icl, "FT": ft},
                                      ctrl, figdir / f"{ds}-{model}-{part}-budget.png")
-        lines += gap_lines([g for g in gaps if (g.dataset, g.model, g.part) == (ds, model, part)], ctrl)
+        lines += gap_lines(mine, ctrl)
     curves = {}
     for k in keys:
         cell = next(c for c in study["cells"] if c["key"] == k)
