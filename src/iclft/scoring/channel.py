@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from iclft.cells import Exposure, Job
 from iclft.datasets.schema import Document, Question
+from iclft.errors import UserError
 from iclft.lexicon import FUNCTION_WORDS, stem, words
 from iclft.scoring.exposure import context_of, score_in_contexts
 from iclft.scoring.likelihood import NORMALIZATIONS, QuestionScore
@@ -165,15 +166,49 @@ def channel_questions(question: Question, templates: Templates,
                      for c, choice in enumerate(question.choices)]
 
 
+def check_served(dataset: str, train: Sequence[Document], questions: Sequence[Question],
+                 modes: dict[str, object]) -> None:
+    """Refuse, before anything runs, a `channel` or `both` with `generic: false` on questions the training documents
+    cannot verify in their own wording (one line, naming the count and a question)."""
+    strict = {o.max_statements for o in modes.values() if isinstance(o, ChannelOptions) and not o.generic}
+    if not strict:
+        return
+    templates = Templates(train)
+    unserved = [q for q in questions if not templates.statements(q, min(strict))]
+    if unserved:
+        mode = next(m for m, o in modes.items() if isinstance(o, ChannelOptions) and not o.generic)
+        raise UserError(f"dataset {dataset!r} cannot serve test-time mode {mode!r} with generic: false: no training "
+                        f"document verifies {len(unserved)} of its {len(questions)} questions in its own wording "
+                        f"(e.g. {unserved[0].id!r}); allow the generic form (generic: true) or leave {mode} out")
+
+
+def distinct(asked: Sequence[tuple[str, Question]]) -> tuple[list[tuple[str, Question]], list[int]]:
+    """The distinct (context, statement, completion) of `asked`, and where each of `asked` is among them: a choice
+    verified in the same statement by several questions (the templates of one fact ask with the same choices) is
+    scored once."""
+    index: dict[tuple[str, str, tuple[str, ...]], int] = {}
+    once: list[tuple[str, Question]] = []
+    where = []
+    for context, q in asked:
+        key = (context, q.prompt, tuple(q.choices))
+        if key not in index:
+            index[key] = len(once)
+            once.append((context, q))
+        where.append(index[key])
+    return once, where
+
+
 def score_channel(job: Job, exposure: Exposure, questions: Sequence[Question],
                   options: ChannelOptions) -> list[ModeScore]:
     """Each question's choices scored by their verification statements, after the context the exposure gives the
     question itself (so an ICL cell reads the same documents as in `direct`)."""
     templates = Templates(job.dataset.train)
     plans = [channel_questions(q, templates, options.max_statements) for q in questions]
-    scores = iter(score_in_contexts(job, exposure, [(context_of(exposure, q), sq) for q, (_, asked) in
-                                                    zip(questions, plans) for sq in asked]))
-    rows = {i: [next(scores) for _ in asked] for i, (_, asked) in enumerate(plans)}
+    asked = [(context_of(exposure, q), sq) for q, (_, verifying) in zip(questions, plans) for sq in verifying]
+    once, where = distinct(asked)
+    scored = score_in_contexts(job, exposure, once)
+    scores = (scored[k] for k in where)
+    rows = {i: [next(scores) for _ in verifying] for i, (_, verifying) in enumerate(plans)}
     return [_channel_score(q, form, rows[i]) for i, (q, (form, _)) in enumerate(zip(questions, plans))]
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from iclft.cells import Exposure, Job
 from iclft.datasets.schema import Question
 from iclft.generation.cache import GenerationCache
-from iclft.scoring.channel import Templates, channel_questions, score_both, score_channel
+from iclft.scoring.channel import Templates, channel_questions, distinct, score_both, score_channel
 from iclft.scoring.exposure import score_exposure
 from iclft.scoring.generated import score_generated
 from iclft.scoring.modes import DIRECT, BothOptions, ChannelOptions, GeneratedContextOptions, ModeScore, RecallOptions
@@ -61,8 +61,8 @@ def predictions(score: ModeScore, normalizations: Sequence[str]) -> dict[str, in
 
 def mode_tokens(job: Job, modes: dict[str, BaseModel]) -> tuple[int, int]:
     """(tokens scored, tokens generated) the modes beyond `direct` add to a cell, for the dry run: channel's
-    statements (once, however many modes read them), and for recall and think the generated tokens plus the
-    questions scored again after them (generation prompts and contexts not counted: they are prefills)."""
+    distinct statements (once, however many questions and modes read them), and for recall and think the generated
+    tokens plus the questions scored again after them (generation prompts and contexts not counted: prefills)."""
     from iclft import tokens
 
     tok = tokens.tokenizer(job.model)
@@ -71,8 +71,8 @@ def mode_tokens(job: Job, modes: dict[str, BaseModel]) -> tuple[int, int]:
     if statements:
         templates = Templates(job.dataset.train)
         for limit in statements:
-            asked = [sq for q in job.questions for sq in channel_questions(q, templates, limit)[1]]
-            scored += tokens.question_tokens(tok, asked)
+            once, _ = distinct([("", sq) for q in job.questions for sq in channel_questions(q, templates, limit)[1]])
+            scored += tokens.question_tokens(tok, [sq for _, sq in once])
     for opts in modes.values():
         if isinstance(opts, GeneratedContextOptions):
             per_question = sum(len(q.choices) if isinstance(opts, RecallOptions) else 1 for q in job.questions)
