@@ -274,3 +274,39 @@ def test_a_thought_can_be_held_to_a_minimum_length():
     assert held.model_dump()["min_new_tokens"] == 4
     with pytest.raises(ValueError, match="min_new_tokens"):
         Sampling(max_new_tokens=4, min_new_tokens=8)
+
+
+def test_a_mode_a_dataset_cannot_serve_is_one_line(tmp_path, cli):
+    # celebrities' trained directions (p2d, d2p) have no training statement to verify them in: with the generic form
+    # refused, channel cannot serve them; the refusal comes before anything runs (the dry run too)
+    data = {**STUDY, "conditions": {"pretrained": {}}, "test_time": {"channel": {"generic": False}}}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(data))
+    for extra in (["--dry-run"], ["--no-report"]):
+        r = cli("study", str(path), "--out", str(tmp_path / "out"), *extra)
+        assert r.returncode != 0 and "Traceback" not in r.stderr
+        line = r.stderr.strip().splitlines()[-1]
+        assert "cannot serve test-time mode 'channel' with generic: false" in line and "celebrities" in line
+        assert not (tmp_path / "out").exists() or not Store(tmp_path / "out").done_cells()
+    assert "generic" not in parse_modes("channel", "t")["channel"].model_dump()  # keys made before it hold
+
+
+def test_a_statement_shared_by_questions_is_scored_once_with_the_same_scores(lm, world):
+    from iclft.cells import Exposure, Job
+    from iclft.scoring.channel import distinct, score_channel
+    from iclft.scoring.likelihood import score_questions
+    from iclft.scoring.modes import ChannelOptions
+
+    questions = [q for q in world.test if q.split == "p2d_reverse"]
+    templates = Templates(world.train)
+    asked = [sq for q in questions for sq in channel_questions(q, templates, 2)[1]]
+    once, where = distinct([("", sq) for sq in asked])
+    assert len(once) < len(asked)  # the templates of one fact are verified in the same statements
+    job = Job(dataset=world, model=models.DEFAULT_MODEL, seed=0, questions=questions)
+    got = score_channel(job, Exposure(lm), questions, ChannelOptions(max_statements=2))
+    each = score_questions(lm, asked)  # every statement scored, repeats included
+    n = len(questions[0].choices)
+    for i, s in enumerate(got):
+        rows = each[i * 2 * n: (i + 1) * 2 * n]
+        want = [(rows[c].logprobs[0] + rows[n + c].logprobs[0]) / 2 for c in range(n)]
+        assert s.score.logprobs == pytest.approx(want, abs=1e-3)

@@ -30,6 +30,10 @@ class ChannelOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     max_statements: int = Field(MAX_STATEMENTS, ge=1, description="training documents a question is verified in")
+    # left out of the options' dump (so of every cell key) while true: keys made before it existed hold
+    generic: bool = Field(True, exclude_if=lambda v: v is True,
+                          description="where no training document verifies a question, the generic form (the "
+                                      "choice, then the question); false: a dataset with such a question is refused")
 
 
 class BothOptions(ChannelOptions):

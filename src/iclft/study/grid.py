@@ -128,6 +128,10 @@ def expand(study: Study) -> Grid:
                                  for q in (ds.test if part == "test" else ds.validation)]
                     if not questions:
                         raise UserError(f"dataset {d.label!r} has no {' or '.join(cfg.questions)} questions")
+                    if list(modes) != [DIRECT]:
+                        from iclft.scoring.channel import check_served
+
+                        check_served(d.label, ds.train, [q for _, q in questions], modes)
                     spec = {
                         "dataset": d.label, "data": content, "model": m.label, "model_path": m.path,
                         "dtype": dtype, "condition": c.label, "kind": c.kind,
