@@ -27,6 +27,7 @@ BUILDERS: dict[str, str] = {
     "semantic": "iclft.datasets.semantic",
     "derivatoids": "iclft.datasets.derivatoids",
     "squad": "iclft.datasets.squad",
+    "squad_tuning": "iclft.datasets.squad_tuning",
 }
 
 

@@ -19,22 +19,37 @@ DESCRIPTION = "Knowledge injection: 40 SQuAD passages (CC BY-SA 4.0) with 190 qu
 VERSION = 1
 
 
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    heldaside: int = Field(8, ge=0, description="passages not trained: their questions check forgetting")
-    validation_documents: int = Field(4, ge=0, description="trained passages whose questions go to validation")
-    choices: int = Field(N_CHOICES, ge=2, description="choices per question (the answer + distractors)")
+def passage_params(held: int, validating: int) -> type[BaseModel]:
+    """The params of a packaged passages dataset, with its defaults: `held` passages held aside, `validating` trained
+    passages whose questions are validation."""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        heldaside: int = Field(held, ge=0, description="passages not trained: their questions check forgetting")
+        validation_documents: int = Field(validating, ge=0, description="trained passages whose questions go to "
+                                                                        "validation")
+        choices: int = Field(N_CHOICES, ge=2, description="choices per question (the answer + distractors)")
+
+    return Params
 
 
-def passages_file():
-    """The packaged SEAL/SPA-layout file."""
-    return resources.files("iclft.datasets").joinpath("data/squad/passages.json")
+Params = passage_params(held=8, validating=4)
 
 
-def build(seed: int, params: Params) -> Dataset:
-    with resources.as_file(passages_file()) as path:
+def passages_file(name: str = "passages.json"):
+    """A packaged SEAL/SPA-layout file of data/squad."""
+    return resources.files("iclft.datasets").joinpath(f"data/squad/{name}")
+
+
+def build_from(file: str, name: str, seed: int, params: BaseModel) -> Dataset:
+    """Import a packaged passages file as the dataset `name`."""
+    with resources.as_file(passages_file(file)) as path:
         ds = import_qa(path, seed=seed, validation_documents=params.validation_documents,
                        heldaside=params.heldaside, n_choices=params.choices)
-    ds.name = "squad"
+    ds.name = name
     ds.meta.pop("params", None)  # the registry records this builder's params
     return ds
+
+
+def build(seed: int, params: BaseModel) -> Dataset:
+    return build_from("passages.json", "squad", seed, params)
