@@ -105,8 +105,16 @@ def copies(files: dict[str, Any]) -> list[str]:
     for text, places in seen.items():
         first = places[0]
         out += [f"{first[0]}: {first[1]} and {name}: {path} copy {text}" for name, path in places[1:]
-                if name != first[0]]
+                if name != first[0] and not _measured_on_a_tuning_world(first, (name, path))]
     return out
+
+
+def _measured_on_a_tuning_world(*places: tuple[str, str]) -> bool:
+    """A tuning config may run a shipped study's whole arm as written there (the reference a searched-for recipe is
+    compared with on its tuning world): a condition, not a block of options inside one."""
+    tuning = [name.startswith("configs/tuning/") for name, _ in places]
+    return any(tuning) and not all(tuning) and all(path.count(".") == 1 and path.startswith("conditions.")
+                                                    for _, path in places)
 
 
 @pytest.mark.parametrize("name", STUDIES)
@@ -142,6 +150,9 @@ def test_the_checks_find_a_default_and_a_copy():
     settings = json.dumps({"condition": "ft", "epochs": 2, "lr": 1.0e-3}, sort_keys=True)
     assert copies({"x.yaml": {"conditions": {"a": arm}}, "y.yaml": {"conditions": {"b": dict(arm)}}}) == [
         f"x.yaml: conditions.a and y.yaml: conditions.b copy {settings}"]
+    shipped, tuning = {"conditions": {"a": arm}}, {"conditions": {"b": dict(arm)}}
+    assert copies({"configs/x.yaml": shipped, "configs/tuning/y.yaml": tuning}) == []  # the shipped arm, measured
+    assert copies({"configs/tuning/x.yaml": shipped, "configs/tuning/y.yaml": tuning}) != []
 
 
 def _write(folder: Path, name: str, data: dict[str, Any]) -> Path:

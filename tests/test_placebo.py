@@ -22,6 +22,22 @@ def test_the_shipped_placebo_holds_none_of_the_example_passages():
     assert all(d.facts == [d.id] and d.id.startswith("placebo/") for d in docs)  # none of the study's facts
 
 
+def test_the_tuning_world_is_disjoint_from_the_example_and_from_its_own_placebo():
+    tuning, example = registry.build("squad_tuning"), registry.build("squad")
+    texts = {d.text for d in tuning.train}
+    assert (len(tuning.train), len(tuning.test)) == (27, 157) and not texts & {d.text for d in example.train}
+    assert not texts & {d.text for d in placebo_documents("iclft:squad-placebo", tuning.train)}
+
+
+@pytest.mark.parametrize("name", ["active-reading", "paraphrase-qa"])
+def test_the_searched_recipes_templates_are_spa_templates_of_the_document(name):
+    from iclft.augment.prompts import load_templates
+
+    for template in load_templates("spa", name).values():
+        messages = template.render(text="The Orlen Bridge opened in 1911.")
+        assert "The Orlen Bridge opened in 1911." in messages[-1]["content"] and messages[0]["role"] == "system"
+
+
 def test_a_placebo_needs_enough_documents_from_outside_the_study(tmp_path):
     train = [Document(id=f"d{i}", text=f"Passage {i} says {i}.") for i in range(3)]
     few = tmp_path / "few.jsonl"
