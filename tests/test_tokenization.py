@@ -18,6 +18,7 @@ SMALL = {
     "semantic": {"n_categories": 24, "documents_per_category": 2, "max_per_subtype": 12},
     "derivatoids": {"scale": 0.1, "n_test": 15, "n_validation": 5},
     "squad": {},  # real passages: numbers, dates, quotes and dashes at question/choice boundaries
+    "squad_tuning": {},  # 27 more real passages, the knowledge recipes' tuning world
 }
 CONTEXT_CHARS = 6000  # about 1,500 tokens of training documents as the ICL context
 
