@@ -64,7 +64,12 @@ def _mismatches(tok, context: str, questions) -> list[str]:
     return bad
 
 
-@pytest.mark.parametrize("dataset", registry.names())
+# squad_tuning is squad's loader on 27 other passages: it runs with -m slow (7 s, past the default suite's time)
+SLOW_DATASETS = {"squad_tuning"}
+
+
+@pytest.mark.parametrize("dataset", [pytest.param(d, marks=pytest.mark.slow) if d in SLOW_DATASETS else d
+                                     for d in registry.names()])
 def test_windowed_equals_full_tokenization_on_every_question(tokenizer_lm, dataset):
     ds = registry.build(dataset, seed=0, params=SMALL[dataset])
     questions = ds.test + ds.validation

@@ -165,7 +165,7 @@ def run_augment(mode: str, **kw: Any) -> None:
     world = _world(kw["docs"]) if options.verified else None
     spec = _validated(GeneratorSpec, kind=kw["generator"], **{k: kw[k] for k in GENERATOR_KEYS})
     cache = None if kw["no_cache"] else GenerationCache(kw["cache_dir"])
-    generator = spec.build()
+    generator = spec.build(planning=kw["dry_run"])  # a dry run counts: no weights loaded
     work = plan(docs, generator, options, cache)
     (output() if kw["dry_run"] else console).print(f"augment {mode}: {work.describe()}")  # a dry run's result
     if kw["dry_run"]:

@@ -31,10 +31,13 @@ class GeneratorSpec(BaseModel):
     retries: int = Field(4, ge=0)
     backoff: float = Field(1.0, ge=0)
 
-    def build(self) -> Generator:
+    def build(self, planning: bool = False) -> Generator:
+        """The generator; `planning`: a local one without weights (tokenizer and config: counts and cache keys)."""
         if self.kind == "local":
             from iclft.generation.local import LocalGenerator
 
+            if planning:
+                return LocalGenerator.for_planning(self.model, device=self.device, dtype=self.dtype)
             return LocalGenerator(self.model, batch_size=self.batch_size, device=self.device, dtype=self.dtype,
                                   batch_tokens=self.batch_tokens)
         from iclft.generation.openai_compat import OpenAIGenerator

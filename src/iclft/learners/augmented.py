@@ -171,7 +171,7 @@ def generator_for(job: Job, opts: _Base, planning: bool = False) -> Generator:
     """The configured generator; by default the cell's model (shared with the job's loader, or without weights
     for planning: tokenizer and config only)."""
     if opts.generator is not None:
-        return opts.generator.build()
+        return opts.generator.build(planning)
     from iclft.generation.local import LocalGenerator
 
     return LocalGenerator.for_planning(job.model, dtype=job.dtype) if planning else LocalGenerator(job.load())
