@@ -2,7 +2,8 @@
 
 Data: a celebrities world (the reversal-curse generator) and its test questions; the embedded model, with no
 context (as after fine-tuning) and with the world's documents in context (as ICL). Each mode is timed on its own
-(`score_modes` with that mode alone; `both` includes the direct and channel passes it combines), best of
+(`score_modes` with that mode alone; `both` alone scores what its switch reads: channel where the documents verify
+a question, direct elsewhere), best of
 `--repeats`, after one warm-up. Prints seconds and the ratio to `direct` per mode and `max_statements`, and the three
 scored together as a study scores them (both reuses direct's and channel's passes).
 Goal (issue: test time): channel and both cost at most 2x direct's scoring on a CPU.

@@ -310,3 +310,39 @@ def test_a_statement_shared_by_questions_is_scored_once_with_the_same_scores(lm,
         rows = each[i * 2 * n: (i + 1) * 2 * n]
         want = [(rows[c].logprobs[0] + rows[n + c].logprobs[0]) / 2 for c in range(n)]
         assert s.score.logprobs == pytest.approx(want, abs=1e-3)
+
+
+def test_both_alone_scores_only_what_its_switch_reads(monkeypatch, world):
+    """`both` alone: channel for the questions the documents verify, direct for the rest; beside direct and channel
+    it scores nothing again (each question once in each)."""
+    from iclft.cells import Exposure, Job
+    from iclft.scoring import test_time
+    from iclft.scoring.modes import ModeScore
+
+    calls: dict[str, list[str]] = {"direct": [], "channel": []}
+
+    def flat(q):
+        n = len(q.choices)
+        return QuestionScore(q.id, [0.0] * n, [1] * n, [1] * n)
+
+    def direct(job, exposure, qs):
+        calls["direct"] += [q.id for q in qs]
+        return [flat(q) for q in qs]
+
+    def channel(job, exposure, qs, opts, templates=None):
+        calls["channel"] += [q.id for q in qs]
+        return [ModeScore(flat(q), channel_questions(q, templates, opts.max_statements)[0], 1) for q in qs]
+
+    monkeypatch.setattr(test_time, "score_exposure", direct)
+    monkeypatch.setattr(test_time, "score_channel", channel)
+    questions = list(world.test)
+    job = Job(dataset=world, model=models.DEFAULT_MODEL, seed=0, questions=questions)
+    templates = Templates(world.train)
+    verified = [q.id for q in questions if channel_questions(q, templates)[0] == TRAINED]
+    assert 0 < len(verified) < len(questions)
+    got = test_time.score_modes(job, Exposure(None), questions, parse_modes("both", "t"), ["sum"])
+    assert calls["channel"] == verified and calls["direct"] == [q.id for q in questions if q.id not in verified]
+    assert [s.form for s in got["both"]] == [TRAINED if q.id in verified else GENERIC for q in questions]
+    calls = {"direct": [], "channel": []}
+    test_time.score_modes(job, Exposure(None), questions, parse_modes(["both", "direct", "channel"], "t"), ["sum"])
+    assert calls["direct"] == calls["channel"] == [q.id for q in questions]

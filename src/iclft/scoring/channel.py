@@ -15,8 +15,9 @@ Only the wording comes from the documents: every choice is scored in the same st
 learned the documents is at chance (the pretrained control). Where no training document has that shape, the
 generic form: the choice, then the question (recorded as "generic").
 
-`both` needs no knowledge of which direction was trained: each mode's scores become log-probabilities over the
-choices (log-softmax) and are summed, channel's times `weight` (1: the product of the two posteriors).
+`both` needs no knowledge of which direction was trained: the switch (default) takes channel where a training document
+verifies the question in its wording, else direct; `rule: sum` turns each mode's scores into log-probabilities over
+the choices (log-softmax) and sums them, channel's times `weight` (1: the product of the two posteriors).
 """
 
 from __future__ import annotations
@@ -198,11 +199,14 @@ def distinct(asked: Sequence[tuple[str, Question]]) -> tuple[list[tuple[str, Que
     return once, where
 
 
-def score_channel(job: Job, exposure: Exposure, questions: Sequence[Question],
-                  options: ChannelOptions) -> list[ModeScore]:
+def score_channel(job: Job, exposure: Exposure, questions: Sequence[Question], options: ChannelOptions,
+                  templates: Templates | None = None) -> list[ModeScore]:
     """Each question's choices scored by their verification statements, after the context the exposure gives the
-    question itself (so an ICL cell reads the same documents as in `direct`)."""
-    templates = Templates(job.dataset.train)
+    question itself (so an ICL cell reads the same documents as in `direct`). `templates`: the training documents'
+    (made here if not given)."""
+    if not questions:
+        return []
+    templates = templates or Templates(job.dataset.train)
     plans = [channel_questions(q, templates, options.max_statements) for q in questions]
     asked = [(context_of(exposure, q), sq) for q, (_, verifying) in zip(questions, plans) for sq in verifying]
     once, where = distinct(asked)
@@ -239,19 +243,23 @@ def combined(direct: QuestionScore, channel: QuestionScore, normalization: str, 
                                            _log_softmax(channel.normalized(normalization)))]
 
 
-def score_both(direct: Sequence[QuestionScore], channel: Sequence[ModeScore], options: BothOptions,
+def score_both(direct: Sequence[QuestionScore | None], channel: Sequence[ModeScore | None], options: BothOptions,
                normalizations: Sequence[str]) -> list[ModeScore]:
     """`both` from the two modes' scores of the same questions (`BothOptions.rule`): logprobs under `sum`, and a
-    prediction per normalization (`extra["scores"]`)."""
+    prediction per normalization (`extra["scores"]`). The switch takes the chosen mode's score whole; it reads no
+    direct score of a question channel verifies, and no channel score (None) of one it cannot."""
+    norms = [n for n in dict.fromkeys([*normalizations, "sum"]) if n in NORMALIZATIONS]
     out = []
     for d, c in zip(direct, channel):
-        norms = [n for n in dict.fromkeys([*normalizations, "sum"]) if n in NORMALIZATIONS]
         if options.rule == "switch":
-            chosen = c.score if c.form == TRAINED else d
+            verified = c is not None and c.form == TRAINED
+            chosen = c.score if verified else d
             per_norm = {n: chosen.normalized(n) for n in norms}
+            form, statements = (c.form, c.statements) if verified else (GENERIC, 0)
         else:
+            chosen, form, statements = d, c.form, c.statements
             per_norm = {n: combined(d, c.score, n, options.weight) for n in norms}
-        out.append(ModeScore(QuestionScore(d.id, per_norm["sum"], d.n_tokens, d.n_chars, d.context_tokens,
-                                           d.calibration), c.form, c.statements,
+        out.append(ModeScore(QuestionScore(chosen.id, per_norm["sum"], chosen.n_tokens, chosen.n_chars,
+                                           chosen.context_tokens, chosen.calibration), form, statements,
                              {"scores": {n: v for n, v in per_norm.items() if n in normalizations}}))
     return out
