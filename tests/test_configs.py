@@ -34,7 +34,7 @@ def test_a_name_or_a_path_finds_a_config(tmp_path, monkeypatch):
     assert catalog.find("quick") == Path("quick")
     res = runner.invoke(app, ["study", "nosuch", "--dry-run"])
     assert res.exit_code != 0 and "nosuch: no such config file" in str(res.exception)
-    assert "quick, rl-thinking, rl-thinking-gpu, test-time, tuning/ft-batch" in str(res.exception)
+    assert "quick, rl-thinking, rl-thinking-gpu, test-time, tuning/channel-statements, tuning/ft-batch" in str(res.exception)
 
 
 def test_configs_copy_writes_an_editable_config_that_loads_and_refuses_to_overwrite(tmp_path, monkeypatch):
