@@ -78,6 +78,7 @@ class Templates:
         for doc in documents:
             for fact in doc.facts:
                 self.by_fact.setdefault(fact, []).append(doc)
+        self._found: dict[tuple, list[Statement]] = {}  # statements() by what it reads of a question
 
     def _of_facts(self, question: Question) -> list[Document]:
         """The documents that state a fact the question tests (the dataset's own link), in training order."""
@@ -103,7 +104,14 @@ class Templates:
 
     def statements(self, question: Question, limit: int = MAX_STATEMENTS) -> list[Statement]:
         """The training documents that verify `question` in their own wording (see the module docstring), at most
-        `limit`, in training order."""
+        `limit`, in training order. Kept: a mode that asks which questions are verified, then scores them, finds
+        them once."""
+        key = (question.prompt, tuple(question.choices), tuple(question.facts), limit)
+        if key not in self._found:
+            self._found[key] = self._statements(question, limit)
+        return self._found[key]
+
+    def _statements(self, question: Question, limit: int) -> list[Statement]:
         cores = sorted((_core(c) for c in question.choices), key=len, reverse=True)  # names inside descriptions
         linked = self._of_facts(question)
         sources = (((d.prompt, d.completion) for d in self._stating(question)),
@@ -153,6 +161,12 @@ def filled(statement: Statement, choice: str) -> str:
         text = text[0].upper() + text[1:]
     a, b = statement.slot
     return statement.prompt[:a] + text + statement.prompt[b:]
+
+
+def reads_every_question(options: ChannelOptions) -> bool:
+    """Whether a mode reads every question in channel: `channel` and `both`'s sum do; `both`'s switch only those
+    the training documents verify (direct answers the rest)."""
+    return not isinstance(options, BothOptions) or options.rule == "sum"
 
 
 def channel_questions(question: Question, templates: Templates,

@@ -19,7 +19,14 @@ from pydantic import BaseModel
 from iclft.cells import Exposure, Job
 from iclft.datasets.schema import Question
 from iclft.generation.cache import GenerationCache
-from iclft.scoring.channel import Templates, channel_questions, distinct, score_both, score_channel
+from iclft.scoring.channel import (
+    Templates,
+    channel_questions,
+    distinct,
+    reads_every_question,
+    score_both,
+    score_channel,
+)
 from iclft.scoring.exposure import score_exposure
 from iclft.scoring.generated import score_generated
 from iclft.scoring.modes import (
@@ -57,11 +64,10 @@ def score_modes(job: Job, exposure: Exposure, questions: Sequence[Question], mod
         return [done[i] for i in indices]
 
     def both(opts: BothOptions) -> list[ModeScore]:
-        if opts.rule == "sum":
+        if reads_every_question(opts):  # the sum
             return score_both([d.score for d in direct_of(everything)], channel_of(opts, everything), opts,
                               normalizations)
-        trained = [i for i in everything if channel_questions(questions[i], templates, opts.max_statements)[0]
-                   == TRAINED]
+        trained = [i for i in everything if templates.statements(questions[i], opts.max_statements)]
         verified = dict(zip(trained, channel_of(opts, trained)))
         other = [i for i in everything if i not in verified]
         plain = {i: d.score for i, d in zip(other, direct_of(other))}
@@ -71,7 +77,7 @@ def score_modes(job: Job, exposure: Exposure, questions: Sequence[Question], mod
     if DIRECT in modes:
         direct_of(everything)
     for opts in modes.values():
-        if type(opts) is ChannelOptions:
+        if isinstance(opts, ChannelOptions) and reads_every_question(opts):
             channel_of(opts, everything)
     out: dict[str, list[ModeScore]] = {}
     for mode, opts in modes.items():
@@ -106,8 +112,7 @@ def mode_tokens(job: Job, modes: dict[str, BaseModel]) -> tuple[int, int]:
     limits: dict[int, bool] = {}  # max_statements -> every question read in channel (not only those verified)
     for o in modes.values():
         if isinstance(o, ChannelOptions):
-            whole = not isinstance(o, BothOptions) or o.rule == "sum"
-            limits[o.max_statements] = limits.get(o.max_statements, False) or whole
+            limits[o.max_statements] = limits.get(o.max_statements, False) or reads_every_question(o)
     if limits:
         templates = Templates(job.dataset.train)
         for limit, whole in limits.items():
